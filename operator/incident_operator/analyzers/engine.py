@@ -1,0 +1,80 @@
+"""Runs every analyzer over a bundle and ranks what they found into one Diagnosis."""
+
+from __future__ import annotations
+
+import logging
+
+from ..models.diagnosis import Cause, Diagnosis, EvidenceItem, TimelineEntry
+from ..models.evidence import EvidenceBundle
+from .base import Analyzer
+from .cpu_burner import CpuBurnerAnalyzer
+from .crashloop import CrashLoopAnalyzer
+from .image_pull import ImagePullAnalyzer
+from .missing_config import MissingConfigAnalyzer
+from .node_pressure import NodePressureAnalyzer
+from .oom import OomAnalyzer
+from .probes import ProbeFailureAnalyzer
+from .scaled_to_zero import ScaledToZeroAnalyzer
+from .unschedulable import UnschedulableAnalyzer
+
+log = logging.getLogger(__name__)
+
+ANALYZERS: tuple[Analyzer, ...] = (
+    CpuBurnerAnalyzer(), ImagePullAnalyzer(), ScaledToZeroAnalyzer(), OomAnalyzer(), CrashLoopAnalyzer(),
+    MissingConfigAnalyzer(), UnschedulableAnalyzer(), ProbeFailureAnalyzer(), NodePressureAnalyzer(),
+)
+MAX_CAUSES = 5
+
+
+def unknown_cause(bundle: EvidenceBundle) -> Cause:
+    evidence = [EvidenceItem(source=s.source, text=f"{s.source}: {s.outcome} ({s.items}건)") for s in bundle.sources]
+    if bundle.alarm:
+        evidence.insert(0, EvidenceItem(source="alarm", text=f"알람 `{bundle.alarm.name}`: {(bundle.alarm.reason or '')[:300]}"))
+    return Cause(kind="unknown", title="클러스터 측에서 확인된 원인이 없음 (외부 요인 또는 일시적 부하 가능성)",
+                 confidence=0.2, evidence=evidence,
+                 immediate_actions=["알람 지표의 추이를 CloudWatch에서 직접 확인", "같은 시간대 배포·트래픽 변화 확인"],
+                 long_term=["알람 임계값과 평가 기간이 실제 장애를 반영하는지 검토"])
+
+
+def timeline(bundle: EvidenceBundle) -> list[TimelineEntry]:
+    entries: list[TimelineEntry] = []
+    if bundle.alarm and bundle.alarm.timestamp:
+        entries.append(TimelineEntry(time=bundle.alarm.timestamp, source="alarm",
+                                     text=f"알람 `{bundle.alarm.name}` {bundle.alarm.state} 전환"))
+    for e in bundle.cluster.events:
+        if e.first_time:
+            times = f" (×{e.count})" if e.count > 1 else ""
+            entries.append(TimelineEntry(time=e.first_time, text=f"{e.object_kind}/{e.object_name} {e.reason}{times}: {(e.message or '')[:160]}"))
+    for d in bundle.cluster.deployments:
+        for r in d.revisions:
+            if r.created_at:
+                entries.append(TimelineEntry(time=r.created_at, text=f"Deployment/{d.name} 리비전 {r.revision} 생성 (이미지 {', '.join(r.images)})"))
+    for p in bundle.cluster.pods:
+        for c in p.containers:
+            if c.last_terminated_at:
+                entries.append(TimelineEntry(time=c.last_terminated_at, text=f"Pod/{p.name} 컨테이너 `{c.name}` 종료: {c.last_termination_reason} (exit {c.last_exit_code})"))
+    for entry in bundle.logs:
+        if entry.timestamp and (entry.level or "").upper() in ("ERROR", "FATAL", "CRITICAL"):
+            entries.append(TimelineEntry(time=entry.timestamp, source="logs", text=f"{entry.level}: {entry.message[:160]}"))
+    entries.sort(key=lambda t: t.time)
+    return entries[-40:]
+
+
+def analyze(bundle: EvidenceBundle, analyzers: tuple[Analyzer, ...] = ANALYZERS) -> Diagnosis:
+    """The deterministic diagnosis: every analyzer's causes, highest confidence first."""
+    causes: list[Cause] = []
+    for analyzer in analyzers:
+        try:
+            causes.extend(analyzer.analyze(bundle))
+        except Exception:  # one broken analyzer must not take the diagnosis down
+            log.exception("analyzer %s failed", analyzer.kind)
+    order = {a.kind: i for i, a in enumerate(analyzers)}
+    causes.sort(key=lambda c: (-c.confidence, order.get(c.kind, 99)))
+    causes = causes[:MAX_CAUSES] or [unknown_cause(bundle)]
+    immediate: list[str] = []
+    long_term: list[str] = []
+    for c in causes[:3]:
+        immediate += [a for a in c.immediate_actions if a not in immediate]
+        long_term += [a for a in c.long_term if a not in long_term]
+    return Diagnosis(engine="rules", causes=causes, timeline=timeline(bundle),
+                     immediate_actions=immediate, long_term=long_term)

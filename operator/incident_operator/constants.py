@@ -1,0 +1,17 @@
+"""Names that tie the operator to its custom resource."""
+
+GROUP = "netaiops.io"
+VERSION = "v1alpha1"
+PLURAL = "incidents"
+KIND = "Incident"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# Working phases in order; each one is run once and recorded in status.
+PHASES = ("Gathering", "Reporting", "Collecting", "Correlating", "Diagnosing", "Responding")
+RESOLVED = "Resolved"
+FAILED = "Failed"
+FINISHED_PHASES = (RESOLVED, FAILED)
+
+FIELD_MANAGER = "incident-operator"
+ANNOTATION_PREFIX = GROUP
+EVIDENCE_CONFIGMAP_SUFFIX = "-evidence"

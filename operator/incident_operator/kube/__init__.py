@@ -1,0 +1,1 @@
+"""Kubernetes access: clients, evidence from the API, Incident status, Events."""

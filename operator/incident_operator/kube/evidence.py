@@ -1,0 +1,285 @@
+"""Cluster evidence straight from the Kubernetes API: pods, events, rollout history, nodes, logs."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Iterable
+
+from kubernetes import client
+
+from ..models.evidence import (
+    ClusterEvidence, Condition, ContainerEvidence, DeploymentEvidence, EventEvidence, NodeEvidence,
+    PodEvidence, Resources, RevisionEvidence,
+)
+from ..models.spec import Target
+from .client import Kube, is_not_found
+
+log = logging.getLogger(__name__)
+
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+_EPOCH = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _conditions(items: Iterable | None) -> list[Condition]:
+    return [Condition(type=c.type, status=c.status, reason=getattr(c, "reason", None),
+                      message=getattr(c, "message", None),
+                      last_transition_time=getattr(c, "last_transition_time", None))
+            for c in items or []]
+
+
+def _resources(spec: dict | None) -> Resources:
+    spec = spec or {}
+    return Resources(cpu=spec.get("cpu"), memory=spec.get("memory"))
+
+
+def container_from_spec(c: client.V1Container) -> ContainerEvidence:
+    res = c.resources or client.V1ResourceRequirements()
+    env_from = []
+    for ef in c.env_from or []:
+        if ef.config_map_ref:
+            env_from.append(f"ConfigMap/{ef.config_map_ref.name}")
+        if ef.secret_ref:
+            env_from.append(f"Secret/{ef.secret_ref.name}")
+    for e in c.env or []:
+        src = e.value_from
+        if src and src.config_map_key_ref:
+            env_from.append(f"ConfigMap/{src.config_map_key_ref.name}")
+        if src and src.secret_key_ref:
+            env_from.append(f"Secret/{src.secret_key_ref.name}")
+    return ContainerEvidence(
+        name=c.name, image=c.image or "", command=list(c.command or []), args=list(c.args or []),
+        requests=_resources(res.requests), limits=_resources(res.limits),
+        has_liveness_probe=c.liveness_probe is not None,
+        has_readiness_probe=c.readiness_probe is not None,
+        env_from=sorted(set(env_from)),
+    )
+
+
+def _apply_status(ev: ContainerEvidence, st: client.V1ContainerStatus) -> None:
+    ev.ready = bool(st.ready)
+    ev.started = st.started
+    ev.restart_count = st.restart_count or 0
+    state = st.state
+    if state and state.waiting:
+        ev.state, ev.state_reason, ev.state_message = "waiting", state.waiting.reason, state.waiting.message
+    elif state and state.running:
+        ev.state = "running"
+    elif state and state.terminated:
+        t = state.terminated
+        ev.state, ev.state_reason, ev.state_message = "terminated", t.reason, t.message
+        ev.last_exit_code = t.exit_code
+    last = st.last_state.terminated if st.last_state else None
+    if last:
+        ev.last_termination_reason = last.reason
+        ev.last_exit_code = last.exit_code
+        ev.last_terminated_at = last.finished_at
+
+
+class ClusterCollector:
+    """Reads one target's evidence from the API. Every read is bounded by the settings."""
+
+    def __init__(self, kube: Kube, *, max_pods: int = 30, max_events: int = 100, log_tail_lines: int = 50):
+        self.kube = kube
+        self.max_pods = max_pods
+        self.max_events = max_events
+        self.log_tail_lines = log_tail_lines
+        self._rs_owner_cache: dict[tuple[str, str], str | None] = {}
+
+    # ---- pods -------------------------------------------------------------------------------
+    def target_pods(self, target: Target) -> list[client.V1Pod]:
+        core, ns = self.kube.core, target.namespace
+        if target.pod and ns:
+            try:
+                return [core.read_namespaced_pod(target.pod, ns)]
+            except client.ApiException as exc:
+                if not is_not_found(exc):
+                    raise
+                # Container Insights' PodName is often the workload prefix, not the pod's own name
+                pods = core.list_namespaced_pod(ns).items
+                return [p for p in pods if p.metadata.name.startswith(target.pod + "-")]
+        if target.kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet") and ns and target.name:
+            selector = self._workload_selector(target.kind, ns, target.name)
+            if selector is None:
+                return []
+            return core.list_namespaced_pod(ns, label_selector=selector).items
+        if target.kind == "Pod" and ns and target.name:
+            return self.target_pods(Target(namespace=ns, pod=target.name))
+        if target.node or target.kind == "Node":
+            node = target.node or target.name
+            sel = f"spec.nodeName={node}"
+            if ns:
+                return core.list_namespaced_pod(ns, field_selector=sel).items
+            return core.list_pod_for_all_namespaces(field_selector=sel).items
+        if ns:
+            return core.list_namespaced_pod(ns).items
+        return []
+
+    def _workload_selector(self, kind: str, ns: str, name: str) -> str | None:
+        read = {
+            "Deployment": self.kube.apps.read_namespaced_deployment,
+            "StatefulSet": self.kube.apps.read_namespaced_stateful_set,
+            "DaemonSet": self.kube.apps.read_namespaced_daemon_set,
+            "ReplicaSet": self.kube.apps.read_namespaced_replica_set,
+        }[kind]
+        try:
+            obj = read(name, ns)
+        except client.ApiException as exc:
+            if is_not_found(exc):
+                return None
+            raise
+        labels = (obj.spec.selector.match_labels or {}) if obj.spec.selector else {}
+        return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or None
+
+    def _workload_of(self, pod: client.V1Pod) -> tuple[str | None, str | None, str | None, str | None]:
+        owners = pod.metadata.owner_references or []
+        ctrl = next((o for o in owners if o.controller), owners[0] if owners else None)
+        if ctrl is None:
+            return None, None, None, None
+        if ctrl.kind != "ReplicaSet":
+            return ctrl.kind, ctrl.name, ctrl.kind, ctrl.name
+        key = (pod.metadata.namespace, ctrl.name)
+        if key not in self._rs_owner_cache:
+            try:
+                rs = self.kube.apps.read_namespaced_replica_set(ctrl.name, pod.metadata.namespace)
+                rs_owner = next((o for o in rs.metadata.owner_references or [] if o.kind == "Deployment"), None)
+                self._rs_owner_cache[key] = rs_owner.name if rs_owner else None
+            except client.ApiException:
+                self._rs_owner_cache[key] = None
+        dep = self._rs_owner_cache[key]
+        return ctrl.kind, ctrl.name, ("Deployment" if dep else "ReplicaSet"), (dep or ctrl.name)
+
+    def pod_evidence(self, pod: client.V1Pod, with_logs: bool) -> PodEvidence:
+        meta, spec, status = pod.metadata, pod.spec, pod.status or client.V1PodStatus()
+        containers = {c.name: container_from_spec(c) for c in spec.containers}
+        for st in status.container_statuses or []:
+            if st.name in containers:
+                _apply_status(containers[st.name], st)
+        owner_kind, owner_name, wl_kind, wl_name = self._workload_of(pod)
+        ev = PodEvidence(
+            name=meta.name, namespace=meta.namespace, node=spec.node_name, phase=status.phase,
+            owner_kind=owner_kind, owner_name=owner_name, workload_kind=wl_kind, workload_name=wl_name,
+            labels=dict(meta.labels or {}), created_at=meta.creation_timestamp,
+            containers=list(containers.values()), conditions=_conditions(status.conditions),
+        )
+        if with_logs and self.log_tail_lines and spec.node_name:
+            ev.log_tail = self._log_tail(pod)
+        return ev
+
+    def _log_tail(self, pod: client.V1Pod) -> str | None:
+        """Logs come from the kubelet; fake or unreachable nodes simply have none."""
+        statuses = pod.status.container_statuses or [] if pod.status else []
+        previous = any((s.restart_count or 0) > 0 for s in statuses)
+        for prev in ((True, False) if previous else (False,)):
+            try:
+                text = self.kube.core.read_namespaced_pod_log(
+                    pod.metadata.name, pod.metadata.namespace, container=pod.spec.containers[0].name,
+                    tail_lines=self.log_tail_lines, previous=prev, _request_timeout=5)
+                if text:
+                    return text[-8000:]
+            except Exception as exc:  # noqa: BLE001 - logs are best effort
+                log.debug("no logs for %s/%s: %s", pod.metadata.namespace, pod.metadata.name, exc)
+        return None
+
+    @staticmethod
+    def _unhealthy_first(pods: list[client.V1Pod]) -> list[client.V1Pod]:
+        def score(p: client.V1Pod) -> tuple:
+            sts = (p.status.container_statuses or []) if p.status else []
+            ready = all(s.ready for s in sts) and bool(sts)
+            restarts = sum(s.restart_count or 0 for s in sts)
+            return (ready, -restarts, p.metadata.name)
+        return sorted(pods, key=score)
+
+    # ---- the rest ---------------------------------------------------------------------------
+    def events(self, namespace: str | None, names: set[str] | None = None) -> list[EventEvidence]:
+        core = self.kube.core
+        items = (core.list_namespaced_event(namespace) if namespace else core.list_event_for_all_namespaces()).items
+        out = []
+        for e in items:
+            obj = e.involved_object
+            if names is not None and obj.name not in names:
+                continue
+            out.append(EventEvidence(
+                type=e.type, reason=e.reason, message=e.message, object_kind=obj.kind, object_name=obj.name,
+                namespace=e.metadata.namespace, count=e.count or 1,
+                first_time=e.first_timestamp or e.event_time or e.metadata.creation_timestamp,
+                last_time=e.last_timestamp or e.event_time or e.metadata.creation_timestamp,
+            ))
+        out.sort(key=lambda x: x.last_time or _EPOCH, reverse=True)
+        return out[: self.max_events]
+
+    def deployment(self, namespace: str, name: str) -> DeploymentEvidence | None:
+        apps = self.kube.apps
+        try:
+            d = apps.read_namespaced_deployment(name, namespace)
+        except client.ApiException as exc:
+            if is_not_found(exc):
+                return None
+            raise
+        st = d.status or client.V1DeploymentStatus()
+        containers = [container_from_spec(c) for c in d.spec.template.spec.containers]
+        ann = dict(d.metadata.annotations or {})
+        ev = DeploymentEvidence(
+            name=name, namespace=namespace, replicas=d.spec.replicas if d.spec.replicas is not None else 1,
+            ready_replicas=st.ready_replicas or 0, available_replicas=st.available_replicas or 0,
+            updated_replicas=st.updated_replicas or 0,
+            revision=int(ann[REVISION_ANNOTATION]) if ann.get(REVISION_ANNOTATION, "").isdigit() else None,
+            images=[c.image for c in containers], containers=containers,
+            labels=dict(d.metadata.labels or {}), annotations=ann, conditions=_conditions(st.conditions),
+        )
+        selector = ",".join(f"{k}={v}" for k, v in sorted((d.spec.selector.match_labels or {}).items()))
+        for rs in apps.list_namespaced_replica_set(namespace, label_selector=selector).items:
+            if not any(o.uid == d.metadata.uid for o in rs.metadata.owner_references or []):
+                continue
+            rev = (rs.metadata.annotations or {}).get(REVISION_ANNOTATION, "")
+            if not rev.isdigit():
+                continue
+            rst = rs.status or client.V1ReplicaSetStatus(replicas=0)
+            ev.revisions.append(RevisionEvidence(
+                revision=int(rev), replica_set=rs.metadata.name,
+                images=[c.image for c in rs.spec.template.spec.containers],
+                replicas=rs.spec.replicas or 0, ready_replicas=rst.ready_replicas or 0,
+                created_at=rs.metadata.creation_timestamp,
+            ))
+        ev.revisions.sort(key=lambda r: r.revision, reverse=True)
+        return ev
+
+    def node(self, name: str) -> NodeEvidence | None:
+        try:
+            n = self.kube.core.read_node(name)
+        except client.ApiException as exc:
+            if is_not_found(exc):
+                return None
+            raise
+        conds = _conditions(n.status.conditions if n.status else None)
+        ready = next((c.status == "True" for c in conds if c.type == "Ready"), None)
+        pods = self.kube.core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={name}").items
+        return NodeEvidence(
+            name=name, ready=ready, unschedulable=bool(n.spec.unschedulable), conditions=conds,
+            allocatable=_resources(n.status.allocatable if n.status else None),
+            taints=[f"{t.key}={t.value or ''}:{t.effect}" for t in n.spec.taints or []],
+            pod_count=len(pods),
+        )
+
+    def collect(self, target: Target) -> ClusterEvidence:
+        pods = self._unhealthy_first(self.target_pods(target))[: self.max_pods]
+        pod_ev = [self.pod_evidence(p, with_logs=i < 5) for i, p in enumerate(pods)]
+        deployments: dict[tuple[str, str], DeploymentEvidence] = {}
+        wanted = {(p.namespace, p.workload_name) for p in pod_ev if p.workload_kind == "Deployment"}
+        if target.kind == "Deployment" and target.namespace and target.name:
+            wanted.add((target.namespace, target.name))
+        for ns, name in sorted(wanted):
+            d = self.deployment(ns, name)
+            if d:
+                deployments[(ns, name)] = d
+        node_names = sorted({p.node for p in pod_ev if p.node} | ({target.node} if target.node else set()))
+        nodes = [n for n in (self.node(x) for x in node_names[:10]) if n]
+        names = {p.name for p in pod_ev} | {d.name for d in deployments.values()}
+        names |= {r.replica_set for d in deployments.values() for r in d.revisions}
+        names |= {n.name for n in nodes}
+        events: list[EventEvidence] = []
+        if target.namespace:
+            events = self.events(target.namespace, names)
+        elif names:
+            events = self.events(None, names)
+        return ClusterEvidence(pods=pod_ev, events=events, deployments=list(deployments.values()), nodes=nodes)

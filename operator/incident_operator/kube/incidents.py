@@ -1,0 +1,42 @@
+"""Reading Incidents and patching their status subresource."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..constants import GROUP, PLURAL, VERSION
+from .client import Kube
+
+
+def deep_merge(base: dict, patch: dict) -> dict:
+    """JSON merge patch semantics (RFC 7386) applied locally, so the in-memory status tracks the API."""
+    for k, v in patch.items():
+        if v is None:
+            base.pop(k, None)
+        elif isinstance(v, dict) and isinstance(base.get(k), dict):
+            deep_merge(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
+class IncidentStore:
+    def __init__(self, kube: Kube):
+        self.kube = kube
+
+    def get(self, namespace: str, name: str) -> dict[str, Any]:
+        return self.kube.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+
+    def list(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        if namespace:
+            res = self.kube.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+        else:
+            res = self.kube.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
+        return res.get("items", [])
+
+    def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        return self.kube.custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, PLURAL, name, {"status": patch})
+
+    def patch(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        return self.kube.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, patch)

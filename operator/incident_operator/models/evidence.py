@@ -1,0 +1,172 @@
+"""The evidence bundle: everything the analyzers look at, in one replayable document.
+
+`incident-operator schema evidence` prints its JSON Schema; `incident-operator analyze --evidence
+FILE.json` runs the deterministic analyzer on a saved bundle.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .spec import Alarm, Target
+
+SourceOutcomeKind = Literal["ok", "failed", "not-configured", "timed-out", "skipped"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+
+class Resources(_Model):
+    cpu: str | None = None
+    memory: str | None = None
+
+
+class ContainerEvidence(_Model):
+    name: str
+    image: str
+    command: list[str] = []
+    args: list[str] = []
+    ready: bool = False
+    started: bool | None = None
+    restart_count: int = 0
+    state: Literal["waiting", "running", "terminated", "unknown"] = "unknown"
+    state_reason: str | None = None
+    state_message: str | None = None
+    last_termination_reason: str | None = None
+    last_exit_code: int | None = None
+    last_terminated_at: datetime | None = None
+    requests: Resources = Resources()
+    limits: Resources = Resources()
+    has_liveness_probe: bool = False
+    has_readiness_probe: bool = False
+    env_from: list[str] = Field(default=[], description="ConfigMaps/Secrets the container reads (kind/name)")
+
+
+class Condition(_Model):
+    type: str
+    status: str
+    reason: str | None = None
+    message: str | None = None
+    last_transition_time: datetime | None = None
+
+
+class PodEvidence(_Model):
+    name: str
+    namespace: str
+    node: str | None = None
+    phase: str | None = None
+    owner_kind: str | None = None
+    owner_name: str | None = None
+    workload_kind: str | None = Field(default=None, description="Deployment/StatefulSet/... resolved through ReplicaSets")
+    workload_name: str | None = None
+    labels: dict[str, str] = {}
+    created_at: datetime | None = None
+    containers: list[ContainerEvidence] = []
+    conditions: list[Condition] = []
+    log_tail: str | None = Field(default=None, description="Last lines of the first container's log, if the API served them")
+
+
+class EventEvidence(_Model):
+    type: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    object_kind: str | None = None
+    object_name: str | None = None
+    namespace: str | None = None
+    count: int = 1
+    first_time: datetime | None = None
+    last_time: datetime | None = None
+
+
+class RevisionEvidence(_Model):
+    revision: int
+    replica_set: str
+    images: list[str] = []
+    replicas: int = 0
+    ready_replicas: int = 0
+    created_at: datetime | None = None
+
+
+class DeploymentEvidence(_Model):
+    name: str
+    namespace: str
+    replicas: int = 0
+    ready_replicas: int = 0
+    available_replicas: int = 0
+    updated_replicas: int = 0
+    revision: int | None = None
+    images: list[str] = []
+    containers: list[ContainerEvidence] = Field(default=[], description="From the pod template")
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    conditions: list[Condition] = []
+    revisions: list[RevisionEvidence] = []
+
+
+class NodeEvidence(_Model):
+    name: str
+    ready: bool | None = None
+    unschedulable: bool = False
+    conditions: list[Condition] = []
+    allocatable: Resources = Resources()
+    taints: list[str] = []
+    pod_count: int | None = None
+
+
+class MetricPoint(_Model):
+    timestamp: datetime
+    value: float
+
+
+class MetricSeries(_Model):
+    name: str
+    dimensions: dict[str, str] = {}
+    unit: str | None = None
+    points: list[MetricPoint] = []
+
+
+class LogEntry(_Model):
+    timestamp: datetime | None = None
+    level: str | None = None
+    message: str
+    service: str | None = None
+    pod: str | None = None
+    error_type: str | None = None
+
+
+class SourceOutcome(_Model):
+    source: str
+    outcome: SourceOutcomeKind
+    detail: str | None = None
+    items: int = 0
+    duration_ms: int = 0
+
+
+class TimeWindow(_Model):
+    start: datetime
+    end: datetime
+    anchor: datetime = Field(description="When the incident happened (the alarm time or creation)")
+
+
+class ClusterEvidence(_Model):
+    pods: list[PodEvidence] = []
+    events: list[EventEvidence] = []
+    deployments: list[DeploymentEvidence] = []
+    nodes: list[NodeEvidence] = []
+
+
+class EvidenceBundle(_Model):
+    """What was known about one incident when it was analysed."""
+
+    incident: str = Field(description="namespace/name of the Incident")
+    alarm: Alarm | None = None
+    target: Target = Target()
+    window: TimeWindow
+    cluster: ClusterEvidence = ClusterEvidence()
+    metrics: list[MetricSeries] = []
+    logs: list[LogEntry] = []
+    sources: list[SourceOutcome] = []

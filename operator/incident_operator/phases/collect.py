@@ -1,0 +1,62 @@
+"""Phase 3: every evidence source in parallel, each allowed to fail or time out on its own."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
+from typing import Any
+
+from .. import evidence_store
+from ..models.evidence import ClusterEvidence, EvidenceBundle, SourceOutcome, TimeWindow
+from ..models.spec import Target
+from ..redact import redact
+from ..sources import NotConfigured, SourceResult
+from .context import PhaseContext
+
+
+def run(ctx: PhaseContext) -> dict[str, Any]:
+    target = Target.model_validate(ctx.status.get("target") or {})
+    window = TimeWindow.model_validate(ctx.status["window"])
+    alarm = ctx.spec.alarm
+    outcomes: list[SourceOutcome] = []
+    results: list[SourceResult] = []
+    timeout = ctx.settings.source_timeout_seconds
+    pool = ThreadPoolExecutor(max_workers=max(1, len(ctx.sources)), thread_name_prefix="collect")
+    started = time.monotonic()
+    futures = [(s, pool.submit(s.collect, target, alarm, window)) for s in ctx.sources]
+    try:
+        for source, fut in futures:
+            remaining = max(0.1, timeout - (time.monotonic() - started))
+            t0 = time.monotonic()
+            try:
+                res = fut.result(timeout=remaining)
+                results.append(res)
+                outcomes.append(SourceOutcome(source=source.name, outcome="ok", items=res.items,
+                                              duration_ms=int(1000 * (time.monotonic() - started))))
+            except NotConfigured as exc:
+                outcomes.append(SourceOutcome(source=source.name, outcome="not-configured", detail=str(exc)))
+            except FutureTimeout:
+                fut.cancel()
+                outcomes.append(SourceOutcome(source=source.name, outcome="timed-out",
+                                              detail=f"{timeout:.0f}초 안에 응답 없음",
+                                              duration_ms=int(1000 * (time.monotonic() - t0))))
+            except Exception as exc:  # noqa: BLE001 - a source failing is an outcome, not a crash
+                outcomes.append(SourceOutcome(source=source.name, outcome="failed",
+                                              detail=redact(f"{type(exc).__name__}: {exc}")[:300]))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    cluster = next((r.cluster for r in results if r.cluster is not None), ClusterEvidence())
+    bundle = EvidenceBundle(
+        incident=f"{ctx.namespace}/{ctx.name}", alarm=alarm, target=target, window=window, cluster=cluster,
+        metrics=[m for r in results for m in r.metrics], logs=[l for r in results for l in r.logs],
+        sources=outcomes)
+    if not any(o.outcome == "ok" for o in outcomes):
+        raise RuntimeError("모든 증거 소스가 실패했습니다: " + ", ".join(f"{o.source}={o.outcome}" for o in outcomes))
+    cm = evidence_store.save(ctx.kube, ctx.incident, bundle)
+    ctx.remember_evidence(bundle)
+    return {"evidence": {
+        "configMap": cm,
+        "sources": [o.model_dump(mode="json", by_alias=True, exclude_none=True) for o in outcomes],
+        "pods": len(cluster.pods), "events": len(cluster.events), "deployments": len(cluster.deployments),
+        "nodes": len(cluster.nodes), "metrics": len(bundle.metrics), "logs": len(bundle.logs),
+    }}

@@ -1,0 +1,57 @@
+"""What a phase works with: the Incident as stored, its parsed spec, and the services it may call."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..evidence_store import load as load_evidence
+from ..kube.client import Kube
+from ..kube.events import EventRecorder
+from ..kube.incidents import IncidentStore, deep_merge
+from ..models.evidence import EvidenceBundle
+from ..models.spec import IncidentSpec
+from ..report.sinks import ReportSink
+from ..settings import Settings
+from ..sources import EvidenceSource
+
+
+@dataclass
+class PhaseContext:
+    kube: Kube
+    settings: Settings
+    store: IncidentStore
+    incident: dict[str, Any]
+    spec: IncidentSpec
+    events: EventRecorder
+    sink: ReportSink
+    sources: list[EvidenceSource]
+    logger: logging.Logger | logging.LoggerAdapter = field(default_factory=lambda: logging.getLogger("incident_operator"))
+    _bundle: EvidenceBundle | None = None
+
+    @property
+    def name(self) -> str:
+        return self.incident["metadata"]["name"]
+
+    @property
+    def namespace(self) -> str:
+        return self.incident["metadata"]["namespace"]
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return self.incident.setdefault("status", {})
+
+    def patch_status(self, patch: dict[str, Any]) -> None:
+        self.store.patch_status(self.namespace, self.name, patch)
+        deep_merge(self.status, patch)
+
+    def evidence(self) -> EvidenceBundle:
+        if self._bundle is None:
+            self._bundle = load_evidence(self.kube, self.namespace, self.name)
+            if self._bundle is None:
+                raise RuntimeError("수집된 증거를 찾을 수 없습니다 (evidence ConfigMap 없음)")
+        return self._bundle
+
+    def remember_evidence(self, bundle: EvidenceBundle) -> None:
+        self._bundle = bundle

@@ -1,0 +1,89 @@
+"""Phase 1: what kind of incident, which workloads, which time window."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from kubernetes import client
+
+from ..models.spec import Alarm, Target
+from .context import PhaseContext
+
+INCIDENT_TYPES = {
+    "pod_cpu_utilization": "pod-cpu-spike",
+    "pod_cpu_utilization_over_pod_limit": "pod-cpu-spike",
+    "pod_number_of_container_restarts": "pod-restarts",
+    "node_cpu_utilization": "node-cpu-high",
+    "pod_memory_utilization": "pod-memory-high",
+    "node_memory_utilization": "node-memory-high",
+}
+
+
+def incident_type(alarm: Alarm | None) -> str:
+    if alarm is None:
+        return "manual"
+    metric = (alarm.metric.name or "").lower()
+    if metric in INCIDENT_TYPES:
+        return INCIDENT_TYPES[metric]
+    name = alarm.name.lower()
+    for key, kind in (("restart", "pod-restarts"), ("node-cpu", "node-cpu-high"), ("cpu", "pod-cpu-spike")):
+        if key in name:
+            return kind
+    return "generic"
+
+
+def infer_target(spec_target: Target, alarm: Alarm | None) -> Target:
+    """The spec's target, completed from the alarm's Container Insights dimensions."""
+    t = spec_target.model_copy()
+    dims = alarm.dimensions if alarm else {}
+    t.namespace = t.namespace or dims.get("Namespace")
+    t.cluster = t.cluster or dims.get("ClusterName")
+    t.node = t.node or dims.get("NodeName")
+    if not (t.kind or t.pod):
+        if dims.get("PodName"):
+            t.pod = dims["PodName"]
+        elif dims.get("Service"):
+            t.kind, t.name = "Deployment", dims["Service"]
+    if t.node and not t.kind and not t.pod:
+        t.kind, t.name = "Node", t.node
+    return t
+
+
+def resolve_workloads(ctx: PhaseContext, t: Target) -> tuple[Target, list[dict[str, Any]]]:
+    """If the pod name is really a workload name (Container Insights' PodName), say so."""
+    affected: list[dict[str, Any]] = []
+    apps = ctx.kube.apps
+    if t.pod and t.namespace and not t.kind:
+        try:
+            apps.read_namespaced_deployment(t.pod, t.namespace)
+            t = t.model_copy(update={"kind": "Deployment", "name": t.pod, "pod": None})
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+    if t.kind and t.name:
+        affected.append({"kind": t.kind, "namespace": t.namespace, "name": t.name})
+    elif t.pod:
+        affected.append({"kind": "Pod", "namespace": t.namespace, "name": t.pod})
+    if t.node and t.kind != "Node":
+        affected.append({"kind": "Node", "name": t.node})
+    if not affected and t.namespace:
+        affected.append({"kind": "Namespace", "name": t.namespace})
+    return t, affected
+
+
+def run(ctx: PhaseContext) -> dict[str, Any]:
+    spec = ctx.spec
+    alarm = spec.alarm
+    target, affected = resolve_workloads(ctx, infer_target(spec.target, alarm))
+    created = ctx.incident["metadata"].get("creationTimestamp")
+    anchor = (alarm.timestamp if alarm and alarm.timestamp else
+              datetime.fromisoformat(created.replace("Z", "+00:00")) if created else datetime.now(timezone.utc))
+    width = timedelta(minutes=spec.options.window_minutes)
+    return {
+        "incidentType": incident_type(alarm),
+        "target": target.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "affected": affected,
+        "window": {"start": (anchor - width).isoformat(), "end": (anchor + width).isoformat(),
+                   "anchor": anchor.isoformat()},
+    }

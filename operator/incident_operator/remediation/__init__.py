@@ -1,0 +1,1 @@
+"""Native remediation of known chaos scenarios, behind a policy check."""

@@ -1,0 +1,48 @@
+"""Whether a proposed remediation may run: the operator's rules, never the proposer's say-so."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..models.diagnosis import RemediationProposal
+from ..models.evidence import EvidenceBundle
+from ..settings import Settings
+
+ALLOWED_ACTIONS = {"delete-cpu-burner", "rollback-image", "restore-replicas"}
+ALLOWED_KINDS = {
+    "delete-cpu-burner": {"Deployment", "Pod", "ReplicaSet"},
+    "rollback-image": {"Deployment"},
+    "restore-replicas": {"Deployment"},
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    mode: str  # "auto" | "dry-run" | "skip"
+    reason: str
+
+
+def target_in_evidence(p: RemediationProposal, bundle: EvidenceBundle) -> bool:
+    """The target must be something the evidence actually shows as affected."""
+    t = p.target
+    if t.kind == "Deployment":
+        return any(d.name == t.name and d.namespace == t.namespace for d in bundle.cluster.deployments)
+    if t.kind == "Pod":
+        return any(x.name == t.name and x.namespace == t.namespace for x in bundle.cluster.pods)
+    return any(x.workload_name == t.name and x.namespace == t.namespace for x in bundle.cluster.pods)
+
+
+def decide(p: RemediationProposal, mode: str, bundle: EvidenceBundle, settings: Settings) -> Decision:
+    if p.action not in ALLOWED_ACTIONS:
+        return Decision("skip", f"허용 목록에 없는 조치: {p.action}")
+    if p.target.kind not in ALLOWED_KINDS[p.action]:
+        return Decision("skip", f"{p.action}은(는) {p.target.kind}에 적용할 수 없음")
+    if not p.target.namespace or p.target.namespace in settings.protected_namespaces:
+        return Decision("skip", f"보호된 네임스페이스: {p.target.namespace}")
+    if not target_in_evidence(p, bundle):
+        return Decision("skip", f"증거에 없는 대상: {p.target}")
+    if mode == "off" or not settings.remediation_enabled:
+        return Decision("skip", "자동 복구가 꺼져 있음 (spec.options.remediation=off 또는 운영자 설정)")
+    if mode == "dry-run":
+        return Decision("dry-run", "dry-run: 실행하지 않고 기록만 함")
+    return Decision("auto", "정책 통과")

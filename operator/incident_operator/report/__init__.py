@@ -1,0 +1,1 @@
+"""The Korean incident report and the sinks it is written to."""

@@ -1,0 +1,41 @@
+"""Operator configuration: one validated model, read from the environment (INCIDENT_*)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INCIDENT_", extra="ignore")
+
+    namespaces: list[str] = Field(default=[], description="Namespaces to watch; empty = all")
+    protected_namespaces: list[str] = Field(
+        default=["kube-system", "kube-public", "kube-node-lease"],
+        description="Namespaces the operator never remediates in (kube-system is always protected)",
+    )
+    remediation_enabled: bool = Field(default=True, description="Global switch; off = analysis only")
+    max_attempts: int = Field(default=4, ge=1, le=20, description="Tries per phase before Failed")
+    backoff_seconds: float = Field(default=2.0, gt=0, description="First retry delay, doubled each try")
+    backoff_max_seconds: float = Field(default=60.0, gt=0)
+    source_timeout_seconds: float = Field(default=20.0, gt=0, description="Per evidence source")
+    log_tail_lines: int = Field(default=50, ge=0, le=1000)
+    max_pods: int = Field(default=30, ge=1, description="Pods examined per Incident")
+    max_events: int = Field(default=100, ge=1)
+    report_max_chars: int = Field(default=20000, ge=1000, description="Report kept in status")
+    similar_incidents: int = Field(default=5, ge=0)
+    peering_name: str = "incident-operator"
+    peering_priority: int | None = Field(default=None, description="Unset: random per replica")
+    workers: int = Field(default=16, ge=1)
+
+    @field_validator("protected_namespaces")
+    @classmethod
+    def _always_protect_kube_system(cls, v: list[str]) -> list[str]:
+        return sorted(set(v) | {"kube-system"})
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -134,8 +134,13 @@ write_pki() {
   chmod 600 "$pki/tokens.csv" "$pki/sa.key"
 }
 
-write_kubeconfig() {
-  local token; token="$(cut -d, -f1 "$STATE/pki/tokens.csv")"
+write_kubeconfig() {  # before the apiserver is up: skip TLS checks; after: trust its self-signed CA
+  local token tls; token="$(cut -d, -f1 "$STATE/pki/tokens.csv")"
+  if [[ -s "$STATE/pki/apiserver.crt" ]]; then
+    tls="certificate-authority-data: $(base64 -w0 < "$STATE/pki/apiserver.crt")"
+  else
+    tls="insecure-skip-tls-verify: true"
+  fi
   cat > "$STATE/kubeconfig" <<KC
 apiVersion: v1
 kind: Config
@@ -143,7 +148,7 @@ clusters:
 - name: local
   cluster:
     server: https://127.0.0.1:$API_PORT
-    insecure-skip-tls-verify: true
+    $tls
 users:
 - name: admin
   user:
@@ -180,6 +185,7 @@ cmd_up() {
     --enable-priority-and-fairness=false --max-requests-inflight 0 --max-mutating-requests-inflight 0 \
     --event-ttl 2h
   wait_for kube-apiserver 90 kc get --raw /readyz
+  write_kubeconfig
   start kube-controller-manager "$BIN/kube-controller-manager" \
     --kubeconfig "$STATE/kubeconfig" --leader-elect=false --bind-address 127.0.0.1 --secure-port "$KCM_PORT" \
     --service-account-private-key-file "$STATE/pki/sa.key" --root-ca-file "$STATE/pki/apiserver.crt" \

@@ -1,6 +1,7 @@
 """Named failpoints for crash-recovery tests: INCIDENT_FAILPOINTS="respond.after-apply=crash,...".
 
-`crash` ends the process at once (as a SIGKILL would); `hang` blocks forever. Unset in production.
+`crash` ends the process at once (as a SIGKILL would); `hang` blocks forever; `error` raises.
+Unset in production.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ def hit(name: str) -> None:
     for item in spec.split(","):
         point, _, what = item.partition("=")
         if point.strip() == name:
+            if what.strip() == "error":
+                raise RuntimeError(f"failpoint {name}")
             if what.strip() == "hang":
                 while True:
                     time.sleep(3600)

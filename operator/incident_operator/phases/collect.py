@@ -6,7 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from typing import Any
 
-from .. import evidence_store
+from .. import evidence_store, failpoints
 from ..models.evidence import ClusterEvidence, EvidenceBundle, SourceOutcome, TimeWindow
 from ..models.spec import Target
 from ..redact import redact
@@ -15,6 +15,7 @@ from .context import PhaseContext
 
 
 def run(ctx: PhaseContext) -> dict[str, Any]:
+    failpoints.hit("collect.start")
     target = Target.model_validate(ctx.status.get("target") or {})
     window = TimeWindow.model_validate(ctx.status["window"])
     alarm = ctx.spec.alarm

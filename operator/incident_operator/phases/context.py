@@ -23,7 +23,7 @@ class PhaseContext:
     settings: Settings
     store: IncidentStore
     incident: dict[str, Any]
-    spec: IncidentSpec
+    spec: IncidentSpec | None  # parsed by the pipeline before any phase runs
     events: EventRecorder
     sink: ReportSink
     sources: list[EvidenceSource]

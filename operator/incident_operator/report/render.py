@@ -16,7 +16,7 @@ ACTION_STATE_KO = {"succeeded": "성공", "failed": "실패", "dry-run": "dry-ru
 
 def issue_title(spec: dict[str, Any], name: str) -> str:
     alarm = (spec.get("alarm") or {}).get("name")
-    return f"[인시던트] {alarm or name} 알람 발생"
+    return f"[인시던트] {alarm} 알람 발생" if alarm else f"[인시던트] {name} 수동 등록"
 
 
 def labels(spec: dict[str, Any]) -> list[str]:
@@ -81,7 +81,7 @@ def causes_section(status: dict) -> list[str]:
     anomalies = status.get("anomalies") or []
     if anomalies:
         lines += ["", "### 이상 징후 (T±30분)", ""]
-        lines += [f"- {a.get('time') or ''} [{a.get('source')}] {a.get('text')}" for a in anomalies[:15]]
+        lines += [f"- {(a['time'] + ' ') if a.get('time') else ''}[{a.get('source')}] {a.get('text')}" for a in anomalies[:15]]
     similar = status.get("similarIncidents") or []
     if similar:
         lines += ["", "### 유사한 과거 인시던트", ""]

@@ -1,0 +1,127 @@
+"""`incident-operator`: run the operator, analyze a saved evidence bundle, print schemas and reports."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+SCHEMAS = {
+    "evidence": ("models.evidence", "EvidenceBundle"),
+    "diagnosis": ("models.diagnosis", "Diagnosis"),
+    "spec": ("models.spec", "IncidentSpec"),
+}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import kopf
+
+    from . import handlers  # noqa: F401 - registers the handlers
+    from .settings import get_settings
+
+    try:
+        cfg = get_settings()
+    except ValidationError as exc:
+        print(f"invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    namespaces = args.namespace or cfg.namespaces
+    kopf.run(clusterwide=not namespaces, namespaces=namespaces, standalone=args.standalone,
+             liveness_endpoint=args.liveness)
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from .analyzers import analyze
+    from .models.evidence import EvidenceBundle
+
+    try:
+        text = sys.stdin.read() if args.evidence == "-" else Path(args.evidence).read_text()
+        bundle = EvidenceBundle.model_validate_json(text)
+    except (OSError, ValidationError) as exc:
+        print(f"cannot read evidence bundle {args.evidence}: {exc}", file=sys.stderr)
+        return 2
+    print(analyze(bundle).model_dump_json(indent=2, exclude_none=True))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    import importlib
+
+    module, cls = SCHEMAS[args.what]
+    model = getattr(importlib.import_module(f".{module}", __package__), cls)
+    print(json.dumps(model.model_json_schema(by_alias=False), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _incident(args: argparse.Namespace) -> dict:
+    from .kube.client import Kube
+    from .kube.incidents import IncidentStore
+
+    return IncidentStore(Kube.connect()).get(args.namespace, args.name)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from kubernetes.client import ApiException
+
+    from .report import render
+
+    try:
+        inc = _incident(args)
+    except ApiException as exc:
+        print(f"cannot read Incident {args.namespace}/{args.name}: {exc.reason}", file=sys.stderr)
+        return 1
+    status = inc.get("status") or {}
+    md = (status.get("report") or {}).get("markdown") or render.full_report(args.name, inc.get("spec", {}), status)
+    print(md)
+    return 0
+
+
+def cmd_evidence(args: argparse.Namespace) -> int:
+    from .evidence_store import load
+    from .kube.client import Kube
+
+    bundle = load(Kube.connect(), args.namespace, args.name)
+    if bundle is None:
+        print(f"no evidence stored for {args.namespace}/{args.name}", file=sys.stderr)
+        return 1
+    print(bundle.model_dump_json(indent=2, exclude_none=True))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="incident-operator", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run the operator against the current kubeconfig or in-cluster config")
+    r.add_argument("-n", "--namespace", action="append", help="watch only these namespaces (repeatable)")
+    r.add_argument("--standalone", action="store_true", help="no peering with other replicas")
+    r.add_argument("--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    r.add_argument("-v", "--verbose", action="store_true")
+    r.set_defaults(func=cmd_run)
+    a = sub.add_parser("analyze", help="run the deterministic analyzer on an evidence bundle (JSON)")
+    a.add_argument("--evidence", required=True, help="bundle file, or - for stdin")
+    a.set_defaults(func=cmd_analyze)
+    s = sub.add_parser("schema", help="print a JSON Schema")
+    s.add_argument("what", choices=sorted(SCHEMAS))
+    s.set_defaults(func=cmd_schema)
+    for name, func, help_ in (("report", cmd_report, "print an Incident's Korean report"),
+                              ("evidence", cmd_evidence, "print an Incident's stored evidence bundle")):
+        x = sub.add_parser(name, help=help_)
+        x.add_argument("name")
+        x.add_argument("-n", "--namespace", default="default")
+        x.set_defaults(func=func)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

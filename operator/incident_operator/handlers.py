@@ -1,0 +1,78 @@
+"""The Kopf operator: each Incident is reconciled through the pipeline, resumably."""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+import kopf
+
+from . import pipeline
+from .constants import FINISHED_PHASES, GROUP, PLURAL, RESOLVED, VERSION
+from .kube.client import Kube
+from .kube.incidents import IncidentStore
+from .report import render
+from .report.sinks import ReportRef
+from .runtime import build_context
+from .settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    cfg = get_settings()
+    # Kopf's bookkeeping goes to annotations, so status holds only what users read.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration")
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.peering.name = cfg.peering_name
+    settings.peering.mandatory = False
+    # Two replicas with equal priority would both freeze; a random one lets exactly one lead.
+    settings.peering.priority = cfg.peering_priority if cfg.peering_priority is not None else random.randint(1, 10**6)
+    settings.posting.enabled = False  # the pipeline posts its own Events
+    settings.execution.max_workers = cfg.workers
+    settings.networking.request_timeout = 60
+    settings.watching.server_timeout = 300
+    memo.kube = Kube.connect()
+    memo.settings = cfg
+
+
+def _fresh(memo: kopf.Memo, namespace: str, name: str) -> dict:
+    """The Incident as the API has it now (status included), not Kopf's cached body."""
+    return IncidentStore(memo.kube).get(namespace, name)
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+def reconcile(name: str, namespace: str, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> dict:
+    incident = _fresh(memo, namespace, name)
+    if (incident.get("status") or {}).get("phase") in FINISHED_PHASES:
+        return {}
+    ctx = build_context(memo.kube, memo.settings, incident, logger)
+    try:
+        phase = pipeline.run(ctx)
+    except pipeline.RetryLater as exc:
+        raise kopf.TemporaryError(str(exc), delay=exc.delay) from None
+    logger.info("incident %s/%s finished: %s", namespace, name, phase)
+    return {}
+
+
+@kopf.on.field(GROUP, VERSION, PLURAL, field="spec.recovery")
+def alarm_recovered(name: str, namespace: str, new: Any, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    """The alarm went back to OK: note it on the report and close it, if the analysis is done."""
+    if not new or not new.get("recoveredAt"):
+        return
+    incident = _fresh(memo, namespace, name)
+    status = incident.get("status") or {}
+    if status.get("phase") != RESOLVED or not status.get("report") or status["report"].get("closed"):
+        return  # the responding phase reads spec.recovery itself when it gets there
+    ctx = build_context(memo.kube, memo.settings, incident, logger)
+    ref = ReportRef.model_validate(status["report"])
+    body = "\n".join(["# 알람 정상화", ""] + render.recovery_section(status, incident.get("spec", {})))
+    ctx.sink.comment(ref, "recovered", body)
+    ctx.sink.close(ref, "# 알람 정상화")
+    ctx.patch_status({"report": {"closed": True, "comments": sorted(set(status["report"].get("comments", [])) | {"recovered"})},
+                      "outcome": status.get("outcome") if status.get("outcome") == "remediated" else "recovered"})

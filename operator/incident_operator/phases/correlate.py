@@ -1,0 +1,119 @@
+"""Phase 4: anomalies within T±window, links between metrics, and similar past Incidents."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import datetime
+from typing import Any
+
+from ..models.diagnosis import Anomaly, SimilarIncident
+from ..models.evidence import EvidenceBundle, MetricSeries
+from .context import PhaseContext
+
+MAX_ANOMALIES = 30
+
+
+def _in_window(t: datetime | None, bundle: EvidenceBundle) -> bool:
+    return t is not None and bundle.window.start <= t <= bundle.window.end
+
+
+def metric_anomalies(series: MetricSeries, k: float = 3.0) -> list[Anomaly]:
+    values = [p.value for p in series.points]
+    if len(values) < 4:
+        return []
+    mean, sd = statistics.fmean(values), statistics.pstdev(values)
+    limit = mean + k * sd if sd > 0 else None
+    return [Anomaly(time=p.timestamp, source="cloudwatch", score=round((p.value - mean) / sd, 2),
+                    text=f"{series.name} {p.value:.1f} (평균 {mean:.1f} + {k:g}σ 초과)")
+            for p in series.points if limit is not None and p.value > limit]
+
+
+def metric_links(metrics: list[MetricSeries]) -> list[Anomaly]:
+    """Pairs of metrics that move together (|Pearson r| ≥ 0.8 over shared timestamps)."""
+    links = []
+    for i, a in enumerate(metrics):
+        for b in metrics[i + 1:]:
+            common = sorted({p.timestamp for p in a.points} & {p.timestamp for p in b.points})
+            if len(common) < 5:
+                continue
+            av = {p.timestamp: p.value for p in a.points}
+            bv = {p.timestamp: p.value for p in b.points}
+            try:
+                r = statistics.correlation([av[t] for t in common], [bv[t] for t in common])
+            except statistics.StatisticsError:
+                continue
+            if abs(r) >= 0.8:
+                links.append(Anomaly(source="cloudwatch", score=round(r, 2),
+                                     text=f"{a.name} ↔ {b.name} 상관계수 {r:.2f}"))
+    return links
+
+
+def cluster_anomalies(bundle: EvidenceBundle) -> list[Anomaly]:
+    out = []
+    for e in bundle.cluster.events:
+        if e.type == "Warning" and (_in_window(e.last_time, bundle) or e.last_time is None):
+            out.append(Anomaly(time=e.last_time, source="cluster",
+                               text=f"{e.object_kind}/{e.object_name} {e.reason} ×{e.count}: {(e.message or '')[:160]}"))
+    for p in bundle.cluster.pods:
+        for c in p.containers:
+            if c.restart_count:
+                out.append(Anomaly(time=c.last_terminated_at, source="cluster",
+                                   text=f"Pod/{p.name} `{c.name}` 재시작 {c.restart_count}회 ({c.last_termination_reason or '?'})"))
+            if c.state == "waiting" and c.state_reason:
+                out.append(Anomaly(source="cluster", text=f"Pod/{p.name} `{c.name}` 대기: {c.state_reason}"))
+    for d in bundle.cluster.deployments:
+        if d.replicas == 0 or d.ready_replicas < d.replicas:
+            out.append(Anomaly(source="cluster", text=f"Deployment/{d.name} 준비 {d.ready_replicas}/{d.replicas}"))
+    for n in bundle.cluster.nodes:
+        bad = [c.type for c in n.conditions if (c.type != "Ready" and c.status == "True") or (c.type == "Ready" and c.status != "True")]
+        if bad:
+            out.append(Anomaly(source="cluster", text=f"Node/{n.name} {', '.join(bad)}"))
+    return out
+
+
+def log_anomalies(bundle: EvidenceBundle) -> list[Anomaly]:
+    errors = [l for l in bundle.logs if (l.level or "").upper() in ("ERROR", "FATAL", "CRITICAL")
+              and (l.timestamp is None or _in_window(l.timestamp, bundle))]
+    if not errors:
+        return []
+    kinds: dict[str, int] = {}
+    for l in errors:
+        kinds[l.error_type or l.message[:60]] = kinds.get(l.error_type or l.message[:60], 0) + 1
+    top = sorted(kinds.items(), key=lambda kv: -kv[1])[:5]
+    return [Anomaly(source="opensearch", text=f"에러 로그 {n}건: {k}") for k, n in top]
+
+
+def similar_incidents(ctx: PhaseContext) -> list[SimilarIncident]:
+    if ctx.settings.similar_incidents == 0:
+        return []
+    me = ctx.incident["metadata"]
+    alarm = ctx.spec.alarm.name if ctx.spec.alarm else None
+    affected = {(a.get("kind"), a.get("namespace"), a.get("name")) for a in ctx.status.get("affected") or []}
+    found = []
+    for other in ctx.store.list(None if not ctx.settings.namespaces else ctx.namespace):
+        meta = other["metadata"]
+        if meta.get("uid") == me.get("uid"):
+            continue
+        ospec, ostatus = other.get("spec", {}), other.get("status", {})
+        match = []
+        if alarm and (ospec.get("alarm") or {}).get("name") == alarm:
+            match.append("같은 알람")
+        oaff = {(a.get("kind"), a.get("namespace"), a.get("name")) for a in ostatus.get("affected") or []}
+        if affected & oaff:
+            match.append("같은 워크로드")
+        if match:
+            found.append(SimilarIncident(name=f"{meta['namespace']}/{meta['name']}", alarm=(ospec.get("alarm") or {}).get("name"),
+                                         top_cause=ostatus.get("topCause"), phase=ostatus.get("phase"),
+                                         created_at=meta.get("creationTimestamp"), match=match))
+    found.sort(key=lambda s: (len(s.match), s.created_at or datetime.min.isoformat()), reverse=True)
+    return found[: ctx.settings.similar_incidents]
+
+
+def run(ctx: PhaseContext) -> dict[str, Any]:
+    bundle = ctx.evidence()
+    anomalies = cluster_anomalies(bundle) + log_anomalies(bundle)
+    for s in bundle.metrics:
+        anomalies += metric_anomalies(s)
+    anomalies += metric_links(bundle.metrics)
+    dump = lambda xs: [x.model_dump(mode="json", by_alias=True, exclude_none=True) for x in xs]  # noqa: E731
+    return {"anomalies": dump(anomalies[:MAX_ANOMALIES]), "similarIncidents": dump(similar_incidents(ctx))}

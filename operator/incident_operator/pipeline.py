@@ -1,0 +1,113 @@
+"""Walks an Incident through the six phases, writing status after each one.
+
+It resumes from `status.completedPhases`, so an operator killed mid-phase picks up where it
+stopped. A failing phase is retried with exponential backoff (`RetryLater`) up to
+`settings.max_attempts`, then the Incident goes Failed with a Korean message.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import ValidationError
+
+from .models.spec import IncidentSpec
+from .constants import FAILED, FINISHED_PHASES, PHASES, RESOLVED
+from .phases import PHASE_FUNCTIONS
+from .phases.context import PhaseContext
+from .redact import redact
+
+CONDITION_TYPES = {
+    "Gathering": "Gathered", "Reporting": "Reported", "Collecting": "Collected",
+    "Correlating": "Correlated", "Diagnosing": "Diagnosed", "Responding": "Responded",
+}
+PHASE_KO = {
+    "Gathering": "정보 수집", "Reporting": "리포트 생성", "Collecting": "증거 수집",
+    "Correlating": "상관 분석", "Diagnosing": "원인 진단", "Responding": "대응",
+}
+
+
+class RetryLater(Exception):
+    def __init__(self, delay: float, message: str):
+        super().__init__(message)
+        self.delay = delay
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def upsert_condition(conditions: list[dict], ctype: str, status: str, reason: str, message: str) -> list[dict]:
+    out = [c for c in conditions if c.get("type") != ctype]
+    old = next((c for c in conditions if c.get("type") == ctype), None)
+    changed = old is None or old.get("status") != status
+    out.append({"type": ctype, "status": status, "reason": reason, "message": message[:500],
+                "lastTransitionTime": _now() if changed else old.get("lastTransitionTime", _now())})
+    return out
+
+
+def backoff(settings, attempt: int) -> float:
+    return min(settings.backoff_max_seconds, settings.backoff_seconds * 2 ** max(0, attempt - 1))
+
+
+def fail(ctx: PhaseContext, phase: str, message: str) -> None:
+    conditions = upsert_condition(ctx.status.get("conditions") or [], "Failed", "True", f"{phase}Failed", message)
+    ctx.patch_status({"phase": FAILED, "lastError": message, "summary": message[:300], "conditions": conditions,
+                      "finishedAt": _now()})
+    ctx.events.emit("IncidentFailed", message, warning=True)
+
+
+def reject_invalid_spec(ctx: PhaseContext, error: ValidationError) -> None:
+    """A spec the CRD let through but the operator cannot use: Failed at once, nothing retried."""
+    fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:5])
+    fail(ctx, "Gathering", f"Incident spec를 해석할 수 없습니다: {fields}")
+
+
+def run(ctx: PhaseContext) -> str:
+    """Run the remaining phases. Returns the phase the Incident ended in."""
+    status = ctx.status
+    if status.get("phase") in FINISHED_PHASES:
+        return status["phase"]
+    try:
+        ctx.spec = IncidentSpec.model_validate(ctx.incident.get("spec") or {})
+    except ValidationError as exc:
+        reject_invalid_spec(ctx, exc)
+        return FAILED
+    generation = ctx.incident["metadata"].get("generation")
+    for phase in PHASES:
+        if phase in (status.get("completedPhases") or []):
+            continue
+        timing = dict((status.get("phases") or {}).get(phase) or {})
+        timing.setdefault("startedAt", _now())
+        timing["runs"] = int(timing.get("runs", 0)) + 1
+        first_run = timing["runs"] == 1 and status.get("phase") != phase
+        ctx.patch_status({"phase": phase, "observedGeneration": generation, "phases": {phase: timing}})
+        if first_run:
+            ctx.events.emit("PhaseStarted", f"{PHASE_KO[phase]}({phase}) 단계 시작")
+        try:
+            output = PHASE_FUNCTIONS[phase](ctx)
+        except Exception as exc:  # noqa: BLE001 - every failure is retried or recorded
+            attempts = int(status.get("attempts") or 0) + 1
+            error = redact(f"{type(exc).__name__}: {exc}")[:1000]
+            ctx.logger.warning("phase %s failed (attempt %d/%d): %s", phase, attempts, ctx.settings.max_attempts, error)
+            if attempts >= ctx.settings.max_attempts:
+                ctx.patch_status({"attempts": attempts})
+                fail(ctx, phase, f"{PHASE_KO[phase]}({phase}) 단계가 {attempts}회 시도 후 실패했습니다: {error}")
+                return FAILED
+            conditions = upsert_condition(status.get("conditions") or [], CONDITION_TYPES[phase], "False",
+                                          "Retrying", error)
+            ctx.patch_status({"attempts": attempts, "lastError": error, "conditions": conditions})
+            ctx.events.emit("PhaseRetry", f"{PHASE_KO[phase]}({phase}) 실패, {attempts}회째 재시도 예정: {error}", warning=True)
+            raise RetryLater(backoff(ctx.settings, attempts), error) from exc
+        timing["finishedAt"] = _now()
+        conditions = upsert_condition(status.get("conditions") or [], CONDITION_TYPES[phase], "True", "Done",
+                                      f"{PHASE_KO[phase]} 완료")
+        ctx.patch_status({**output, "completedPhases": list(status.get("completedPhases") or []) + [phase],
+                          "phases": {phase: timing}, "conditions": conditions, "attempts": 0, "lastError": None})
+        ctx.events.emit("PhaseCompleted", f"{PHASE_KO[phase]}({phase}) 단계 완료")
+    conditions = upsert_condition(status.get("conditions") or [], "Resolved", "True", "Done",
+                                  status.get("summary") or "분석 완료")
+    ctx.patch_status({"phase": RESOLVED, "conditions": conditions, "finishedAt": _now()})
+    ctx.events.emit("IncidentResolved", status.get("summary") or "분석 완료", key="resolved")
+    return RESOLVED

@@ -46,7 +46,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     except (OSError, ValidationError) as exc:
         print(f"cannot read evidence bundle {args.evidence}: {exc}", file=sys.stderr)
         return 2
-    print(analyze(bundle).model_dump_json(indent=2, exclude_none=True))
+    print(analyze(bundle).model_dump_json(indent=2, by_alias=True, exclude_none=True))
     return 0
 
 
@@ -55,7 +55,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
     module, cls = SCHEMAS[args.what]
     model = getattr(importlib.import_module(f".{module}", __package__), cls)
-    print(json.dumps(model.model_json_schema(by_alias=False), indent=2, ensure_ascii=False))
+    print(json.dumps(model.model_json_schema(by_alias=True), indent=2, ensure_ascii=False))
     return 0
 
 
@@ -90,7 +90,7 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     if bundle is None:
         print(f"no evidence stored for {args.namespace}/{args.name}", file=sys.stderr)
         return 1
-    print(bundle.model_dump_json(indent=2, exclude_none=True))
+    print(bundle.model_dump_json(indent=2, by_alias=True, exclude_none=True))
     return 0
 
 

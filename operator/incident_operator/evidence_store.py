@@ -25,7 +25,7 @@ def configmap_name(incident: str) -> str:
 def save(kube: Kube, incident: dict, bundle: EvidenceBundle) -> str:
     meta = incident["metadata"]
     name = configmap_name(meta["name"])
-    data = base64.b64encode(gzip.compress(bundle.model_dump_json(exclude_none=True).encode())).decode()
+    data = base64.b64encode(gzip.compress(bundle.model_dump_json(by_alias=True, exclude_none=True).encode())).decode()
     cm = client.V1ConfigMap(
         metadata=client.V1ObjectMeta(
             name=name, namespace=meta["namespace"], labels={"app.kubernetes.io/managed-by": "incident-operator"},

@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 RemediationAction = Literal["delete-cpu-burner", "rollback-image", "restore-replicas"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(populate_by_name=True, alias_generator=to_camel, extra="ignore")
 
 
 class ResourceRef(_Model):

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from .spec import Alarm, Target
 
@@ -17,7 +18,7 @@ SourceOutcomeKind = Literal["ok", "failed", "not-configured", "timed-out", "skip
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(populate_by_name=True, alias_generator=to_camel, extra="ignore")
 
 
 class Resources(_Model):

@@ -64,6 +64,10 @@ def cluster_anomalies(bundle: EvidenceBundle) -> list[Anomaly]:
     for d in bundle.cluster.deployments:
         if d.replicas == 0 or d.ready_replicas < d.replicas:
             out.append(Anomaly(source="cluster", text=f"Deployment/{d.name} 준비 {d.ready_replicas}/{d.replicas}"))
+        if d.replicas and d.updated_replicas and d.revisions and d.revisions[0].ready_replicas < d.revisions[0].replicas:
+            out.append(Anomaly(source="cluster", time=d.revisions[0].created_at,
+                               text=f"Deployment/{d.name} 롤아웃 미완료: 리비전 {d.revisions[0].revision} 준비 "
+                                    f"{d.revisions[0].ready_replicas}/{d.revisions[0].replicas}"))
     for n in bundle.cluster.nodes:
         bad = [c.type for c in n.conditions if (c.type != "Ready" and c.status == "True") or (c.type == "Ready" and c.status != "True")]
         if bad:

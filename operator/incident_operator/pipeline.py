@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from kubernetes.client import ApiException
 from pydantic import ValidationError
 
 from .models.spec import IncidentSpec
@@ -51,6 +52,26 @@ def backoff(settings, attempt: int) -> float:
     return min(settings.backoff_max_seconds, settings.backoff_seconds * 2 ** max(0, attempt - 1))
 
 
+def claim(ctx: PhaseContext) -> None:
+    """Take (or renew) this Incident for this replica before a phase runs.
+
+    Kopf peering keeps one replica active; this claim covers the moments around a hand-over. The
+    patch carries the resourceVersion we read, so two replicas cannot both win.
+    """
+    me, held = ctx.settings.identity, ctx.status.get("claim") or {}
+    if held.get("holder") not in (None, me):
+        renewed = datetime.fromisoformat(held.get("renewedAt", "1970-01-01T00:00:00+00:00"))
+        age = (datetime.now(timezone.utc) - renewed).total_seconds()
+        if age < ctx.settings.claim_seconds:
+            raise RetryLater(max(1.0, ctx.settings.claim_seconds - age), f"{held['holder']}이(가) 처리 중")
+    try:
+        ctx.patch_status({"claim": {"holder": me, "renewedAt": _now()}}, guarded=True)
+    except ApiException as exc:
+        if exc.status == 409:
+            raise RetryLater(1.0, "다른 replica가 먼저 상태를 바꿈") from None
+        raise
+
+
 def fail(ctx: PhaseContext, phase: str, message: str) -> None:
     conditions = upsert_condition(ctx.status.get("conditions") or [], "Failed", "True", f"{phase}Failed", message)
     ctx.patch_status({"phase": FAILED, "lastError": message, "summary": message[:300], "conditions": conditions,
@@ -78,6 +99,7 @@ def run(ctx: PhaseContext) -> str:
     for phase in PHASES:
         if phase in (status.get("completedPhases") or []):
             continue
+        claim(ctx)
         timing = dict((status.get("phases") or {}).get(phase) or {})
         timing.setdefault("startedAt", _now())
         timing["runs"] = int(timing.get("runs", 0)) + 1

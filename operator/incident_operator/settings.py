@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from functools import lru_cache
 
 from pydantic import Field, field_validator
@@ -29,6 +30,9 @@ class Settings(BaseSettings):
     peering_name: str = "incident-operator"
     peering_priority: int | None = Field(default=None, description="Unset: random per replica")
     workers: int = Field(default=16, ge=1)
+    identity: str = Field(default_factory=socket.gethostname,
+                          description="Who holds an Incident's claim; the pod name in a cluster")
+    claim_seconds: float = Field(default=60.0, gt=0, description="A claim not renewed for this long may be taken over")
 
     @field_validator("protected_namespaces")
     @classmethod

@@ -34,9 +34,13 @@ class IncidentStore:
             res = self.kube.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
         return res.get("items", [])
 
-    def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        return self.kube.custom.patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, PLURAL, name, {"status": patch})
+    def patch_status(self, namespace: str, name: str, patch: dict[str, Any],
+                     resource_version: str | None = None) -> dict[str, Any]:
+        """Merge-patch the status; with `resource_version`, only if nobody changed the Incident since."""
+        body: dict[str, Any] = {"status": patch}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return self.kube.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name, body)
 
     def patch(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         return self.kube.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, patch)

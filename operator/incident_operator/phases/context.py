@@ -42,8 +42,12 @@ class PhaseContext:
     def status(self) -> dict[str, Any]:
         return self.incident.setdefault("status", {})
 
-    def patch_status(self, patch: dict[str, Any]) -> None:
-        self.store.patch_status(self.namespace, self.name, patch)
+    def patch_status(self, patch: dict[str, Any], *, guarded: bool = False) -> None:
+        """Patch status in the API and in memory. `guarded`: fail with 409 if the Incident moved on."""
+        meta = self.incident["metadata"]
+        stored = self.store.patch_status(self.namespace, self.name, patch,
+                                         meta.get("resourceVersion") if guarded else None)
+        meta["resourceVersion"] = stored["metadata"]["resourceVersion"]
         deep_merge(self.status, patch)
 
     def evidence(self) -> EvidenceBundle:

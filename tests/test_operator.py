@@ -1,0 +1,90 @@
+"""The operator as users run it (`incident-operator run`), as a separate process, against the real API."""
+
+from __future__ import annotations
+
+from .support import scenarios
+from .support.workloads import incident
+
+PHASES = ["Gathering", "Reporting", "Collecting", "Correlating", "Diagnosing", "Responding"]
+
+
+def test_incident_walks_every_phase_to_resolved(kube, ns, incidents, start_operator):
+    scenarios.bad_rollout(kube, ns)
+    start_operator()
+    incidents.create(incident("api-image", target={"namespace": ns, "kind": "Deployment", "name": "api"}))
+    inc = incidents.wait_phase("api-image", ("Resolved", "Failed"), 60)
+    st = inc["status"]
+    assert st["phase"] == "Resolved", st.get("lastError")
+    assert st["completedPhases"] == PHASES
+    assert all(st["phases"][p]["runs"] == 1 and st["phases"][p]["finishedAt"] for p in PHASES)
+    assert {c["type"]: c["status"] for c in st["conditions"]} == {
+        "Gathered": "True", "Reported": "True", "Collected": "True", "Correlated": "True",
+        "Diagnosed": "True", "Responded": "True", "Resolved": "True"}
+    assert st["observedGeneration"] == inc["metadata"]["generation"] and st["attempts"] == 0
+    assert st["topCause"] == "image-pull: api" and st["engine"] == "rules" and st["outcome"] == "remediated"
+    assert st["actions"][0]["state"] == "succeeded" and st["report"]["closed"] is True
+    assert kube.apps.read_namespaced_deployment("api", ns).spec.template.spec.containers[0].image == "nginx:1.27"
+    reasons = [e.reason for e in incidents.events("api-image")]
+    assert reasons.count("PhaseStarted") == 6 and reasons.count("PhaseCompleted") == 6
+    assert "IncidentResolved" in reasons and "ReportClosed" in reasons
+    assert "kopf" not in st  # Kopf's bookkeeping stays in annotations
+
+
+def test_killed_mid_remediation_resumes_without_repeating_anything(kube, ns, incidents, start_operator):
+    scenarios.scaled_to_zero(kube, ns, replicas=3)
+    first = start_operator({"INCIDENT_FAILPOINTS": "respond.after-apply=crash"}, name="first")
+    incidents.create(incident("web-zero", target={"namespace": ns, "kind": "Deployment", "name": "web"}))
+    assert first.wait_exit(60) == 137  # died right after scaling, before recording success
+    mid = incidents.get("web-zero")["status"]
+    assert mid["phase"] == "Responding" and mid["actions"][0]["state"] == "in-progress"
+
+    start_operator(name="second")
+    st = incidents.wait_phase("web-zero", ("Resolved", "Failed"), 60)["status"]
+    assert st["phase"] == "Resolved" and st["actions"][0]["state"] == "succeeded"
+    assert st["actions"][0]["before"] == {"replicas": 0} and st["actions"][0]["after"] == {"replicas": 3}
+    assert st["phases"]["Responding"]["runs"] == 2
+    assert all(st["phases"][p]["runs"] == 1 for p in PHASES[:-1])  # nothing before it ran again
+    assert len(incidents.events("web-zero", "RemediationApplied")) == 1
+    assert len(incidents.events("web-zero", "ReportOpened")) == 1
+    assert kube.apps.read_namespaced_deployment("web", ns).spec.replicas == 3
+
+
+def test_killed_after_opening_report_does_not_open_a_second(kube, ns, incidents, start_operator):
+    first = start_operator({"INCIDENT_FAILPOINTS": "report.after-open=crash"}, name="first")
+    incidents.create(incident("quiet", target={"namespace": ns}))
+    assert first.wait_exit(60) == 137
+    assert incidents.get("quiet")["status"]["phase"] == "Reporting"
+    start_operator(name="second")
+    st = incidents.wait_phase("quiet", ("Resolved", "Failed"), 60)["status"]
+    assert st["phase"] == "Resolved" and st["phases"]["Reporting"]["runs"] == 2
+    assert len(incidents.events("quiet", "ReportOpened")) == 1
+    assert st["outcome"] == "needs-action" and st["causes"][0]["kind"] == "unknown"
+
+
+def test_failing_phase_retries_with_backoff_then_fails_in_korean(ns, incidents, start_operator):
+    op = start_operator({"INCIDENT_FAILPOINTS": "collect.start=error", "INCIDENT_MAX_ATTEMPTS": "3",
+                         "INCIDENT_BACKOFF_SECONDS": "0.5"})
+    incidents.create(incident("doomed", target={"namespace": ns}))
+    st = incidents.wait_phase("doomed", "Failed", 60)["status"]
+    assert st["attempts"] == 3
+    assert st["lastError"].startswith("증거 수집(Collecting) 단계가 3회 시도 후 실패했습니다")
+    assert next(c for c in st["conditions"] if c["type"] == "Failed")["reason"] == "CollectingFailed"
+    assert len(incidents.events("doomed", "PhaseRetry")) == 2
+    assert "Collecting" not in st["completedPhases"]
+    assert op.proc.poll() is None  # the operator itself keeps running
+
+
+def test_two_replicas_with_peering_handle_each_incident_once(kube, ns, incidents, start_operator):
+    kube.custom.create_namespaced_custom_object("kopf.dev", "v1", ns, "kopfpeerings", {
+        "apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "incident-operator"}})
+    start_operator({"INCIDENT_PEERING_PRIORITY": "10", "INCIDENT_IDENTITY": "replica-a"}, standalone=False, name="low")
+    start_operator({"INCIDENT_PEERING_PRIORITY": "20", "INCIDENT_IDENTITY": "replica-b"}, standalone=False, name="high")
+    names = [f"peer-{i}" for i in range(4)]
+    for n in names:
+        incidents.create(incident(n, target={"namespace": ns}))
+    for n in names:
+        st = incidents.wait_phase(n, ("Resolved", "Failed"), 90)["status"]
+        assert st["phase"] == "Resolved"
+        assert all(st["phases"][p]["runs"] == 1 for p in PHASES)
+        assert len(incidents.events(n, "ReportOpened")) == 1
+        assert len(incidents.events(n, "PhaseStarted")) == 6

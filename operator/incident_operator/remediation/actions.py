@@ -93,9 +93,7 @@ class RollbackImage(Action):
     name = "rollback-image"
 
     def snapshot(self, p: RemediationProposal) -> dict[str, Any]:
-        d = self._deployment(p)
-        return {"images": _images(d),
-                "revision": (d.metadata.annotations or {}).get(REVISION_ANNOTATION) if d else None}
+        return {"images": _images(self._deployment(p))}
 
     def is_applied(self, p: RemediationProposal) -> bool:
         return _images(self._deployment(p)) == list(p.params.get("images", []))

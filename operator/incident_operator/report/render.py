@@ -6,6 +6,7 @@ prints the same text the operator wrote.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 SEVERITY_KO = {"critical": "치명", "high": "높음", "medium": "보통", "low": "낮음"}
@@ -109,7 +110,8 @@ def recovery_section(status: dict, spec: dict) -> list[str]:
         state = ACTION_STATE_KO.get(a.get("state"), a.get("state"))
         lines.append(f"- `{a.get('action')}` → `{a.get('target')}`: {state} — {a.get('message', '')}")
         if a.get("before") is not None or a.get("after") is not None:
-            lines.append(f"  - 조치 전: `{a.get('before')}` / 조치 후: `{a.get('after')}`")
+            before, after = (json.dumps(a.get(k), ensure_ascii=False) for k in ("before", "after"))
+            lines.append(f"  - 조치 전: `{before}` / 조치 후: `{after}`")
     if not actions:
         lines.append("- 자동 복구 대상 아님: 대응 가이드에 따라 수동 조치가 필요합니다.")
     rec = spec.get("recovery") or {}

@@ -1,0 +1,44 @@
+# incident-operator — developer entry points. `make demo` and `make test` are the two that matter.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CLUSTER := hack/local-cluster.sh
+export KUBECONFIG ?= $(CURDIR)/.local/kubeconfig
+
+.PHONY: help venv cluster-build cluster-up cluster-down cluster-status demo test test-fast clean
+
+help:
+	@echo "make demo          local control plane + operator + a broken workload, walked to Resolved"
+	@echo "make test          the whole test suite against a real kube-apiserver (what CI runs)"
+	@echo "make cluster-up    start the local control plane (kubeconfig: .local/kubeconfig)"
+	@echo "make cluster-down  stop it and delete its data"
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+cluster-build:
+	bash $(CLUSTER) build
+
+cluster-up:
+	bash $(CLUSTER) up
+
+cluster-down:
+	bash $(CLUSTER) down
+
+cluster-status:
+	bash $(CLUSTER) status
+
+demo: venv cluster-build
+	$(PY) hack/demo.py
+
+test: venv cluster-build
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+clean: cluster-down
+	rm -rf $(VENV) .local *.egg-info operator/*.egg-info

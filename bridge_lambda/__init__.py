@@ -1,0 +1,1 @@
+"""The bridge Lambda: SNS notifications from CloudWatch alarms become Incident resources."""

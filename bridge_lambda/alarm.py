@@ -1,0 +1,157 @@
+"""The CloudWatch alarm notification, parsed and checked, and what the Incident takes from it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DNS_MAX = 63
+
+
+class InvalidRecord(ValueError):
+    """A record that will never succeed: reported, not retried."""
+
+
+class Dimension(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str
+    value: str
+
+
+class Trigger(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    metric_name: str | None = Field(default=None, alias="MetricName")
+    namespace: str | None = Field(default=None, alias="Namespace")
+    statistic: str | None = Field(default=None, alias="Statistic")
+    dimensions: list[Dimension] = Field(default=[], alias="Dimensions")
+    period: int | None = Field(default=None, alias="Period")
+    evaluation_periods: int | None = Field(default=None, alias="EvaluationPeriods")
+    threshold: float | None = Field(default=None, alias="Threshold")
+    comparison_operator: str | None = Field(default=None, alias="ComparisonOperator")
+    metrics: list[dict[str, Any]] = Field(default=[], alias="Metrics")
+
+
+class CloudWatchAlarm(BaseModel):
+    """What CloudWatch sends to SNS on an alarm state change."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    name: str = Field(alias="AlarmName", min_length=1, max_length=255)
+    arn: str | None = Field(default=None, alias="AlarmArn")
+    description: str | None = Field(default=None, alias="AlarmDescription")
+    account: str | None = Field(default=None, alias="AWSAccountId")
+    new_state: Literal["ALARM", "OK", "INSUFFICIENT_DATA"] = Field(alias="NewStateValue")
+    old_state: Literal["ALARM", "OK", "INSUFFICIENT_DATA"] | None = Field(default=None, alias="OldStateValue")
+    reason: str | None = Field(default=None, alias="NewStateReason")
+    changed_at: datetime = Field(alias="StateChangeTime")
+    region: str | None = Field(default=None, alias="Region")
+    trigger: Trigger = Field(alias="Trigger")
+
+    @property
+    def dimensions(self) -> dict[str, str]:
+        dims = {d.name: d.value for d in self.trigger.dimensions}
+        for m in self.trigger.metrics:  # metric-math alarms: the dimensions of their metric queries
+            stat = (m.get("MetricStat") or {}).get("Metric") or {}
+            for d in stat.get("Dimensions") or []:
+                if "name" in d or "Name" in d:
+                    dims.setdefault(d.get("name") or d.get("Name"), d.get("value") or d.get("Value"))
+        return dims
+
+    @property
+    def metric_name(self) -> str | None:
+        if self.trigger.metric_name:
+            return self.trigger.metric_name
+        for m in self.trigger.metrics:
+            stat = (m.get("MetricStat") or {}).get("Metric") or {}
+            if stat.get("MetricName"):
+                return stat["MetricName"]
+        return None
+
+    @property
+    def region_code(self) -> str | None:
+        """CloudWatch sends the region's display name ("Asia Pacific (Seoul)"); the ARN has the code."""
+        if self.arn and self.arn.count(":") >= 4:
+            return self.arn.split(":")[3] or None
+        if self.region and re.match(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$", self.region):
+            return self.region
+        return None
+
+    def fingerprint(self) -> str:
+        """Same alarm on the same resource = same fingerprint (ARN, or name, plus dimensions)."""
+        key = json.dumps([self.arn or self.name, sorted(self.dimensions.items())], separators=(",", ":"))
+        return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def parse_message(message: str) -> CloudWatchAlarm:
+    try:
+        data = json.loads(message)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRecord(f"Message is not JSON: {exc}") from None
+    if not isinstance(data, dict) or "AlarmName" not in data or "NewStateValue" not in data:
+        raise InvalidRecord("Message is not a CloudWatch alarm notification (no AlarmName/NewStateValue)")
+    try:
+        return CloudWatchAlarm.model_validate(data)
+    except ValidationError as exc:
+        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+        raise InvalidRecord(f"CloudWatch alarm notification is missing or has bad fields: {fields}") from None
+
+
+def dns_label(text: str, limit: int) -> str:
+    s = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    s = re.sub(r"-{2,}", "-", s)[:limit].strip("-")
+    return s or "alarm"
+
+
+def label_value(text: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9._-]+", "-", text)[:DNS_MAX].strip("-._")
+    return s or "alarm"
+
+
+def incident_name(alarm: CloudWatchAlarm) -> str:
+    """DNS-1123, ≤ 63 characters, readable prefix + short unique suffix."""
+    return f"{dns_label(alarm.name, DNS_MAX - 7)}-{secrets.token_hex(3)}"
+
+
+def target(alarm: CloudWatchAlarm) -> dict[str, str]:
+    dims = alarm.dimensions
+    t: dict[str, str] = {}
+    if dims.get("Namespace"):
+        t["namespace"] = dims["Namespace"]
+    if dims.get("ClusterName"):
+        t["cluster"] = dims["ClusterName"]
+    if dims.get("PodName"):
+        t["pod"] = dims["PodName"]
+    elif dims.get("Service"):
+        t["kind"], t["name"] = "Deployment", dims["Service"]
+    if dims.get("NodeName"):
+        t["node"] = dims["NodeName"]
+        if "kind" not in t and "pod" not in t:
+            t["kind"], t["name"] = "Node", dims["NodeName"]
+    return t
+
+
+def spec_alarm(alarm: CloudWatchAlarm, raw: str) -> dict[str, Any]:
+    tr = alarm.trigger
+    out: dict[str, Any] = {
+        "name": alarm.name, "state": alarm.new_state, "reason": (alarm.reason or "")[:4000],
+        "metric": {k: v for k, v in {
+            "name": alarm.metric_name, "namespace": tr.namespace, "statistic": tr.statistic, "period": tr.period,
+            "evaluationPeriods": tr.evaluation_periods, "comparisonOperator": tr.comparison_operator}.items() if v is not None},
+        "dimensions": alarm.dimensions, "timestamp": alarm.changed_at.isoformat().replace("+00:00", "Z"),
+        "raw": raw[:65536],
+    }
+    if alarm.old_state:
+        out["previousState"] = alarm.old_state
+    if tr.threshold is not None:
+        out["threshold"] = tr.threshold
+    if alarm.arn and re.match(r"^arn:aws[a-zA-Z-]*:cloudwatch:[a-z0-9-]+:[0-9]{12}:alarm:.+$", alarm.arn):
+        out["arn"] = alarm.arn
+    region = alarm.region_code
+    if region:
+        out["region"] = region
+    return out

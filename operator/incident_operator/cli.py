@@ -94,6 +94,23 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alarms_setup(args: argparse.Namespace) -> int:
+    import boto3
+
+    from .alarms import load_alarms, setup
+
+    try:
+        alarms = load_alarms(args.config)
+    except (OSError, ValidationError, ValueError) as exc:
+        print(f"cannot read alarm config {args.config}: {exc}", file=sys.stderr)
+        return 2
+    kw = {"region_name": args.region, "endpoint_url": args.endpoint_url}
+    out = setup(boto3.client("cloudwatch", **kw), boto3.client("sns", **kw), args.cluster, args.topic_arn,
+                args.create_topic, alarms)
+    print(json.dumps(out, indent=2))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="incident-operator", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -109,6 +126,17 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("schema", help="print a JSON Schema")
     s.add_argument("what", choices=sorted(SCHEMAS))
     s.set_defaults(func=cmd_schema)
+    al = sub.add_parser("alarms", help="CloudWatch alarms that feed the bridge Lambda")
+    al_sub = al.add_subparsers(dest="alarms_command", required=True)
+    su = al_sub.add_parser("setup", help="create (or update) the three Container Insights alarms")
+    su.add_argument("--cluster", required=True, help="EKS cluster name (ClusterName dimension)")
+    topic = su.add_mutually_exclusive_group(required=True)
+    topic.add_argument("--topic-arn", help="SNS topic for alarm and OK actions")
+    topic.add_argument("--create-topic", metavar="NAME", help="create this SNS topic (idempotent) and use it")
+    su.add_argument("--config", help="YAML list of alarms (name, metric, threshold, period, ...)")
+    su.add_argument("--region", default=None)
+    su.add_argument("--endpoint-url", default=None, help="e.g. a local AWS endpoint")
+    su.set_defaults(func=cmd_alarms_setup)
     for name, func, help_ in (("report", cmd_report, "print an Incident's Korean report"),
                               ("evidence", cmd_evidence, "print an Incident's stored evidence bundle")):
         x = sub.add_parser(name, help=help_)

@@ -6,13 +6,14 @@ PY := $(VENV)/bin/python
 CLUSTER := hack/local-cluster.sh
 export KUBECONFIG ?= $(CURDIR)/.local/kubeconfig
 
-.PHONY: help venv cluster-build cluster-up cluster-down cluster-status demo test test-fast clean
+.PHONY: help venv cluster-build cluster-up cluster-down cluster-status demo test lambda-zip clean
 
 help:
 	@echo "make demo          local control plane + operator + a broken workload, walked to Resolved"
 	@echo "make test          the whole test suite against a real kube-apiserver (what CI runs)"
 	@echo "make cluster-up    start the local control plane (kubeconfig: .local/kubeconfig)"
 	@echo "make cluster-down  stop it and delete its data"
+	@echo "make lambda-zip    build/bridge-lambda.zip for the SNS → Incident bridge"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +40,9 @@ demo: venv cluster-build
 
 test: venv cluster-build
 	$(PY) -m pytest -q -p no:cacheprovider tests
+
+lambda-zip: venv
+	PY=$(PY) bash hack/build-lambda.sh
 
 clean: cluster-down
 	rm -rf $(VENV) .local *.egg-info operator/*.egg-info

@@ -28,9 +28,8 @@ def eks_api_client(cfg: BridgeConfig) -> client.ApiClient:
     ca_file.write(base64.b64decode(ca))
     ca_file.close()
     conf.ssl_ca_cert = ca_file.name
-    conf.api_key_prefix = {"authorization": "Bearer"}
-    conf.api_key = {"authorization": tokens.token()}
-    conf.refresh_api_key_hook = lambda c: c.api_key.update(authorization=tokens.token())
+    conf.api_key = {"authorization": "Bearer " + tokens.token()}  # as kubernetes' own kubeconfig loader does
+    conf.refresh_api_key_hook = lambda c: c.api_key.update(authorization="Bearer " + tokens.token())
     return client.ApiClient(conf)
 
 

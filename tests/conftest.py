@@ -124,3 +124,11 @@ def wait() -> Callable:
 
 
 __all__ = ["Incidents", "OperatorProcess", "time"]
+
+
+@pytest.fixture(scope="session")
+def aws() -> Iterator["LocalAws"]:
+    from .support.aws import LocalAws
+    server = LocalAws()
+    yield server
+    server.stop()

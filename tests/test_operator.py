@@ -88,3 +88,24 @@ def test_two_replicas_with_peering_handle_each_incident_once(kube, ns, incidents
         assert all(st["phases"][p]["runs"] == 1 for p in PHASES)
         assert len(incidents.events(n, "ReportOpened")) == 1
         assert len(incidents.events(n, "PhaseStarted")) == 6
+
+
+def test_alarm_back_to_ok_closes_the_report_in_korean(kube, ns, incidents, start_operator):
+    from kubernetes import client as k8s
+
+    from bridge_lambda.config import BridgeConfig
+    from bridge_lambda.handler import handle
+    from bridge_lambda.incidents import IncidentWriter
+
+    from .test_bridge import _synthetic
+
+    writer = IncidentWriter(k8s.ApiClient(), BridgeConfig(namespace=ns))
+    start_operator()
+    name = handle({"Records": [_synthetic(9)]}, None, writer)["results"][0]["incident"]
+    st = incidents.wait_phase(name, ("Resolved", "Failed"), 60)["status"]
+    assert st["outcome"] == "needs-action" and st["report"]["closed"] is False  # nothing to fix in the cluster
+    assert handle({"Records": [_synthetic(9, "OK")]}, None, writer)["results"][0]["status"] == "recovered"
+    from .support.cluster import wait_for
+    st = wait_for(lambda: (lambda s: s if s["report"].get("closed") else None)(incidents.get(name)["status"]), 30, "report closed")
+    assert st["outcome"] == "recovered" and "recovered" in st["report"]["comments"]
+    assert [e.message for e in incidents.events(name, "ReportClosed")] == ["알람 정상화"]

@@ -31,8 +31,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     namespaces = args.namespace or cfg.namespaces
+    cfg = cfg.model_copy(update={"namespaces": namespaces})
     kopf.run(clusterwide=not namespaces, namespaces=namespaces, standalone=args.standalone,
-             liveness_endpoint=args.liveness)
+             liveness_endpoint=args.liveness, memo=kopf.Memo(settings=cfg))
     return 0
 
 

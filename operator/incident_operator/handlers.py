@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    cfg = get_settings()
+    cfg = memo.get("settings") or get_settings()
     # Kopf's bookkeeping goes to annotations, so status holds only what users read.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -38,6 +38,24 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.server_timeout = 300
     memo.kube = Kube.connect()
     memo.settings = cfg
+    ensure_peering(memo.kube, cfg.peering_name, cfg.namespaces)
+
+
+def ensure_peering(kube: Kube, name: str, namespaces: list[str]) -> None:
+    """Create the peering object replicas meet at, if the peering CRDs are installed."""
+    from kubernetes.client import ApiException
+    body = {"apiVersion": "kopf.dev/v1", "metadata": {"name": name}}
+    try:
+        if namespaces:
+            for ns in namespaces:
+                kube.custom.create_namespaced_custom_object("kopf.dev", "v1", ns, "kopfpeerings", {**body, "kind": "KopfPeering"})
+        else:
+            kube.custom.create_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", {**body, "kind": "ClusterKopfPeering"})
+    except ApiException as exc:
+        if exc.status not in (404, 409, 403):  # 404: no peering CRDs (standalone); 409: exists
+            raise
+        if exc.status == 403:
+            log.warning("no permission to create the peering object %s; create it by hand", name)
 
 
 def _fresh(memo: kopf.Memo, namespace: str, name: str) -> dict:

@@ -1,0 +1,22 @@
+# syntax=docker/dockerfile:1
+# incident-operator: multi-stage, non-root, read-only-root-fs friendly.
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY operator/ operator/
+COPY bridge_lambda/ bridge_lambda/
+RUN python -m venv /opt/venv \
+ && /opt/venv/bin/pip install --upgrade pip \
+ && /opt/venv/bin/pip install '.[aws,github]'
+
+FROM ${PYTHON_IMAGE}
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+COPY --from=build /opt/venv /opt/venv
+COPY crds/ /opt/incident-operator/crds/
+USER 65532:65532
+EXPOSE 8080 8081
+ENTRYPOINT ["incident-operator"]
+CMD ["run", "--liveness", "http://0.0.0.0:8081/healthz"]

@@ -85,7 +85,7 @@ class OperatorProcess:
     def __init__(self, namespace: str, env: dict[str, str], log: Path, extra_args: list[str]):
         self.log_path = log
         self._log = open(log, "ab")
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "INCIDENT_METRICS_PORT": "0", **env}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "incident_operator.cli", "run", "-n", namespace, *extra_args],
             env=full_env, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)

@@ -109,3 +109,27 @@ def test_alarm_back_to_ok_closes_the_report_in_korean(kube, ns, incidents, start
     st = wait_for(lambda: (lambda s: s if s["report"].get("closed") else None)(incidents.get(name)["status"]), 30, "report closed")
     assert st["outcome"] == "recovered" and "recovered" in st["report"]["comments"]
     assert [e.message for e in incidents.events(name, "ReportClosed")] == ["알람 정상화"]
+
+
+def test_metrics_and_json_logs_name_the_incident(kube, ns, incidents, start_operator):
+    import json
+
+    import requests
+
+    from .support.aws import free_port
+    from .support.cluster import wait_for
+
+    scenarios.scaled_to_zero(kube, ns, replicas=1)
+    port = free_port()
+    op = start_operator({"INCIDENT_METRICS_PORT": str(port)})
+    incidents.create(incident("metered", target={"namespace": ns, "kind": "Deployment", "name": "web"}))
+    incidents.wait_phase("metered", "Resolved", 60)
+    text = wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text, 20, "metrics")
+    assert 'incident_operator_incidents_total{outcome="remediated",phase="Resolved"} 1.0' in text
+    assert 'incident_operator_remediations_total{action="restore-replicas",result="succeeded"} 1.0' in text
+    assert 'incident_operator_tool_calls_total{outcome="not-configured",tool="datadog"} 1.0' in text
+    assert 'incident_operator_phase_duration_seconds_count{phase="Diagnosing"} 1.0' in text
+    lines = [json.loads(l) for l in op.log().splitlines() if l.startswith("{")]
+    about = [l for l in lines if (l.get("incident") or {}).get("name") == "metered"]
+    assert about and all(l["incident"]["namespace"] == ns for l in about)
+    assert any("finished: Resolved" in l["message"] for l in about)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -28,8 +27,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         print(f"invalid configuration: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # JSON lines by default; Kopf puts the Incident (namespace/name) on every object-related line
+    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat[args.log_format.upper()], log_refkey="incident")
     namespaces = args.namespace or cfg.namespaces
     cfg = cfg.model_copy(update={"namespaces": namespaces})
     kopf.run(clusterwide=not namespaces, namespaces=namespaces, standalone=args.standalone,
@@ -120,6 +119,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--standalone", action="store_true", help="no peering with other replicas")
     r.add_argument("--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
     r.add_argument("-v", "--verbose", action="store_true")
+    r.add_argument("--log-format", choices=["json", "full", "plain"], default="json")
     r.set_defaults(func=cmd_run)
     a = sub.add_parser("analyze", help="run the deterministic analyzer on an evidence bundle (JSON)")
     a.add_argument("--evidence", required=True, help="bundle file, or - for stdin")

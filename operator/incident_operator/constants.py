@@ -15,3 +15,8 @@ FINISHED_PHASES = (RESOLVED, FAILED)
 FIELD_MANAGER = "incident-operator"
 ANNOTATION_PREFIX = GROUP
 EVIDENCE_CONFIGMAP_SUFFIX = "-evidence"
+
+# Day-2 annotations on an Incident
+ANN_RERUN = f"{GROUP}/rerun"  # any new value: analyse again from the start
+ANN_ACKNOWLEDGED_BY = f"{GROUP}/acknowledged-by"  # a person took it: no automatic remediation
+ANN_SILENCED = f"{GROUP}/silenced"  # "true": stop working on it

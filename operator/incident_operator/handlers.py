@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import random
+from datetime import datetime, timezone
 from typing import Any
 
 import kopf
 
-from . import pipeline
-from .constants import FINISHED_PHASES, GROUP, PLURAL, RESOLVED, VERSION
+from . import metrics, pipeline
+from .constants import ANN_RERUN, ANN_SILENCED, FINISHED_PHASES, GROUP, PLURAL, RESOLVED, VERSION
 from .kube.client import Kube
 from .kube.incidents import IncidentStore
 from .report import render
@@ -24,10 +25,10 @@ log = logging.getLogger(__name__)
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     cfg = memo.get("settings") or get_settings()
     # Kopf's bookkeeping goes to annotations, so status holds only what users read.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=f"kopf.{GROUP}")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration")
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
+        prefix=f"kopf.{GROUP}", key="last-handled-configuration")
+    settings.persistence.finalizer = f"kopf.{GROUP}/finalizer"
     settings.peering.name = cfg.peering_name
     settings.peering.mandatory = False
     # Two replicas with equal priority would both freeze; a random one lets exactly one lead.
@@ -39,6 +40,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     memo.kube = Kube.connect()
     memo.settings = cfg
     ensure_peering(memo.kube, cfg.peering_name, cfg.namespaces)
+    metrics.serve(cfg.metrics_port)
 
 
 def ensure_peering(kube: Kube, name: str, namespaces: list[str]) -> None:
@@ -63,19 +65,56 @@ def _fresh(memo: kopf.Memo, namespace: str, name: str) -> dict:
     return IncidentStore(memo.kube).get(namespace, name)
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-def reconcile(name: str, namespace: str, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> dict:
+def _reconcile(memo: kopf.Memo, namespace: str, name: str, logger: logging.Logger | logging.LoggerAdapter) -> None:
     incident = _fresh(memo, namespace, name)
     if (incident.get("status") or {}).get("phase") in FINISHED_PHASES:
-        return {}
+        return
     ctx = build_context(memo.kube, memo.settings, incident, logger)
     try:
         phase = pipeline.run(ctx)
     except pipeline.RetryLater as exc:
         raise kopf.TemporaryError(str(exc), delay=exc.delay) from None
     logger.info("incident %s/%s finished: %s", namespace, name, phase)
-    return {}
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+def reconcile(name: str, namespace: str, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    _reconcile(memo, namespace, name, logger)
+
+
+@kopf.on.field(GROUP, VERSION, PLURAL, field=("metadata", "annotations", ANN_SILENCED))
+def silence_changed(name: str, namespace: str, old: Any, new: Any, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    """Un-silencing an Incident lets it carry on from where it stopped."""
+    if old == "true" and new != "true":
+        _reconcile(memo, namespace, name, logger)
+
+
+@kopf.on.field(GROUP, VERSION, PLURAL, field=("metadata", "annotations", ANN_RERUN))
+def rerun(name: str, namespace: str, new: Any, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    """`kubectl annotate inc NAME netaiops.io/rerun=$(date +%s) --overwrite`: analyse again."""
+    incident = _fresh(memo, namespace, name)
+    status = incident.get("status") or {}
+    if not new or status.get("rerunToken") == new:
+        return
+    if status.get("phase") not in FINISHED_PHASES and status.get("phase"):
+        raise kopf.TemporaryError("the current run is still going; re-run after it finishes", delay=5)
+    ctx = build_context(memo.kube, memo.settings, incident, logger)
+    pipeline.restart(ctx, str(new))
+    _reconcile(memo, namespace, name, logger)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=get_settings().gc_interval_seconds, idle=None)
+def expire_finished(name: str, namespace: str, status: dict, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    """Finished Incidents are kept for `finished_ttl_seconds`, then deleted (their evidence goes with them)."""
+    ttl = memo.settings.finished_ttl_seconds
+    finished = status.get("finishedAt")
+    if not ttl or status.get("phase") not in FINISHED_PHASES or not finished:
+        return
+    age = (datetime.now(timezone.utc) - datetime.fromisoformat(finished)).total_seconds()
+    if age >= ttl:
+        logger.info("deleting %s/%s: finished %.0fs ago (ttl %.0fs)", namespace, name, age, ttl)
+        IncidentStore(memo.kube).delete(namespace, name)
 
 
 @kopf.on.field(GROUP, VERSION, PLURAL, field="spec.recovery")

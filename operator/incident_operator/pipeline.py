@@ -7,6 +7,7 @@ stopped. A failing phase is retried with exponential backoff (`RetryLater`) up t
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -14,7 +15,8 @@ from kubernetes.client import ApiException
 from pydantic import ValidationError
 
 from .models.spec import IncidentSpec
-from .constants import FAILED, FINISHED_PHASES, PHASES, RESOLVED
+from .constants import ANN_SILENCED, FAILED, FINISHED_PHASES, PHASES, RESOLVED
+from . import metrics
 from .phases import PHASE_FUNCTIONS
 from .phases.context import PhaseContext
 from .redact import redact
@@ -77,6 +79,7 @@ def fail(ctx: PhaseContext, phase: str, message: str) -> None:
     ctx.patch_status({"phase": FAILED, "lastError": message, "summary": message[:300], "conditions": conditions,
                       "finishedAt": _now()})
     ctx.events.emit("IncidentFailed", message, warning=True)
+    metrics.INCIDENTS.labels("Failed", "failed").inc()
 
 
 def reject_invalid_spec(ctx: PhaseContext, error: ValidationError) -> None:
@@ -99,6 +102,13 @@ def run(ctx: PhaseContext) -> str:
     for phase in PHASES:
         if phase in (status.get("completedPhases") or []):
             continue
+        if ctx.annotations.get(ANN_SILENCED) == "true":
+            if not status.get("silenced"):
+                ctx.patch_status({"silenced": True, "summary": "알림 중지(silenced): 분석을 멈췄습니다"})
+                ctx.events.emit("IncidentSilenced", f"{phase} 단계 전에 멈춤 (annotation {ANN_SILENCED})")
+            return status.get("phase") or "Pending"
+        if status.get("silenced"):
+            ctx.patch_status({"silenced": None})
         claim(ctx)
         timing = dict((status.get("phases") or {}).get(phase) or {})
         timing.setdefault("startedAt", _now())
@@ -107,9 +117,11 @@ def run(ctx: PhaseContext) -> str:
         ctx.patch_status({"phase": phase, "observedGeneration": generation, "phases": {phase: timing}})
         if first_run:
             ctx.events.emit("PhaseStarted", f"{PHASE_KO[phase]}({phase}) 단계 시작")
+        started = time.monotonic()
         try:
             output = PHASE_FUNCTIONS[phase](ctx)
         except Exception as exc:  # noqa: BLE001 - every failure is retried or recorded
+            metrics.PHASE_SECONDS.labels(phase).observe(time.monotonic() - started)
             attempts = int(status.get("attempts") or 0) + 1
             error = redact(f"{type(exc).__name__}: {exc}")[:1000]
             ctx.logger.warning("phase %s failed (attempt %d/%d): %s", phase, attempts, ctx.settings.max_attempts, error)
@@ -117,11 +129,13 @@ def run(ctx: PhaseContext) -> str:
                 ctx.patch_status({"attempts": attempts})
                 fail(ctx, phase, f"{PHASE_KO[phase]}({phase}) 단계가 {attempts}회 시도 후 실패했습니다: {error}")
                 return FAILED
+            metrics.PHASE_RETRIES.labels(phase).inc()
             conditions = upsert_condition(status.get("conditions") or [], CONDITION_TYPES[phase], "False",
                                           "Retrying", error)
             ctx.patch_status({"attempts": attempts, "lastError": error, "conditions": conditions})
             ctx.events.emit("PhaseRetry", f"{PHASE_KO[phase]}({phase}) 실패, {attempts}회째 재시도 예정: {error}", warning=True)
             raise RetryLater(backoff(ctx.settings, attempts), error) from exc
+        metrics.PHASE_SECONDS.labels(phase).observe(time.monotonic() - started)
         timing["finishedAt"] = _now()
         conditions = upsert_condition(status.get("conditions") or [], CONDITION_TYPES[phase], "True", "Done",
                                       f"{PHASE_KO[phase]} 완료")
@@ -132,4 +146,25 @@ def run(ctx: PhaseContext) -> str:
                                   status.get("summary") or "분석 완료")
     ctx.patch_status({"phase": RESOLVED, "conditions": conditions, "finishedAt": _now()})
     ctx.events.emit("IncidentResolved", status.get("summary") or "분석 완료", key="resolved")
+    metrics.INCIDENTS.labels(RESOLVED, status.get("outcome") or "unknown").inc()
     return RESOLVED
+
+
+RUN_KEYS = ("phase", "completedPhases", "phases", "conditions", "causes", "anomalies", "similarIncidents",
+            "timeline", "guide", "topCause", "summary", "outcome", "engine", "evidence", "attempts", "lastError",
+            "finishedAt", "actions", "incidentType", "target", "affected", "window", "claim")
+
+
+def restart(ctx: PhaseContext, token: str) -> None:
+    """Forget the last analysis (kept in `previousRuns`) so the pipeline runs again from the start."""
+    st = ctx.status
+    previous = list(st.get("previousRuns") or []) + [{
+        "run": int(st.get("run") or 1), "phase": st.get("phase"), "topCause": st.get("topCause"),
+        "outcome": st.get("outcome"), "finishedAt": st.get("finishedAt"),
+        "actions": [{k: a.get(k) for k in ("action", "target", "state")} for a in st.get("actions") or []]}]
+    patch: dict = {k: None for k in RUN_KEYS if k in st}
+    patch.update({"run": int(st.get("run") or 1) + 1, "rerunToken": token, "previousRuns": previous[-10:]})
+    if st.get("report"):
+        patch["report"] = {"comments": [], "closed": False, "markdown": None}
+    ctx.patch_status(patch)
+    ctx.events.emit("IncidentRerun", f"재분석 요청 (run {patch['run']})")

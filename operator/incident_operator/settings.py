@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     workers: int = Field(default=16, ge=1)
     identity: str = Field(default_factory=socket.gethostname,
                           description="Who holds an Incident's claim; the pod name in a cluster")
+    metrics_port: int = Field(default=8080, ge=0, le=65535, description="/metrics; 0 = off")
+    finished_ttl_seconds: float = Field(default=7 * 24 * 3600, ge=0,
+                                        description="Finished Incidents are deleted after this long; 0 = keep")
+    gc_interval_seconds: float = Field(default=300, gt=0, description="How often finished Incidents are checked")
     claim_seconds: float = Field(default=60.0, gt=0, description="A claim not renewed for this long may be taken over")
 
     @field_validator("protected_namespaces")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from kubernetes import client, config
@@ -12,7 +13,8 @@ def load_config() -> None:
     try:
         config.load_incluster_config()
     except config.ConfigException:
-        config.load_kube_config()
+        # read $KUBECONFIG now, not when the kubernetes package was imported
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)
 
 
 @dataclass(frozen=True)

@@ -44,3 +44,11 @@ class IncidentStore:
 
     def patch(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         return self.kube.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, patch)
+
+    def delete(self, namespace: str, name: str) -> None:
+        from kubernetes.client import ApiException
+        try:
+            self.kube.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise

@@ -6,7 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from typing import Any
 
-from .. import evidence_store, failpoints
+from .. import evidence_store, failpoints, metrics
 from ..models.evidence import ClusterEvidence, EvidenceBundle, SourceOutcome, TimeWindow
 from ..models.spec import Target
 from ..redact import redact
@@ -46,6 +46,8 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
                                               detail=redact(f"{type(exc).__name__}: {exc}")[:300]))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+    for o in outcomes:
+        metrics.TOOL_CALLS.labels(o.source, o.outcome).inc()
     cluster = next((r.cluster for r in results if r.cluster is not None), ClusterEvidence())
     bundle = EvidenceBundle(
         incident=f"{ctx.namespace}/{ctx.name}", alarm=alarm, target=target, window=window, cluster=cluster,

@@ -42,6 +42,15 @@ class PhaseContext:
     def status(self) -> dict[str, Any]:
         return self.incident.setdefault("status", {})
 
+    @property
+    def annotations(self) -> dict[str, str]:
+        return self.incident["metadata"].get("annotations") or {}
+
+    def comment_key(self, name: str) -> str:
+        """Report comments are posted once per analysis run; a re-run posts its own."""
+        run = int(self.status.get("run") or 1)
+        return name if run == 1 else f"{name}-run{run}"
+
     def patch_status(self, patch: dict[str, Any], *, guarded: bool = False) -> None:
         """Patch status in the API and in memory. `guarded`: fail with 409 if the Incident moved on."""
         meta = self.incident["metadata"]

@@ -36,6 +36,7 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
     out = diagnosis_status(diagnosis)
     view = {**ctx.status, **out}
     ref = ReportRef.model_validate(ctx.status["report"])
-    ctx.sink.comment(ref, "analysis", render.analysis_comment(view))
-    out["report"] = {"comments": sorted(set(ctx.status["report"].get("comments", [])) | {"analysis"})}
+    key = ctx.comment_key("analysis")
+    ctx.sink.comment(ref, key, render.analysis_comment(view))
+    out["report"] = {"comments": sorted(set(ctx.status["report"].get("comments", [])) | {key})}
     return out

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from .. import failpoints
+from .. import failpoints, metrics
+from ..constants import ANN_ACKNOWLEDGED_BY
 from ..models.diagnosis import RemediationProposal
 from ..redact import redact
 from ..remediation.actions import action_for
@@ -49,9 +50,12 @@ def remediate(ctx: PhaseContext, p: RemediationProposal) -> dict[str, Any]:
     def save(e: dict[str, Any]) -> None:
         rest = [a for a in actions if a.get("id") != aid]
         ctx.patch_status({"actions": rest + [e]})
+        if e["state"] != "in-progress":
+            metrics.REMEDIATIONS.labels(p.action, e["state"]).inc()
 
     if entry is None:
-        decision = decide(p, ctx.spec.options.remediation, ctx.evidence(), ctx.settings)
+        decision = decide(p, ctx.spec.options.remediation, ctx.evidence(), ctx.settings,
+                          acknowledged_by=ctx.annotations.get(ANN_ACKNOWLEDGED_BY))
         entry = {"id": aid, "action": p.action, "target": str(p.target), "mode": decision.mode,
                  "params": p.params, "message": decision.reason, "at": _now()}
         if decision.mode == "skip":
@@ -101,8 +105,9 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
     view = {**ctx.status, "summary": summary}
     ref = ReportRef.model_validate(ctx.status["report"])
     comments = set(ctx.status["report"].get("comments", []))
-    ctx.sink.comment(ref, "resolution", render.resolution_comment(view, spec))
-    comments.add("resolution")
+    key = ctx.comment_key("resolution")
+    ctx.sink.comment(ref, key, render.resolution_comment(view, spec))
+    comments.add(key)
     closed = bool(ctx.status["report"].get("closed"))
     if (remediated or recovered) and not closed:
         ctx.sink.close(ref, "# 복구 완료" if remediated else "# 알람 정상화")

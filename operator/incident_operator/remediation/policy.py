@@ -32,7 +32,8 @@ def target_in_evidence(p: RemediationProposal, bundle: EvidenceBundle) -> bool:
     return any(x.workload_name == t.name and x.namespace == t.namespace for x in bundle.cluster.pods)
 
 
-def decide(p: RemediationProposal, mode: str, bundle: EvidenceBundle, settings: Settings) -> Decision:
+def decide(p: RemediationProposal, mode: str, bundle: EvidenceBundle, settings: Settings,
+           acknowledged_by: str | None = None) -> Decision:
     if p.action not in ALLOWED_ACTIONS:
         return Decision("skip", f"허용 목록에 없는 조치: {p.action}")
     if p.target.kind not in ALLOWED_KINDS[p.action]:
@@ -41,6 +42,8 @@ def decide(p: RemediationProposal, mode: str, bundle: EvidenceBundle, settings: 
         return Decision("skip", f"보호된 네임스페이스: {p.target.namespace}")
     if not target_in_evidence(p, bundle):
         return Decision("skip", f"증거에 없는 대상: {p.target}")
+    if acknowledged_by:
+        return Decision("skip", f"담당자({acknowledged_by})가 확인한 인시던트: 자동 복구하지 않음")
     if mode == "off" or not settings.remediation_enabled:
         return Decision("skip", "자동 복구가 꺼져 있음 (spec.options.remediation=off 또는 운영자 설정)")
     if mode == "dry-run":

@@ -1,0 +1,31 @@
+"""Prometheus metrics, served on /metrics by `incident-operator run` (INCIDENT_METRICS_PORT)."""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+INCIDENTS = Counter("incident_operator_incidents_total", "Incidents that reached a final phase",
+                    ["phase", "outcome"])
+PHASE_SECONDS = Histogram("incident_operator_phase_duration_seconds", "Time one phase run took", ["phase"],
+                          buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
+PHASE_RETRIES = Counter("incident_operator_phase_retries_total", "Phase runs that failed and were retried", ["phase"])
+TOOL_CALLS = Counter("incident_operator_tool_calls_total", "Evidence source / tool calls by outcome",
+                     ["tool", "outcome"])
+REMEDIATIONS = Counter("incident_operator_remediations_total", "Remediation decisions by action and result",
+                       ["action", "result"])
+LLM_CALLS = Counter("incident_operator_llm_calls_total", "Model calls by outcome", ["outcome"])
+LLM_TOKENS = Counter("incident_operator_llm_tokens_total", "Model tokens", ["direction"])
+
+
+def serve(port: int) -> None:
+    if port <= 0:
+        return
+    try:
+        start_http_server(port)
+        log.info("metrics on :%d/metrics", port)
+    except OSError as exc:  # a busy port must not stop the operator
+        log.warning("cannot serve metrics on :%d: %s", port, exc)

@@ -77,7 +77,8 @@ def test_finished_incidents_expire_with_their_evidence(kube, ns, incidents, star
             return False
         except client.ApiException as exc:
             return exc.status == 404
-    wait_for(evidence_gone, 30, "evidence ConfigMap garbage-collected")
+    # the garbage collector learns about a new CRD on its discovery resync (every 30 s)
+    wait_for(evidence_gone, 90, "evidence ConfigMap garbage-collected")
 
 
 @pytest.mark.parametrize("cmd", [["report", "nope"], ["evidence", "nope"]])

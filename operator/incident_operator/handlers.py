@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,7 +29,6 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=f"kopf.{GROUP}")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=f"kopf.{GROUP}", key="last-handled-configuration")
-    settings.persistence.finalizer = f"kopf.{GROUP}/finalizer"
     settings.peering.name = cfg.peering_name
     settings.peering.mandatory = False
     # Two replicas with equal priority would both freeze; a random one lets exactly one lead.
@@ -104,17 +104,46 @@ def rerun(name: str, namespace: str, new: Any, memo: kopf.Memo, logger: logging.
     _reconcile(memo, namespace, name, logger)
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=get_settings().gc_interval_seconds, idle=None)
-def expire_finished(name: str, namespace: str, status: dict, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
-    """Finished Incidents are kept for `finished_ttl_seconds`, then deleted (their evidence goes with them)."""
-    ttl = memo.settings.finished_ttl_seconds
-    finished = status.get("finishedAt")
-    if not ttl or status.get("phase") not in FINISHED_PHASES or not finished:
-        return
-    age = (datetime.now(timezone.utc) - datetime.fromisoformat(finished)).total_seconds()
-    if age >= ttl:
-        logger.info("deleting %s/%s: finished %.0fs ago (ttl %.0fs)", namespace, name, age, ttl)
-        IncidentStore(memo.kube).delete(namespace, name)
+def expire_finished(store: IncidentStore, ttl: float, namespaces: list[str]) -> int:
+    """Delete finished Incidents older than `ttl` seconds (their evidence ConfigMaps go with them)."""
+    deleted = 0
+    now = datetime.now(timezone.utc)
+    items = [i for ns in namespaces for i in store.list(ns)] if namespaces else store.list()
+    for inc in items:
+        status = inc.get("status") or {}
+        finished = status.get("finishedAt")
+        if status.get("phase") in FINISHED_PHASES and finished:
+            age = (now - datetime.fromisoformat(finished)).total_seconds()
+            if age >= ttl:
+                meta = inc["metadata"]
+                log.info("deleting %s/%s: finished %.0fs ago (ttl %.0fs)", meta["namespace"], meta["name"], age, ttl)
+                store.delete(meta["namespace"], meta["name"])
+                deleted += 1
+    return deleted
+
+
+def _expiry_loop(memo: kopf.Memo, stop: threading.Event) -> None:
+    # One sweep for all Incidents (no per-object timer, so Incidents carry no Kopf finalizer and stay
+    # deletable without the operator). Deleting is idempotent, so a standby replica sweeping too is harmless.
+    cfg = memo.settings
+    while not stop.wait(cfg.gc_interval_seconds):
+        try:
+            expire_finished(IncidentStore(memo.kube), cfg.finished_ttl_seconds, cfg.namespaces)
+        except Exception:  # noqa: BLE001 - try again next sweep
+            log.exception("expiry sweep failed")
+
+
+@kopf.on.startup()
+def start_expiry(memo: kopf.Memo, **_: Any) -> None:
+    if memo.settings.finished_ttl_seconds > 0:
+        memo.expiry_stop = threading.Event()
+        threading.Thread(target=_expiry_loop, args=(memo, memo.expiry_stop), name="expiry", daemon=True).start()
+
+
+@kopf.on.cleanup()
+def stop_expiry(memo: kopf.Memo, **_: Any) -> None:
+    if memo.get("expiry_stop"):
+        memo.expiry_stop.set()
 
 
 @kopf.on.field(GROUP, VERSION, PLURAL, field="spec.recovery")

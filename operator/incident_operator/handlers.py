@@ -17,6 +17,7 @@ from .kube.incidents import IncidentStore
 from .report import render
 from .report.sinks import ReportRef
 from .runtime import build_context
+from .tools.base import ToolDeps
 from .settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.server_timeout = 300
     memo.kube = Kube.connect()
     memo.settings = cfg
+    memo.deps = ToolDeps(settings=cfg, kube=memo.kube)
     ensure_peering(memo.kube, cfg.peering_name, cfg.namespaces)
     metrics.serve(cfg.metrics_port)
 
@@ -69,7 +71,7 @@ def _reconcile(memo: kopf.Memo, namespace: str, name: str, logger: logging.Logge
     incident = _fresh(memo, namespace, name)
     if (incident.get("status") or {}).get("phase") in FINISHED_PHASES:
         return
-    ctx = build_context(memo.kube, memo.settings, incident, logger)
+    ctx = build_context(memo.kube, memo.settings, incident, logger, memo.deps)
     try:
         phase = pipeline.run(ctx)
     except pipeline.RetryLater as exc:
@@ -99,7 +101,7 @@ def rerun(name: str, namespace: str, new: Any, memo: kopf.Memo, logger: logging.
         return
     if status.get("phase") not in FINISHED_PHASES and status.get("phase"):
         raise kopf.TemporaryError("the current run is still going; re-run after it finishes", delay=5)
-    ctx = build_context(memo.kube, memo.settings, incident, logger)
+    ctx = build_context(memo.kube, memo.settings, incident, logger, memo.deps)
     pipeline.restart(ctx, str(new))
     _reconcile(memo, namespace, name, logger)
 
@@ -155,7 +157,7 @@ def alarm_recovered(name: str, namespace: str, new: Any, memo: kopf.Memo, logger
     status = incident.get("status") or {}
     if status.get("phase") != RESOLVED or not status.get("report") or status["report"].get("closed"):
         return  # the responding phase reads spec.recovery itself when it gets there
-    ctx = build_context(memo.kube, memo.settings, incident, logger)
+    ctx = build_context(memo.kube, memo.settings, incident, logger, memo.deps)
     ref = ReportRef.model_validate(status["report"])
     body = "\n".join(["# 알람 정상화", ""] + render.recovery_section(status, incident.get("spec", {})))
     ctx.sink.comment(ref, "recovered", body)

@@ -8,22 +8,29 @@ from .kube.client import Kube
 from .kube.events import EventRecorder
 from .kube.incidents import IncidentStore
 from .phases.context import PhaseContext
-from .report.sinks import ClusterSink, ReportSink
+from .report.sinks import ClusterSink, GitHubSink, ReportSink
 from .settings import Settings
 from .sources import default_sources
+from .tools.base import ToolDeps
 
 
-def report_sink(recorder: EventRecorder, settings: Settings) -> ReportSink:
+def report_sink(recorder: EventRecorder, deps: ToolDeps) -> ReportSink:
+    """GitHub when a token and repository are configured; otherwise the cluster itself."""
+    s = deps.settings
+    if s.github_token and s.github_repo:
+        return GitHubSink(deps, recorder)
     return ClusterSink(recorder)
 
 
-def build_context(kube: Kube, settings: Settings, incident: dict, logger: logging.Logger | logging.LoggerAdapter | None = None) -> PhaseContext:
+def build_context(kube: Kube, settings: Settings, incident: dict,
+                  logger: logging.Logger | logging.LoggerAdapter | None = None,
+                  deps: ToolDeps | None = None) -> PhaseContext:
     """The spec is parsed by the pipeline, which fails the Incident cleanly when it is unusable."""
+    deps = deps or ToolDeps(settings=settings, kube=kube)
     recorder = EventRecorder(kube.core, incident)
     ctx = PhaseContext(
         kube=kube, settings=settings, store=IncidentStore(kube), incident=incident,
-        spec=None, events=recorder,
-        sink=report_sink(recorder, settings), sources=default_sources(kube, settings))
+        spec=None, events=recorder, sink=report_sink(recorder, deps), sources=default_sources(deps))
     if logger is not None:
         ctx.logger = logger
     return ctx

@@ -5,12 +5,12 @@ from __future__ import annotations
 import socket
 from functools import lru_cache
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="INCIDENT_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="INCIDENT_", extra="ignore", populate_by_name=True)
 
     namespaces: list[str] = Field(default=[], description="Namespaces to watch; empty = all")
     protected_namespaces: list[str] = Field(
@@ -37,6 +37,22 @@ class Settings(BaseSettings):
                                         description="Finished Incidents are deleted after this long; 0 = keep")
     gc_interval_seconds: float = Field(default=300, gt=0, description="How often finished Incidents are checked")
     claim_seconds: float = Field(default=60.0, gt=0, description="A claim not renewed for this long may be taken over")
+
+    # --- tools: each is "not configured" until its settings are there ---------------------------
+    cluster_name: str | None = Field(default=None, description="EKS cluster (Container Insights ClusterName)")
+    aws_region: str | None = Field(default=None, validation_alias=AliasChoices("INCIDENT_AWS_REGION", "AWS_REGION"))
+    aws_endpoint_url: str | None = Field(default=None, description="A local AWS endpoint instead of AWS")
+    tool_timeout_seconds: float = Field(default=15.0, gt=0)
+    tool_output_max_chars: int = Field(default=12000, ge=1000, description="Larger tool results are cut")
+    github_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("INCIDENT_GITHUB_TOKEN", "GITHUB_TOKEN"))
+    github_repo: str | None = Field(default=None, validation_alias=AliasChoices("INCIDENT_GITHUB_REPO", "GITHUB_REPO"),
+                                    pattern=r"^[\w.-]+/[\w.-]+$")
+    github_api_url: str = Field(default="https://api.github.com", validation_alias=AliasChoices("INCIDENT_GITHUB_API_URL", "GITHUB_API_URL"))
+    github_write_interval_seconds: float = Field(default=1.0, ge=0, description="GitHub's advice against secondary rate limits")
+    dd_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("INCIDENT_DD_API_KEY", "DD_API_KEY"))
+    dd_app_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("INCIDENT_DD_APP_KEY", "DD_APP_KEY", "DD_APPLICATION_KEY"))
+    dd_site: str = Field(default="datadoghq.com", validation_alias=AliasChoices("INCIDENT_DD_SITE", "DD_SITE"))
+    dd_api_url: str | None = Field(default=None, description="Overrides https://api.{dd_site}")
 
     @field_validator("protected_namespaces")
     @classmethod

@@ -1,19 +1,20 @@
-"""Evidence sources for the collect phase. Each may fail on its own; the phase records the outcome."""
+"""Evidence sources for the collect phase. Each may fail on its own; the phase records the outcome.
+
+They call the same tool functions the agent and the MCP server use (tools/), directly.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from .kube.client import Kube
 from .kube.evidence import ClusterCollector
-from .models.evidence import ClusterEvidence, LogEntry, MetricSeries, TimeWindow
+from .models.evidence import ClusterEvidence, LogEntry, MetricPoint, MetricSeries, TimeWindow
 from .models.spec import Alarm, Target
-from .settings import Settings
+from .tools.base import NotConfigured, ToolDeps
+from .tools.metrics_math import MetricSummary
 
-
-class NotConfigured(Exception):
-    """The source has no endpoint or credentials; the phase moves on."""
+__all__ = ["NotConfigured", "EvidenceSource", "SourceResult", "default_sources"]
 
 
 @dataclass
@@ -36,19 +37,72 @@ class EvidenceSource(ABC):
     def collect(self, target: Target, alarm: Alarm | None, window: TimeWindow) -> SourceResult: ...
 
 
+def _window_minutes(window: TimeWindow) -> int:
+    return max(1, int((window.end - window.start).total_seconds() // 60))
+
+
+def series(summary: MetricSummary, dims: dict[str, str]) -> MetricSeries:
+    return MetricSeries(name=summary.metric, dimensions=dims,
+                        points=[MetricPoint(timestamp=t, value=v) for t, v in summary.points])
+
+
 class ClusterSource(EvidenceSource):
     name = "kubernetes"
 
-    def __init__(self, kube: Kube, settings: Settings):
-        self.collector = ClusterCollector(kube, max_pods=settings.max_pods, max_events=settings.max_events,
-                                          log_tail_lines=settings.log_tail_lines)
+    def __init__(self, deps: ToolDeps):
+        s = deps.settings
+        self.collector = ClusterCollector(deps.kube, max_pods=s.max_pods, max_events=s.max_events,
+                                          log_tail_lines=s.log_tail_lines)
 
     def collect(self, target: Target, alarm: Alarm | None, window: TimeWindow) -> SourceResult:
         return SourceResult(cluster=self.collector.collect(target))
 
 
+class CloudWatchSource(EvidenceSource):
+    """Container Insights series for the target pod/workload and its node."""
+
+    name = "cloudwatch"
+
+    def __init__(self, deps: ToolDeps):
+        self.deps = deps
+
+    def collect(self, target: Target, alarm: Alarm | None, window: TimeWindow) -> SourceResult:
+        from .tools import cloudwatch as cw
+        cluster = target.cluster or self.deps.settings.cluster_name
+        if not cluster:
+            raise NotConfigured("클러스터 이름이 설정되지 않음 (INCIDENT_CLUSTER_NAME 또는 알람의 ClusterName)")
+        minutes = _window_minutes(window)
+        out: list[MetricSeries] = []
+        pod = target.pod or (target.name if target.kind in ("Deployment", "StatefulSet", "DaemonSet") else None)
+        if target.namespace and pod:
+            res = cw.pod_metrics(cw.PodMetricsInput(cluster_name=cluster, namespace=target.namespace, pod_name=pod,
+                                                    window_minutes=minutes), self.deps)
+            out += [series(m, res.dimensions) for m in res.metrics if m.count]
+        if target.node:
+            res = cw.node_metrics(cw.NodeMetricsInput(cluster_name=cluster, node_name=target.node, window_minutes=minutes), self.deps)
+            out += [series(m, res.dimensions) for m in res.metrics if m.count]
+        return SourceResult(metrics=out)
+
+
+class DatadogSource(EvidenceSource):
+    """Monitors in Alert for the target's namespace, as error entries beside the logs."""
+
+    name = "datadog"
+
+    def __init__(self, deps: ToolDeps):
+        self.deps = deps
+
+    def collect(self, target: Target, alarm: Alarm | None, window: TimeWindow) -> SourceResult:
+        from .tools import datadog as dd
+        tags = f"kube_namespace:{target.namespace}" if target.namespace else None
+        monitors = dd.get_monitors(dd.MonitorsInput(tags=tags), self.deps)
+        logs = [LogEntry(level="ERROR", service="datadog-monitor", message=f"Datadog monitor '{m.name}' {m.overall_state}: {m.query}",
+                         error_type="DatadogMonitorAlert") for m in monitors.monitors if m.overall_state == "Alert"]
+        return SourceResult(logs=logs)
+
+
 class UnconfiguredSource(EvidenceSource):
-    """A source whose tool layer is not set up in this deployment (CloudWatch, OpenSearch, Datadog)."""
+    """A source whose tools are not available in this build."""
 
     def __init__(self, name: str, hint: str):
         self.name = name
@@ -58,10 +112,10 @@ class UnconfiguredSource(EvidenceSource):
         raise NotConfigured(self.hint)
 
 
-def default_sources(kube: Kube, settings: Settings) -> list[EvidenceSource]:
+def default_sources(deps: ToolDeps) -> list[EvidenceSource]:
     return [
-        ClusterSource(kube, settings),
-        UnconfiguredSource("cloudwatch", "Container Insights 설정 없음"),
+        ClusterSource(deps),
+        CloudWatchSource(deps),
         UnconfiguredSource("opensearch", "OpenSearch 엔드포인트 설정 없음"),
-        UnconfiguredSource("datadog", "Datadog API 키 없음"),
+        DatadogSource(deps),
     ]

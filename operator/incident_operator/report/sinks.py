@@ -49,3 +49,33 @@ class ClusterSink(ReportSink):
 
     def close(self, ref: ReportRef, body: str) -> None:
         self.recorder.emit("ReportClosed", body.splitlines()[0].lstrip("# ") if body else "closed", key="report-closed")
+
+
+class GitHubSink(ReportSink):
+    """The report as a GitHub issue, comments and closing through the github-* tools."""
+
+    name = "github"
+
+    def __init__(self, deps, recorder: EventRecorder):
+        self.deps = deps
+        self.recorder = recorder
+
+    @staticmethod
+    def _number(ref: ReportRef) -> int:
+        return int(ref.ref.rsplit("#", 1)[1])
+
+    def open(self, fingerprint: str, title: str, body: str, labels: list[str]) -> ReportRef:
+        from ..tools.github import CreateIssueInput, create_issue
+        issue = create_issue(CreateIssueInput(title=title, body=body, labels=labels, fingerprint=fingerprint), self.deps)
+        if issue.created:
+            self.recorder.emit("ReportOpened", f"{title}: {issue.url}", key="report-opened")
+        return ReportRef(sink=self.name, ref=f"{self.deps.settings.github_repo}#{issue.number}", url=issue.url)
+
+    def comment(self, ref: ReportRef, key: str, body: str) -> None:
+        from ..tools.github import AddCommentInput, add_comment
+        add_comment(AddCommentInput(issue_number=self._number(ref), body=body, key=key), self.deps)
+
+    def close(self, ref: ReportRef, body: str) -> None:
+        from ..tools.github import CloseIssueInput, close_issue
+        close_issue(CloseIssueInput(issue_number=self._number(ref)), self.deps)
+        self.recorder.emit("ReportClosed", f"{ref.ref} closed", key="report-closed")

@@ -1,0 +1,13 @@
+"""The one catalogue: every tool the phases, the agent and the MCP server can use."""
+
+from __future__ import annotations
+
+from .base import ToolRegistry
+
+
+def default_registry() -> ToolRegistry:
+    from . import cloudwatch, datadog, github, kubernetes
+    registry = ToolRegistry()
+    for module in (cloudwatch, datadog, github, kubernetes):
+        registry.register(*module.TOOLS)
+    return registry

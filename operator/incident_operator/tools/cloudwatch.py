@@ -1,0 +1,110 @@
+"""Container Insights on CloudWatch: pod, node and cluster metrics, one batched GetMetricData a call."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from pydantic import BaseModel, Field
+
+from .base import NotConfigured, Tool, ToolDeps
+from .metrics_math import MetricSummary, summarize
+
+NAMESPACE = "ContainerInsights"
+POD_METRICS = ["pod_cpu_utilization", "pod_memory_utilization", "pod_cpu_usage_total", "pod_memory_working_set",
+               "pod_network_rx_bytes", "pod_network_tx_bytes", "pod_number_of_container_restarts"]
+NODE_METRICS = ["node_cpu_utilization", "node_memory_utilization", "node_filesystem_utilization",
+                "node_number_of_running_pods", "node_network_total_bytes", "node_cpu_reserved_capacity"]
+CLUSTER_METRICS = ["cluster_node_count", "cluster_failed_node_count", "node_cpu_utilization",
+                   "node_memory_utilization", "namespace_number_of_running_pods"]
+
+
+class _Window(BaseModel):
+    cluster_name: str | None = Field(default=None, description="EKS cluster; default: the operator's")
+    window_minutes: int = Field(default=60, ge=1, le=1440)
+    period: int = Field(default=60, ge=60, description="Seconds per data point")
+
+
+class PodMetricsInput(_Window):
+    namespace: str
+    pod_name: str = Field(description="Container Insights PodName (usually the workload name)")
+
+
+class NodeMetricsInput(_Window):
+    node_name: str
+
+
+class ClusterOverviewInput(_Window):
+    pass
+
+
+class MetricsOutput(BaseModel):
+    dimensions: dict[str, str]
+    start: datetime
+    end: datetime
+    period: int
+    metrics: list[MetricSummary]
+
+
+def _cloudwatch(deps: ToolDeps):
+    s = deps.settings
+    if not (s.aws_region or s.aws_endpoint_url):
+        raise NotConfigured("AWS 리전이 설정되지 않음 (INCIDENT_AWS_REGION / AWS_REGION)")
+
+    def make():
+        import boto3
+        return boto3.client("cloudwatch", region_name=s.aws_region or "us-east-1", endpoint_url=s.aws_endpoint_url)
+    return deps.client("cloudwatch", make)
+
+
+def _cluster(args: _Window, deps: ToolDeps) -> str:
+    name = args.cluster_name or deps.settings.cluster_name
+    if not name:
+        raise NotConfigured("클러스터 이름이 설정되지 않음 (INCIDENT_CLUSTER_NAME)")
+    return name
+
+
+def get_metrics(deps: ToolDeps, dims: dict[str, str], names: list[str], window_minutes: int, period: int) -> MetricsOutput:
+    cw = _cloudwatch(deps)
+    end = datetime.now(timezone.utc)
+    start = end - timedelta(minutes=window_minutes)
+    dimensions = [{"Name": k, "Value": v} for k, v in dims.items()]
+    queries = [{"Id": f"m{i}", "Label": name, "ReturnData": True,
+                "MetricStat": {"Metric": {"Namespace": NAMESPACE, "MetricName": name, "Dimensions": dimensions},
+                               "Period": period, "Stat": "Average"}} for i, name in enumerate(names)]
+    points: dict[str, list] = {n: [] for n in names}
+    token = None
+    while True:  # one request, and its pages when CloudWatch splits the answer
+        kw = {"NextToken": token} if token else {}
+        res = cw.get_metric_data(MetricDataQueries=queries, StartTime=start, EndTime=end, ScanBy="TimestampAscending", **kw)
+        for r in res.get("MetricDataResults", []):
+            name = names[int(r["Id"][1:])]
+            points[name] += list(zip(r.get("Timestamps", []), r.get("Values", [])))
+        token = res.get("NextToken")
+        if not token:
+            break
+    return MetricsOutput(dimensions=dims, start=start, end=end, period=period,
+                         metrics=[summarize(n, points[n]) for n in names])
+
+
+def pod_metrics(args: PodMetricsInput, deps: ToolDeps) -> MetricsOutput:
+    dims = {"ClusterName": _cluster(args, deps), "Namespace": args.namespace, "PodName": args.pod_name}
+    return get_metrics(deps, dims, POD_METRICS, args.window_minutes, args.period)
+
+
+def node_metrics(args: NodeMetricsInput, deps: ToolDeps) -> MetricsOutput:
+    dims = {"ClusterName": _cluster(args, deps), "NodeName": args.node_name}
+    return get_metrics(deps, dims, NODE_METRICS, args.window_minutes, args.period)
+
+
+def cluster_overview(args: ClusterOverviewInput, deps: ToolDeps) -> MetricsOutput:
+    return get_metrics(deps, {"ClusterName": _cluster(args, deps)}, CLUSTER_METRICS, args.window_minutes, args.period)
+
+
+TOOLS = [
+    Tool("container-insight-pod-metrics", "파드의 Container Insights 지표(CPU, 메모리, 네트워크, 재시작)와 추세",
+         PodMetricsInput, MetricsOutput, pod_metrics, "cloudwatch"),
+    Tool("container-insight-node-metrics", "노드의 Container Insights 지표(CPU, 메모리, 파일시스템, 파드 수)와 추세",
+         NodeMetricsInput, MetricsOutput, node_metrics, "cloudwatch"),
+    Tool("container-insight-cluster-overview", "클러스터 전체 개요: 노드 수, 실패 노드, 평균 CPU/메모리, 실행 파드",
+         ClusterOverviewInput, MetricsOutput, cluster_overview, "cloudwatch"),
+]

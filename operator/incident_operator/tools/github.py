@@ -1,0 +1,159 @@
+"""GitHub issues with PyGithub: the incident report, its comments, closing it.
+
+Idempotent by hidden markers: the issue body carries the Incident's fingerprint and each comment its
+key, so a retried or restarted step finds what it already posted instead of posting it again.
+Rate limits (403/429 with Retry-After or reset headers) and 5xx are retried with backoff.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from .base import NotConfigured, Tool, ToolDeps
+
+MARK = "incident-operator"
+LABEL_COLORS = {"incident": "d73a4a", "auto-analysis": "0e8a16", "severity:critical": "b60205",
+                "severity:high": "d93f0b", "severity:medium": "fbca04", "severity:low": "c2e0c6"}
+
+
+def fingerprint_marker(fingerprint: str) -> str:
+    return f"<!-- {MARK}:fingerprint={fingerprint} -->"
+
+
+def comment_marker(key: str) -> str:
+    return f"<!-- {MARK}:comment={key} -->"
+
+
+def repository(deps: ToolDeps):
+    s = deps.settings
+    if not (s.github_token and s.github_repo):
+        raise NotConfigured("GitHub 토큰/저장소가 설정되지 않음 (GITHUB_TOKEN, GITHUB_REPO)")
+
+    def make():
+        from github import Auth, Github, GithubRetry
+        gh = Github(auth=Auth.Token(s.github_token.get_secret_value()), base_url=s.github_api_url, lazy=True,
+                    timeout=int(s.tool_timeout_seconds), per_page=50, seconds_between_requests=0,
+                    seconds_between_writes=s.github_write_interval_seconds,
+                    retry=GithubRetry(total=5, connect=2, backoff_factor=0.2, secondary_rate_wait=1,
+                                      max_rate_limit_wait=60))
+        return gh.get_repo(s.github_repo)
+    return deps.client("github", make)
+
+
+def ensure_labels(repo, labels: list[str]) -> None:
+    existing = {l.name for l in repo.get_labels()}
+    for name in labels:
+        if name not in existing:
+            repo.create_label(name=name, color=LABEL_COLORS.get(name, "ededed"))
+
+
+def find_issue(repo, fingerprint: str):
+    marker = fingerprint_marker(fingerprint)
+    for issue in repo.get_issues(state="all", labels=["incident"]):
+        if marker in (issue.body or ""):
+            return issue
+    return None
+
+
+class CreateIssueInput(BaseModel):
+    title: str = Field(max_length=256)
+    body: str
+    labels: list[str] = ["incident", "auto-analysis"]
+    fingerprint: str = Field(description="Stable id of the incident; the same fingerprint never opens a second issue")
+
+
+class IssueRef(BaseModel):
+    number: int
+    url: str
+    state: str
+    created: bool = False
+
+
+def create_issue(args: CreateIssueInput, deps: ToolDeps) -> IssueRef:
+    repo = repository(deps)
+    existing = find_issue(repo, args.fingerprint)
+    if existing is not None:
+        return IssueRef(number=existing.number, url=existing.html_url, state=existing.state)
+    ensure_labels(repo, args.labels)
+    issue = repo.create_issue(title=args.title, body=f"{args.body}\n\n{fingerprint_marker(args.fingerprint)}",
+                              labels=args.labels)
+    return IssueRef(number=issue.number, url=issue.html_url, state=issue.state, created=True)
+
+
+class AddCommentInput(BaseModel):
+    issue_number: int
+    body: str
+    key: str | None = Field(default=None, description="With a key, the comment is posted at most once")
+
+
+class CommentRef(BaseModel):
+    id: int
+    url: str | None = None
+    created: bool = False
+
+
+def add_comment(args: AddCommentInput, deps: ToolDeps) -> CommentRef:
+    issue = repository(deps).get_issue(args.issue_number)
+    body = args.body
+    if args.key:
+        marker = comment_marker(args.key)
+        for c in issue.get_comments():
+            if marker in (c.body or ""):
+                return CommentRef(id=c.id, url=c.html_url)
+        body = f"{body}\n\n{marker}"
+    c = issue.create_comment(body)
+    return CommentRef(id=c.id, url=c.html_url, created=True)
+
+
+class ListIssuesInput(BaseModel):
+    state: Literal["open", "closed", "all"] = "open"
+    labels: list[str] = ["incident"]
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class IssueSummary(BaseModel):
+    number: int
+    title: str
+    state: str
+    url: str
+    labels: list[str]
+
+
+class IssueList(BaseModel):
+    issues: list[IssueSummary]
+
+
+def list_issues(args: ListIssuesInput, deps: ToolDeps) -> IssueList:
+    out = []
+    for issue in repository(deps).get_issues(state=args.state, labels=args.labels):
+        out.append(IssueSummary(number=issue.number, title=issue.title, state=issue.state, url=issue.html_url,
+                                labels=[l.name for l in issue.labels]))
+        if len(out) >= args.limit:
+            break
+    return IssueList(issues=out)
+
+
+class CloseIssueInput(BaseModel):
+    issue_number: int
+    comment: str | None = None
+    comment_key: str | None = None
+
+
+def close_issue(args: CloseIssueInput, deps: ToolDeps) -> IssueRef:
+    if args.comment:
+        add_comment(AddCommentInput(issue_number=args.issue_number, body=args.comment, key=args.comment_key), deps)
+    issue = repository(deps).get_issue(args.issue_number)
+    if issue.state != "closed":
+        issue.edit(state="closed", state_reason="completed")
+    return IssueRef(number=issue.number, url=issue.html_url, state="closed")
+
+
+TOOLS = [
+    Tool("github-create-issue", "인시던트 GitHub 이슈 생성 (같은 fingerprint면 기존 이슈 반환, 없는 라벨 생성)",
+         CreateIssueInput, IssueRef, create_issue, "github"),
+    Tool("github-add-comment", "이슈에 댓글 추가 (key가 같으면 한 번만)", AddCommentInput, CommentRef, add_comment, "github"),
+    Tool("github-list-issues", "인시던트 이슈 목록", ListIssuesInput, IssueList, list_issues, "github"),
+    Tool("github-close-issue", "이슈 닫기 (선택: 마지막 댓글)", CloseIssueInput, IssueRef, close_issue, "github"),
+]

@@ -74,3 +74,10 @@ def group_by_workload(pairs: list[tuple[PodEvidence, ContainerEvidence]]) -> dic
 
 def clamp(x: float) -> float:
     return max(0.0, min(1.0, round(x, 3)))
+
+
+def metric_peak(bundle: EvidenceBundle, metric: str, **dims: str) -> float | None:
+    """The highest value of a collected metric series whose dimensions include `dims`."""
+    peaks = [max(p.value for p in m.points) for m in bundle.metrics
+             if m.name == metric and m.points and all(m.dimensions.get(k) == v for k, v in dims.items())]
+    return max(peaks) if peaks else None

@@ -6,7 +6,8 @@ import re
 
 from ..models.diagnosis import Cause, EvidenceItem, RemediationProposal
 from ..models.evidence import ContainerEvidence, EvidenceBundle
-from .base import Analyzer, alarm_mentions, clamp, deployment_for, group_by_workload, pod_containers, pod_ref, workload_ref
+from .base import (Analyzer, alarm_mentions, clamp, deployment_for, group_by_workload, metric_peak, pod_containers,
+                   pod_ref, workload_ref)
 
 BURNER_IMAGE = re.compile(
     r"(^|/)(stress(-ng)?|progrium/stress|polinux/stress(-ng)?|alexeiled/stress-ng|containerstack/cpustress|"
@@ -52,6 +53,11 @@ class CpuBurnerAnalyzer(Analyzer):
                 evidence.append(EvidenceItem(source="alarm", text=f"CPU 알람 `{bundle.alarm.name}`과 일치합니다"))
             if not c.limits.cpu:
                 confidence += 0.05
+            peak = metric_peak(bundle, "pod_cpu_utilization", Namespace=ref.namespace or "", PodName=ref.name)
+            if peak is not None:
+                evidence.append(EvidenceItem(source="cloudwatch", text=f"pod_cpu_utilization 최대 {peak:.0f}%",
+                                             ref=f"ContainerInsights/{ref.namespace}/{ref.name}"))
+                confidence += 0.05 if peak >= 80 else 0
             delete_workload = ref.kind == "Pod" or template_all_burners
             causes.append(Cause(
                 kind=self.kind, title=f"{ref.kind} `{ref.name}`의 CPU 부하 생성 컨테이너(`{c.name}`)가 CPU를 과다 사용",

@@ -111,6 +111,21 @@ def cmd_alarms_setup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from .mcp_server import serve
+
+    serve(args.transport, args.host, args.port)
+    return 0
+
+
+def cmd_tools(args: argparse.Namespace) -> int:
+    from .tools import default_registry
+
+    for tool in default_registry():
+        print(f"{tool.name:38} {tool.category:11} {tool.description}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="incident-operator", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -138,6 +153,13 @@ def parser() -> argparse.ArgumentParser:
     su.add_argument("--region", default=None)
     su.add_argument("--endpoint-url", default=None, help="e.g. a local AWS endpoint")
     su.set_defaults(func=cmd_alarms_setup)
+    m = sub.add_parser("mcp", help="serve the tool registry over MCP")
+    m.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio")
+    m.add_argument("--host", default="127.0.0.1")
+    m.add_argument("--port", type=int, default=8765)
+    m.set_defaults(func=cmd_mcp)
+    t = sub.add_parser("tools", help="list the tool catalogue")
+    t.set_defaults(func=cmd_tools)
     for name, func, help_ in (("report", cmd_report, "print an Incident's Korean report"),
                               ("evidence", cmd_evidence, "print an Incident's stored evidence bundle")):
         x = sub.add_parser(name, help=help_)

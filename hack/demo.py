@@ -25,7 +25,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "operator")]
 from kubernetes import client, config  # noqa: E402
 
 from tests.support import scenarios, workloads  # noqa: E402
-from tests.support.cluster import ensure_cluster, install_crds, wait_for  # noqa: E402
+from tests.support.cluster import ensure_cluster, install_crds, kubectl_path, wait_for  # noqa: E402
 from incident_operator.kube.client import Kube  # noqa: E402
 
 NS = "demo"
@@ -97,7 +97,7 @@ def main() -> int:
     finally:
         op.terminate()
         op.wait(20)
-    kubectl = scenarios_kubectl()
+    kubectl = kubectl_path()
     say("kubectl get incidents -n demo")
     subprocess.run([kubectl, "get", "incidents", "-n", NS], check=False)
     say("workloads after remediation")
@@ -107,11 +107,6 @@ def main() -> int:
     ok = all(p == "Resolved" for p in seen.values())
     say(f"demo {'finished' if ok else 'FAILED'} in {time.monotonic() - started:.1f}s; cluster left up (make cluster-down)")
     return 0 if ok else 1
-
-
-def scenarios_kubectl() -> str:
-    out = subprocess.run(["bash", str(ROOT / "hack" / "local-cluster.sh"), "env"], capture_output=True, text=True).stdout
-    return next((l.split("=", 1)[1] for l in out.splitlines() if l.startswith("KUBECTL=")), "kubectl")
 
 
 if __name__ == "__main__":

@@ -13,15 +13,13 @@ import yaml
 from kubernetes import client
 
 from .support import scenarios
-from .support.cluster import ROOT, wait_for
+from .support.cluster import ROOT, kubectl_path, wait_for
 from .support.workloads import incident
 
 SA_USER = "system:serviceaccount:incident-operator:incident-operator"
 
 
-def kubectl() -> str:
-    out = subprocess.run(["bash", str(ROOT / "hack" / "local-cluster.sh"), "env"], capture_output=True, text=True, check=True).stdout
-    return next(l.split("=", 1)[1] for l in out.splitlines() if l.startswith("KUBECTL="))
+kubectl = kubectl_path
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         print(f"invalid configuration: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - e.g. SSM unreachable: say so and stop
+        print(f"cannot load configuration: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     # JSON lines by default; Kopf puts the Incident (namespace/name) on every object-related line
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat[args.log_format.upper()], log_refkey="incident")
     namespaces = args.namespace or cfg.namespaces

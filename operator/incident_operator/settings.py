@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from functools import lru_cache
 
@@ -60,6 +61,37 @@ class Settings(BaseSettings):
         return sorted(set(v) | {"kube-system"})
 
 
+SSM_PREFIX_ENV = "INCIDENT_SSM_PREFIX"
+
+
+def ssm_values(prefix: str, client=None) -> dict[str, str]:
+    """Parameters under an SSM path (e.g. /app/incident/), named after settings fields:
+    /app/incident/github_token -> github_token. SecureStrings are decrypted."""
+    if client is None:
+        import boto3
+        client = boto3.client("ssm", region_name=os.environ.get("INCIDENT_AWS_REGION") or os.environ.get("AWS_REGION"),
+                              endpoint_url=os.environ.get("INCIDENT_AWS_ENDPOINT_URL"))
+    values: dict[str, str] = {}
+    for page in client.get_paginator("get_parameters_by_path").paginate(Path=prefix, Recursive=False, WithDecryption=True):
+        for p in page["Parameters"]:
+            key = p["Name"][len(prefix):].strip("/").replace("-", "_").lower()
+            if key in Settings.model_fields:
+                values[key] = p["Value"]
+    return values
+
+
+def load_settings(env: dict[str, str] | None = None, ssm_client=None) -> Settings:
+    """Environment first (ConfigMap and Secret arrive as env), SSM under $INCIDENT_SSM_PREFIX for the rest.
+    Raises pydantic.ValidationError naming every bad value."""
+    env = os.environ if env is None else env
+    from_env = Settings()
+    prefix = env.get(SSM_PREFIX_ENV)
+    if not prefix:
+        return from_env
+    from_ssm = {k: v for k, v in ssm_values(prefix, ssm_client).items() if k not in from_env.model_fields_set}
+    return Settings(**{**from_ssm, **{k: getattr(from_env, k) for k in from_env.model_fields_set}})
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()

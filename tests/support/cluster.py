@@ -73,3 +73,9 @@ def wait_for(predicate: Callable[[], T], timeout: float = 30, what: str = "condi
             last_exc = exc
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last_exc})" if last_exc else ""))
+
+
+def kubectl_path() -> str:
+    """The kubectl built with the local control plane (hack/local-cluster.sh env)."""
+    out = subprocess.run(["bash", str(SCRIPT), "env"], capture_output=True, text=True, check=True).stdout
+    return next(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("KUBECTL="))

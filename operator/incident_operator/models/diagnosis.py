@@ -5,14 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
+
+from .base import CamelModel as _Model
 
 RemediationAction = Literal["delete-cpu-burner", "rollback-image", "restore-replicas"]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, alias_generator=to_camel, extra="ignore")
 
 
 class ResourceRef(_Model):

@@ -132,3 +132,11 @@ def aws() -> Iterator["LocalAws"]:
     server = LocalAws()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def opensearch() -> Iterator["LocalOpenSearch"]:
+    from .support.opensearch import LocalOpenSearch
+    node = LocalOpenSearch()
+    yield node
+    node.stop()

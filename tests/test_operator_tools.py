@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .support import scenarios
+from .support import scenarios, workloads
 from .support.github_server import TOKEN, GitHubServer
 from .support.workloads import incident
 from .test_tools_cloudwatch import put_series
@@ -58,3 +58,25 @@ def test_container_insights_series_reach_the_evidence(kube, ns, incidents, start
     assert st["topCause"] == "cpu-burner: burner"
     evidence = [e for e in st["causes"][0]["evidence"] if e["source"] == "cloudwatch"]
     assert evidence and evidence[0]["text"] == "pod_cpu_utilization 최대 99%"
+
+
+def test_dependency_outage_seen_only_in_logs(kube, ns, incidents, start_operator, opensearch):
+    from datetime import datetime, timedelta, timezone
+
+    scenarios.apply_deployment(kube, ns, workloads.deployment("checkout", replicas=2))
+    scenarios.wait_ready(kube, ns, "checkout", 2)
+    pod = scenarios.pods_of(kube, ns, "checkout")[0].metadata.name
+    now = datetime.now(timezone.utc)
+    index = f"logs-{ns}"
+    opensearch.bulk(index, [{"@timestamp": (now - timedelta(seconds=20 * i)).isoformat(), "level": "ERROR", "service": "checkout",
+                             "message": "POST /pay failed: payments.shop.svc:8443 connection refused", "error_type": "ConnectionRefused",
+                             "kubernetes": {"pod_name": pod}} for i in range(12)])
+    start_operator({"INCIDENT_OPENSEARCH_URL": opensearch.url, "INCIDENT_OPENSEARCH_INDEX": index})
+    incidents.create(incident("logs", target={"namespace": ns, "kind": "Deployment", "name": "checkout"}))
+    st = incidents.wait_phase("logs", "Resolved", 60)["status"]
+    sources = {s["source"]: s for s in st["evidence"]["sources"]}
+    assert sources["opensearch"]["outcome"] == "ok" and st["evidence"]["logs"] == 12
+    top = st["causes"][0]
+    assert top["kind"] == "app-errors" and "의존 서비스" in top["title"] and "ConnectionRefused" in top["title"]
+    assert st["outcome"] == "needs-action" and not st.get("actions")
+    assert any(a["source"] == "opensearch" and "ConnectionRefused" in a["text"] for a in st["anomalies"])

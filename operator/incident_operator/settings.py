@@ -50,6 +50,12 @@ class Settings(BaseSettings):
                                     pattern=r"^[\w.-]+/[\w.-]+$")
     github_api_url: str = Field(default="https://api.github.com", validation_alias=AliasChoices("INCIDENT_GITHUB_API_URL", "GITHUB_API_URL"))
     github_write_interval_seconds: float = Field(default=1.0, ge=0, description="GitHub's advice against secondary rate limits")
+    opensearch_url: str | None = Field(default=None, description="e.g. https://search-logs.ap-northeast-2.es.amazonaws.com")
+    opensearch_index: str = "eks-app-logs"
+    opensearch_username: str | None = None
+    opensearch_password: SecretStr | None = None
+    opensearch_sigv4: bool = Field(default=False, description="Sign with the AWS credentials (Amazon OpenSearch Service)")
+    opensearch_sigv4_service: str = Field(default="es", description="es, or aoss for Serverless")
     dd_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("INCIDENT_DD_API_KEY", "DD_API_KEY"))
     dd_app_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("INCIDENT_DD_APP_KEY", "DD_APP_KEY", "DD_APPLICATION_KEY"))
     dd_site: str = Field(default="datadoghq.com", validation_alias=AliasChoices("INCIDENT_DD_SITE", "DD_SITE"))

@@ -101,21 +101,29 @@ class DatadogSource(EvidenceSource):
         return SourceResult(logs=logs)
 
 
-class UnconfiguredSource(EvidenceSource):
-    """A source whose tools are not available in this build."""
+class OpenSearchSource(EvidenceSource):
+    """The target's recent error logs (newest first) from the application log index."""
 
-    def __init__(self, name: str, hint: str):
-        self.name = name
-        self.hint = hint
+    name = "opensearch"
+    max_entries = 100
+
+    def __init__(self, deps: ToolDeps):
+        self.deps = deps
 
     def collect(self, target: Target, alarm: Alarm | None, window: TimeWindow) -> SourceResult:
-        raise NotConfigured(self.hint)
+        from .tools import opensearch as osearch
+        pod = target.pod or (target.name if target.kind in ("Deployment", "StatefulSet", "DaemonSet", "Pod") else None)
+        res = osearch.search_logs(osearch.SearchLogsInput(
+            query=osearch.ERROR_LEVELS, pod=pod, end=window.end, size=self.max_entries,
+            window_minutes=_window_minutes(window)), self.deps)
+        return SourceResult(logs=[LogEntry(timestamp=h.timestamp, level=h.level, message=h.message, service=h.service,
+                                           pod=h.pod, error_type=h.error_type) for h in res.hits])
 
 
 def default_sources(deps: ToolDeps) -> list[EvidenceSource]:
     return [
         ClusterSource(deps),
         CloudWatchSource(deps),
-        UnconfiguredSource("opensearch", "OpenSearch 엔드포인트 설정 없음"),
+        OpenSearchSource(deps),
         DatadogSource(deps),
     ]

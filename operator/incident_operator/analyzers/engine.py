@@ -6,6 +6,7 @@ import logging
 
 from ..models.diagnosis import Cause, Diagnosis, EvidenceItem, TimelineEntry
 from ..models.evidence import EvidenceBundle
+from .app_errors import AppErrorsAnalyzer
 from .base import Analyzer
 from .cpu_burner import CpuBurnerAnalyzer
 from .crashloop import CrashLoopAnalyzer
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 ANALYZERS: tuple[Analyzer, ...] = (
     CpuBurnerAnalyzer(), ImagePullAnalyzer(), ScaledToZeroAnalyzer(), OomAnalyzer(), CrashLoopAnalyzer(),
     MissingConfigAnalyzer(), UnschedulableAnalyzer(), ProbeFailureAnalyzer(), NodePressureAnalyzer(),
+    AppErrorsAnalyzer(),
 )
 MAX_CAUSES = 5
 

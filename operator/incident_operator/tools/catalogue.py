@@ -6,8 +6,8 @@ from .base import ToolRegistry
 
 
 def default_registry() -> ToolRegistry:
-    from . import cloudwatch, datadog, github, kubernetes
+    from . import cloudwatch, datadog, github, kubernetes, opensearch
     registry = ToolRegistry()
-    for module in (cloudwatch, datadog, github, kubernetes):
+    for module in (cloudwatch, opensearch, datadog, github, kubernetes):
         registry.register(*module.TOOLS)
     return registry

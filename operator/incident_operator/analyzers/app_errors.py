@@ -1,0 +1,45 @@
+"""Application errors seen in the logs: a dominant error type, e.g. a dependency that is down."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from ..models.diagnosis import Cause, EvidenceItem, ResourceRef
+from ..models.evidence import EvidenceBundle
+from .base import Analyzer, clamp
+
+DEPENDENCY = re.compile(r"connection refused|timed? ?out|unreachable|no route to host|circuit breaker|503|502|"
+                        r"name or service not known|could not resolve|connection reset", re.I)
+MIN_ERRORS = 5
+
+
+class AppErrorsAnalyzer(Analyzer):
+    kind = "app-errors"
+    title = "애플리케이션 에러 로그 급증"
+
+    def analyze(self, bundle: EvidenceBundle) -> list[Cause]:
+        errors = [l for l in bundle.logs if (l.level or "").upper() in ("ERROR", "FATAL", "CRITICAL")
+                  and l.service != "datadog-monitor"]
+        if len(errors) < MIN_ERRORS:
+            return []
+        kinds = Counter(l.error_type or l.message[:80] for l in errors)
+        top, count = kinds.most_common(1)[0]
+        sample = next(l for l in errors if (l.error_type or l.message[:80]) == top)
+        share = count / len(errors)
+        dependency = bool(DEPENDENCY.search(sample.message))
+        service = sample.service or (bundle.target.name or bundle.target.pod or "?")
+        ref = (ResourceRef(kind=bundle.target.kind, name=bundle.target.name, namespace=bundle.target.namespace)
+               if bundle.target.kind and bundle.target.name else None)
+        title = (f"`{service}`의 의존 서비스 장애로 에러 급증: {top} ({count}건)" if dependency
+                 else f"`{service}` 애플리케이션 에러 급증: {top} ({count}건)")
+        return [Cause(
+            kind=self.kind, title=title, confidence=clamp(0.45 + 0.2 * share + (0.1 if dependency else 0)),
+            resource=ref,
+            evidence=[EvidenceItem(source="opensearch", text=f"에러 로그 {len(errors)}건 중 {count}건이 {top}: {sample.message[:200]}",
+                                   ref=sample.pod)],
+            immediate_actions=["에러 메시지가 가리키는 의존 서비스(DB, 외부 API) 상태 확인" if dependency
+                               else "최근 배포 변경분과 에러 스택 확인",
+                               "`opensearch-get-error-summary`로 에러 유형별 추이 확인"],
+            long_term=["의존 서비스 호출에 타임아웃·재시도·서킷 브레이커 적용", "에러율 기반 알람 추가"],
+        )]

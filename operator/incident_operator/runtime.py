@@ -30,7 +30,7 @@ def build_context(kube: Kube, settings: Settings, incident: dict,
     recorder = EventRecorder(kube.core, incident)
     ctx = PhaseContext(
         kube=kube, settings=settings, store=IncidentStore(kube), incident=incident,
-        spec=None, events=recorder, sink=report_sink(recorder, deps), sources=default_sources(deps))
+        spec=None, events=recorder, sink=report_sink(recorder, deps), sources=default_sources(deps), deps=deps)
     if logger is not None:
         ctx.logger = logger
     return ctx

@@ -15,6 +15,7 @@ from ..models.spec import IncidentSpec
 from ..report.sinks import ReportSink
 from ..settings import Settings
 from ..sources import EvidenceSource
+from ..tools.base import ToolDeps
 
 
 @dataclass
@@ -27,6 +28,7 @@ class PhaseContext:
     events: EventRecorder
     sink: ReportSink
     sources: list[EvidenceSource]
+    deps: ToolDeps | None = None
     logger: logging.Logger | logging.LoggerAdapter = field(default_factory=lambda: logging.getLogger("incident_operator"))
     _bundle: EvidenceBundle | None = None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import metrics
 from ..analyzers import analyze
 from ..models.diagnosis import Diagnosis
 from ..report import render
@@ -31,9 +32,27 @@ def diagnosis_status(d: Diagnosis) -> dict[str, Any]:
     }
 
 
+def diagnose(ctx: PhaseContext) -> tuple[Diagnosis, dict[str, Any] | None]:
+    """The LLM agent when enabled, with the rules as floor and fallback; otherwise the rules."""
+    bundle = ctx.evidence()
+    rules = analyze(bundle)
+    if not ctx.settings.llm_enabled:
+        return rules, None
+    from ..agent.engine import LlmDiagnoser, usage_status
+    outcome = LlmDiagnoser(ctx.deps, ctx.deps.registry).diagnose(bundle, rules, ctx.status.get("similarIncidents") or [])
+    metrics.LLM_CALLS.labels("ok" if outcome.diagnosis else "fallback").inc()
+    metrics.LLM_TOKENS.labels("input").inc(outcome.input_tokens)
+    metrics.LLM_TOKENS.labels("output").inc(outcome.output_tokens)
+    if outcome.diagnosis is None:
+        ctx.events.emit("LlmFallback", f"LLM 진단 실패, 규칙 기반 분석으로 대체: {outcome.error}", warning=True)
+    return outcome.diagnosis or rules, usage_status(outcome, ctx.settings.llm_model_id)
+
+
 def run(ctx: PhaseContext) -> dict[str, Any]:
-    diagnosis = analyze(ctx.evidence())
+    diagnosis, llm = diagnose(ctx)
     out = diagnosis_status(diagnosis)
+    if llm:
+        out["llm"] = llm
     view = {**ctx.status, **out}
     ref = ReportRef.model_validate(ctx.status["report"])
     key = ctx.comment_key("analysis")

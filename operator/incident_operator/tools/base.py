@@ -50,6 +50,11 @@ class ToolDeps:
         return self._clients[key]
 
     @cached_property
+    def registry(self) -> "ToolRegistry":
+        from .catalogue import default_registry
+        return default_registry()
+
+    @cached_property
     def pool(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(max_workers=8, thread_name_prefix="tool")
 

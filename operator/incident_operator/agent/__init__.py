@@ -1,0 +1,1 @@
+"""The LLM agent: strands + Claude on Bedrock, with the deterministic analyzer as its floor."""

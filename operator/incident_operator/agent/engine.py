@@ -1,0 +1,157 @@
+"""Runs the strands agent (BedrockModel + the tool registry) and turns its answer into a Diagnosis.
+
+The model proposes; the operator decides. Its remediation is kept only when it matches a proposal
+the deterministic analyzer derived from the evidence (same action, same target), so the executable
+parameters always come from the evidence, never from model text; the respond phase's policy then
+applies as for any proposal. An answer that does not parse is retried, then the caller falls back
+to the rules.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from ..models.diagnosis import Cause, Diagnosis, EvidenceItem, ResourceRef, TimelineEntry
+from ..models.evidence import EvidenceBundle
+from ..redact import redact
+from ..tools.base import ToolDeps, ToolRegistry
+from .prompt import SYSTEM_PROMPT, evidence_prompt
+from .schema import AgentDiagnosis
+
+log = logging.getLogger(__name__)
+READ_ONLY_CATEGORIES = {"cloudwatch", "opensearch", "datadog", "kubernetes"}  # no GitHub writes from the model
+
+
+@dataclass
+class LlmOutcome:
+    diagnosis: Diagnosis | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    attempts: int = 0
+    tool_calls: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def _strands_tools(registry: ToolRegistry, deps: ToolDeps, calls: list[str]) -> list[Any]:
+    from strands.tools.tools import PythonAgentTool
+
+    def wrap(name: str):
+        def run(tool_use: dict, **_: Any) -> dict:
+            calls.append(name)
+            result = registry.call(name, tool_use.get("input") or {}, deps)
+            return {"toolUseId": tool_use["toolUseId"], "status": "success" if result.outcome == "ok" else "error",
+                    "content": [{"text": result.model_dump_json(exclude_none=True)}]}
+        return run
+
+    tools = [PythonAgentTool(t.name, {"name": t.name, "description": t.description, "inputSchema": {"json": t.schema()}},
+                             wrap(t.name)) for t in registry if t.category in READ_ONLY_CATEGORIES]
+
+    def now(tool_use: dict, **_: Any) -> dict:
+        calls.append("current_time")
+        return {"toolUseId": tool_use["toolUseId"], "status": "success",
+                "content": [{"text": datetime.now(timezone.utc).isoformat()}]}
+    tools.append(PythonAgentTool("current_time", {"name": "current_time", "description": "현재 시각 (UTC, ISO 8601)",
+                                                  "inputSchema": {"json": {"type": "object", "properties": {}}}}, now))
+    return tools
+
+
+def to_diagnosis(answer: AgentDiagnosis, rules: Diagnosis) -> Diagnosis:
+    causes = []
+    for c in answer.causes:
+        ref = (ResourceRef(kind=c.resource_kind, name=c.resource_name, namespace=c.resource_namespace)
+               if c.resource_kind and c.resource_name else None)
+        causes.append(Cause(kind=c.kind, title=c.title, confidence=c.probability, resource=ref,
+                            evidence=[EvidenceItem(source="llm", text=e) for e in c.evidence]))
+    causes.sort(key=lambda c: -c.confidence)
+    r = answer.remediation
+    if r.action != "none" and causes:
+        wanted = (r.action, r.target_kind, r.target_name, r.target_namespace)
+        grounded = next((c.remediation for c in rules.causes if c.remediation and (
+            c.remediation.action, c.remediation.target.kind, c.remediation.target.name, c.remediation.target.namespace) == wanted), None)
+        if grounded is not None:
+            causes[0].remediation = grounded
+        else:
+            causes[0].evidence.append(EvidenceItem(
+                source="operator", text=f"모델이 제안한 조치 `{r.action}` → `{r.target_kind}/{r.target_namespace}/{r.target_name}`은(는) "
+                                        "증거로 뒷받침되지 않아 실행 대상에서 제외했습니다"))
+    timeline = []
+    for t in answer.timeline:
+        try:
+            timeline.append(TimelineEntry(time=datetime.fromisoformat(t.time.replace("Z", "+00:00")), text=t.text, source="llm"))
+        except ValueError:
+            continue
+    return Diagnosis(engine="llm", causes=causes[:5], timeline=sorted(timeline, key=lambda t: t.time) or rules.timeline,
+                     immediate_actions=answer.immediate_actions or rules.immediate_actions,
+                     long_term=answer.long_term_improvements or rules.long_term)
+
+
+class LlmDiagnoser:
+    def __init__(self, deps: ToolDeps, registry: ToolRegistry):
+        self.deps = deps
+        self.registry = registry
+
+    def _model(self):
+        from botocore.config import Config
+        from strands.models.bedrock import BedrockModel
+        s = self.deps.settings
+        return BedrockModel(
+            model_id=s.llm_model_id, region_name=s.llm_region or s.aws_region or None, endpoint_url=s.llm_endpoint_url,
+            streaming=False, max_tokens=s.llm_max_tokens,
+            # strands' retry strategy does the backoff; botocore tries once per call
+            boto_client_config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5,
+                                      read_timeout=int(s.llm_deadline_seconds)))
+
+    def _run(self, prompt: str, outcome: LlmOutcome) -> Diagnosis | None:
+        from strands import Agent, ModelRetryStrategy
+        s = self.deps.settings
+        agent = Agent(model=self._model(), tools=_strands_tools(self.registry, self.deps, outcome.tool_calls),
+                      system_prompt=SYSTEM_PROMPT, callback_handler=None,
+                      retry_strategy=ModelRetryStrategy(max_attempts=s.llm_max_retries + 1,
+                                                        initial_delay=s.llm_retry_initial_delay_seconds, max_delay=60))
+        try:
+            result = agent(prompt, structured_output_model=AgentDiagnosis)
+        finally:
+            usage = agent.event_loop_metrics.accumulated_usage
+            outcome.input_tokens += int(usage.get("inputTokens", 0))
+            outcome.output_tokens += int(usage.get("outputTokens", 0))
+        answer = result.structured_output
+        return answer if isinstance(answer, AgentDiagnosis) else AgentDiagnosis.model_validate(answer)
+
+    def diagnose(self, bundle: EvidenceBundle, rules: Diagnosis, similar: list[dict]) -> LlmOutcome:
+        s = self.deps.settings
+        outcome = LlmOutcome()
+        prompt = redact(evidence_prompt(bundle, rules, similar))
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
+
+        def attempts() -> None:
+            for _ in range(s.llm_answer_attempts):
+                outcome.attempts += 1
+                try:
+                    answer = self._run(prompt, outcome)
+                    outcome.diagnosis = to_diagnosis(answer, rules)
+                    outcome.error = None
+                    return
+                except Exception as exc:  # noqa: BLE001 - parse failures, model errors: try again, then give up
+                    outcome.error = redact(f"{type(exc).__name__}: {exc}")[:500]
+                    log.warning("LLM attempt %d failed: %s", outcome.attempts, outcome.error)
+        try:
+            pool.submit(attempts).result(timeout=s.llm_deadline_seconds)
+        except FutureTimeout:
+            outcome.diagnosis = None
+            outcome.error = f"deadline {s.llm_deadline_seconds:g}s exceeded"
+        finally:
+            pool.shutdown(wait=False)
+        return outcome
+
+
+def usage_status(outcome: LlmOutcome, model_id: str) -> dict[str, Any]:
+    return {"model": model_id, "inputTokens": outcome.input_tokens, "outputTokens": outcome.output_tokens,
+            "attempts": outcome.attempts, "toolCalls": outcome.tool_calls[:50],
+            **({"fallbackReason": outcome.error} if outcome.diagnosis is None and outcome.error else {})}
+
+
+__all__ = ["LlmDiagnoser", "LlmOutcome", "to_diagnosis", "usage_status"]

@@ -125,3 +125,65 @@ def test_prompt_injection_in_logs_cannot_touch_an_unrelated_deployment(kube, ns,
     assert any("증거로 뒷받침되지 않아" in e["text"] for e in st["causes"][0]["evidence"])
     assert kube.apps.read_namespaced_deployment("payments", ns).spec.replicas == 1
     assert st["llm"]["inputTokens"] == bedrock.input_tokens and st["llm"]["outputTokens"] == bedrock.output_tokens
+
+
+def test_agentcore_remote_mode_with_cognito_token_and_ssm(kube, ns, bedrock, aws, incidents, start_operator):
+    """The operator calls an AgentCore Runtime; the runtime (our agent-runtime app) calls the model."""
+    import base64
+    import re
+    import threading
+
+    import requests
+
+    from incident_operator.agent.runtime_app import make_server
+
+    from .support.http_stub import StubServer
+
+    scenarios.scaled_to_zero(kube, ns, replicas=2)
+    # the runtime container: our entrypoint, its model the Converse stand-in
+    runtime = make_server(ToolDeps(settings_for(bedrock), kube), "127.0.0.1", 0)
+    threading.Thread(target=runtime.serve_forever, daemon=True).start()
+    runtime_url = f"http://127.0.0.1:{runtime.server_address[1]}"
+    assert requests.get(f"{runtime_url}/ping", timeout=5).json() == {"status": "Healthy"}
+    bedrock.play(answer(diagnosis("scaled-to-zero", "web", ns, "restore-replicas")))
+
+    # Cognito (client_credentials) and the AgentCore data plane in front of the runtime
+    front = StubServer()
+    seen: list = []
+
+    @front.route("POST", "/oauth2/token")
+    def token(req):
+        basic = base64.b64decode(req.headers["authorization"].split()[1]).decode()
+        ok = basic == "agent-client:agent-secret" and "grant_type=client_credentials" in req.body
+        return (200, {}, {"access_token": "cognito-access-token", "expires_in": 3600, "token_type": "Bearer"}) if ok \
+            else (400, {}, {"error": "invalid_client"})
+
+    @front.route("POST", r"/runtimes/(.+)/invocations")
+    def invoke(req):
+        seen.append(req)
+        if req.headers.get("authorization") != "Bearer cognito-access-token":
+            return 403, {}, {"message": "Forbidden"}
+        r = requests.post(f"{runtime_url}/invocations", json=req.body, timeout=60)
+        return r.status_code, {}, r.json()
+
+    arn = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/incident_agent-abc123"
+    ssm = aws.client("ssm")
+    for name, value in {"runtime_arn": arn, "endpoint_url": front.url, "token_url": f"{front.url}/oauth2/token",
+                        "client_id": "agent-client", "client_secret": "agent-secret"}.items():
+        ssm.put_parameter(Name=f"/app/incident/agentcore/{name}", Value=value, Overwrite=True,
+                          Type="SecureString" if name == "client_secret" else "String")
+    try:
+        start_operator({"INCIDENT_LLM_ENABLED": "true", "INCIDENT_LLM_MODE": "agentcore",
+                        "INCIDENT_AWS_ENDPOINT_URL": aws.endpoint, "INCIDENT_AWS_REGION": "ap-northeast-2",
+                        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
+        incidents.create(incident("remote", target={"namespace": ns, "kind": "Deployment", "name": "web"}))
+        st = incidents.wait_phase("remote", "Resolved", 90)["status"]
+        assert st["engine"] == "llm" and st["outcome"] == "remediated", st.get("llm")
+        assert st["llm"]["inputTokens"] == bedrock.input_tokens > 0
+        [call] = seen
+        assert call.path == "/runtimes/" + requests.utils.quote(arn, safe="") + "/invocations" and call.query == {"qualifier": "DEFAULT"}
+        assert re.fullmatch(rf"alarm-{ns}-remote-[0-9a-f-]{{36}}", call.headers["x-amzn-bedrock-agentcore-runtime-session-id"])
+        assert kube.apps.read_namespaced_deployment("web", ns).spec.replicas == 2
+    finally:
+        runtime.shutdown()
+        front.stop()

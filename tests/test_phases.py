@@ -95,7 +95,9 @@ def test_correlate_finds_anomalies_and_similar_past_incidents(kube, ns, settings
     target = {"namespace": ns, "kind": "Deployment", "name": "api"}
     earlier = incidents.create(incident("earlier", target=target))
     kube.custom.patch_namespaced_custom_object_status("netaiops.io", "v1alpha1", ns, "incidents", "earlier", {"status": {
-        "phase": "Resolved", "topCause": "image-pull: api", "affected": [{"kind": "Deployment", "namespace": ns, "name": "api"}]}})
+        "phase": "Resolved", "topCause": "image-pull: api", "outcome": "remediated",
+        "actions": [{"action": "rollback-image", "state": "succeeded"}],
+        "affected": [{"kind": "Deployment", "namespace": ns, "name": "api"}]}})
     ctx = scenarios.context(kube, settings, ns, incident("now", target=target))
     ctx.patch_status(gather.run(ctx))
     ctx.patch_status(collect.run(ctx))
@@ -104,6 +106,7 @@ def test_correlate_finds_anomalies_and_similar_past_incidents(kube, ns, settings
     assert any("Deployment/api 롤아웃 미완료: 리비전 2" in a["text"] for a in out["anomalies"])
     similar = out["similarIncidents"]
     assert similar[0]["name"] == f"{ns}/earlier" and similar[0]["topCause"] == "image-pull: api"
+    assert similar[0]["outcome"] == "remediated" and similar[0]["actions"] == ["rollback-image:succeeded"]
     assert earlier["metadata"]["name"] == "earlier"
 
 

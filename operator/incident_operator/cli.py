@@ -121,6 +121,22 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_agent_runtime(args: argparse.Namespace) -> int:
+    from .agent.runtime_app import make_server
+    from .kube.client import Kube
+    from .settings import get_settings
+    from .tools.base import ToolDeps
+
+    try:
+        kube = Kube.connect()
+    except Exception:  # noqa: BLE001 - in AgentCore there is usually no cluster access
+        kube = None
+    server = make_server(ToolDeps(settings=get_settings(), kube=kube), args.host, args.port)
+    print(f"agent runtime on {args.host}:{args.port} (/ping, /invocations)", file=sys.stderr)
+    server.serve_forever()
+    return 0
+
+
 def cmd_tools(args: argparse.Namespace) -> int:
     from .tools import default_registry
 
@@ -161,6 +177,10 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--host", default="127.0.0.1")
     m.add_argument("--port", type=int, default=8765)
     m.set_defaults(func=cmd_mcp)
+    ar = sub.add_parser("agent-runtime", help="serve the agent as a Bedrock AgentCore Runtime (/ping, /invocations)")
+    ar.add_argument("--host", default="0.0.0.0")
+    ar.add_argument("--port", type=int, default=8080)
+    ar.set_defaults(func=cmd_agent_runtime)
     t = sub.add_parser("tools", help="list the tool catalogue")
     t.set_defaults(func=cmd_tools)
     for name, func, help_ in (("report", cmd_report, "print an Incident's Korean report"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -71,6 +72,15 @@ class Settings(BaseSettings):
     llm_answer_attempts: int = Field(default=2, ge=1, le=5, description="Tries for an answer that parses")
     llm_deadline_seconds: float = Field(default=180.0, gt=0, description="Total time for the agent per Incident")
     llm_max_tokens: int = Field(default=4096, ge=256)
+
+    llm_mode: Literal["local", "agentcore"] = Field(default="local", description="agentcore: call a Bedrock AgentCore Runtime")
+    agentcore_runtime_arn: str | None = None
+    agentcore_endpoint_url: str | None = Field(default=None, description="Default https://bedrock-agentcore.{region}.amazonaws.com")
+    agentcore_token_url: str | None = Field(default=None, description="Cognito /oauth2/token")
+    agentcore_client_id: str | None = None
+    agentcore_client_secret: SecretStr | None = None
+    agentcore_scope: str | None = None
+    agentcore_ssm_prefix: str = Field(default="/app/incident/agentcore/", description="Where the AgentCore values live in SSM")
 
     @field_validator("protected_namespaces")
     @classmethod

@@ -121,18 +121,19 @@ class LlmDiagnoser:
         answer = result.structured_output
         return answer if isinstance(answer, AgentDiagnosis) else AgentDiagnosis.model_validate(answer)
 
-    def diagnose(self, bundle: EvidenceBundle, rules: Diagnosis, similar: list[dict]) -> LlmOutcome:
+    def answer(self, bundle: EvidenceBundle, rules: Diagnosis, similar: list[dict]) -> tuple[AgentDiagnosis | None, LlmOutcome]:
+        """The model's own answer, not yet grounded (what the AgentCore runtime returns)."""
         s = self.deps.settings
         outcome = LlmOutcome()
         prompt = redact(evidence_prompt(bundle, rules, similar))
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
+        found: list[AgentDiagnosis] = []
 
         def attempts() -> None:
             for _ in range(s.llm_answer_attempts):
                 outcome.attempts += 1
                 try:
-                    answer = self._run(prompt, outcome)
-                    outcome.diagnosis = to_diagnosis(answer, rules)
+                    found.append(self._run(prompt, outcome))
                     outcome.error = None
                     return
                 except Exception as exc:  # noqa: BLE001 - parse failures, model errors: try again, then give up
@@ -141,10 +142,16 @@ class LlmDiagnoser:
         try:
             pool.submit(attempts).result(timeout=s.llm_deadline_seconds)
         except FutureTimeout:
-            outcome.diagnosis = None
+            found.clear()
             outcome.error = f"deadline {s.llm_deadline_seconds:g}s exceeded"
         finally:
             pool.shutdown(wait=False)
+        return (found[0] if found else None), outcome
+
+    def diagnose(self, bundle: EvidenceBundle, rules: Diagnosis, similar: list[dict], incident: str = "") -> LlmOutcome:
+        answer, outcome = self.answer(bundle, rules, similar)
+        if answer is not None:
+            outcome.diagnosis = to_diagnosis(answer, rules)
         return outcome
 
 

@@ -63,6 +63,8 @@ class SimilarIncident(_Model):
     alarm: str | None = None
     top_cause: str | None = None
     phase: str | None = None
+    outcome: str | None = Field(default=None, description="remediated / needs-action / recovered")
+    actions: list[str] = []
     created_at: datetime | None = None
     match: list[str] = []
 

@@ -105,9 +105,13 @@ def similar_incidents(ctx: PhaseContext) -> list[SimilarIncident]:
         oaff = {(a.get("kind"), a.get("namespace"), a.get("name")) for a in ostatus.get("affected") or []}
         if affected & oaff:
             match.append("같은 워크로드")
+        if ctx.status.get("topCause") and ostatus.get("topCause") == ctx.status.get("topCause"):
+            match.append("같은 원인")
         if match:
             found.append(SimilarIncident(name=f"{meta['namespace']}/{meta['name']}", alarm=(ospec.get("alarm") or {}).get("name"),
                                          top_cause=ostatus.get("topCause"), phase=ostatus.get("phase"),
+                                         outcome=ostatus.get("outcome"),
+                                         actions=[f"{a.get('action')}:{a.get('state')}" for a in ostatus.get("actions") or []],
                                          created_at=meta.get("creationTimestamp"), match=match))
     found.sort(key=lambda s: (len(s.match), s.created_at or datetime.min.isoformat()), reverse=True)
     return found[: ctx.settings.similar_incidents]

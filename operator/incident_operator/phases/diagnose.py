@@ -38,8 +38,20 @@ def diagnose(ctx: PhaseContext) -> tuple[Diagnosis, dict[str, Any] | None]:
     rules = analyze(bundle)
     if not ctx.settings.llm_enabled:
         return rules, None
-    from ..agent.engine import LlmDiagnoser, usage_status
-    outcome = LlmDiagnoser(ctx.deps, ctx.deps.registry).diagnose(bundle, rules, ctx.status.get("similarIncidents") or [])
+    from ..agent.engine import LlmDiagnoser, LlmOutcome, usage_status
+    similar = ctx.status.get("similarIncidents") or []
+    if ctx.settings.llm_mode == "agentcore":
+        from ..agent.remote import RemoteDiagnoser
+        from ..tools.base import NotConfigured
+        try:
+            diagnoser = RemoteDiagnoser(ctx.deps)
+        except NotConfigured as exc:
+            diagnoser = None
+            outcome = LlmOutcome(error=str(exc))
+        if diagnoser:
+            outcome = diagnoser.diagnose(bundle, rules, similar, f"{ctx.namespace}-{ctx.name}")
+    else:
+        outcome = LlmDiagnoser(ctx.deps, ctx.deps.registry).diagnose(bundle, rules, similar)
     metrics.LLM_CALLS.labels("ok" if outcome.diagnosis else "fallback").inc()
     metrics.LLM_TOKENS.labels("input").inc(outcome.input_tokens)
     metrics.LLM_TOKENS.labels("output").inc(outcome.output_tokens)

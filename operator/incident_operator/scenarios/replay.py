@@ -1,0 +1,225 @@
+"""`incident-operator replay SCENARIO_DIR`: load a scenario into the running local stack, send its
+alarm through the bridge handler, wait for the Incident to finish, and report one JSON line.
+
+Format: docs/scenarios.md. The operator must be running; CloudWatch series and OpenSearch logs are
+loaded when INCIDENT_AWS_* / INCIDENT_OPENSEARCH_URL point at endpoints (the same the operator uses).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from kubernetes import client, utils
+from pydantic import BaseModel, Field
+
+from ..constants import GROUP, PLURAL, VERSION
+from ..kube.client import Kube
+from ..settings import Settings
+from .sim import set_image_with_fault
+
+
+class Expected(BaseModel):
+    top_cause: str = Field(alias="topCause")
+    alternatives: list[str] = []
+    remediation: str = "none"
+
+
+class Series(BaseModel):
+    metric: str
+    dimensions: dict[str, str] = {}
+    values: list[float]
+    period: int = 60
+
+
+class AlarmDef(BaseModel):
+    name: str
+    metric: str
+    threshold: float
+    comparison: str = "GreaterThanThreshold"
+    period: int = 60
+    evaluation_periods: int = Field(default=3, alias="evaluationPeriods")
+    dimensions: dict[str, str] = {}
+    reason: str = "Threshold Crossed"
+
+
+class Scenario(BaseModel):
+    name: str
+    description: str = ""
+    manifests: list[dict[str, Any]] = []
+    steps: list[dict[str, Any]] = []
+    metrics: list[Series] = []
+    logs: list[dict[str, Any]] = []
+    alarm: AlarmDef
+    remediation: Literal["auto", "dry-run", "off"] = "auto"
+    expected: Expected
+
+    @classmethod
+    def load(cls, path: Path) -> "Scenario":
+        data = yaml.safe_load((path / "scenario.yaml").read_text())
+        data["expected"] = yaml.safe_load((path / "expected.yaml").read_text())
+        logs = path / "logs.jsonl"
+        if logs.exists():
+            data["logs"] = [json.loads(l) for l in logs.read_text().splitlines() if l.strip()]
+        data.setdefault("name", path.name)
+        return cls.model_validate(data)
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+def _pods(kube: Kube, ns: str, app: str) -> list[client.V1Pod]:
+    return kube.core.list_namespaced_pod(ns, label_selector=f"app={app}").items
+
+
+def _settled(kube: Kube, ns: str) -> bool:
+    """Every pod has a status from the (simulated) kubelet or the scheduler."""
+    pods = kube.core.list_namespaced_pod(ns).items
+    return all(p.status and (p.status.container_statuses or any(
+        c.type == "PodScheduled" and c.status == "False" for c in p.status.conditions or [])) for p in pods)
+
+
+def run_step(kube: Kube, ns: str, step: dict[str, Any]) -> None:
+    if "waitReady" in step:
+        name = step["waitReady"]
+        want = kube.apps.read_namespaced_deployment(name, ns).spec.replicas or 0
+        _wait(lambda: (kube.apps.read_namespaced_deployment(name, ns).status.ready_replicas or 0) >= want, 60, f"{name} ready")
+    elif "scale" in step:
+        s = step["scale"]
+        kube.apps.patch_namespaced_deployment_scale(s["deployment"], ns, {"spec": {"replicas": s["replicas"]}})
+        if s["replicas"] == 0:
+            _wait(lambda: not _pods(kube, ns, s["deployment"]), 60, "scale-down")
+    elif "setImage" in step:
+        s = step["setImage"]
+        set_image_with_fault(kube.apps, ns, s["deployment"], s["image"], s.get("fault"))
+    elif "event" in step:
+        e = step["event"]
+        targets = [p.metadata.name for p in _pods(kube, ns, e["app"])] if e.get("kind", "Pod") == "Pod" else [e["name"]]
+        for name in targets[:1]:
+            kube.core.create_namespaced_event(ns, client.CoreV1Event(
+                metadata=client.V1ObjectMeta(generate_name=f"{name}."), type=e.get("type", "Warning"), reason=e["reason"],
+                message=e["message"], count=e.get("count", 1), involved_object=client.V1ObjectReference(
+                    kind=e.get("kind", "Pod"), name=name, namespace=ns)))
+    elif "waitSettled" in step:
+        _wait(lambda: _settled(kube, ns), 60, "pods settled")
+    else:
+        raise ValueError(f"unknown step {step}")
+
+
+def _with_ns(dims: dict[str, str], ns: str, cluster: str) -> dict[str, str]:
+    out = {"ClusterName": cluster}
+    if "NodeName" not in dims or "Namespace" in dims or "PodName" in dims:
+        out["Namespace"] = ns
+    return out | {k: v for k, v in dims.items() if k != "Namespace"}
+
+
+def load_metrics(sc: Scenario, ns: str, settings: Settings) -> int:
+    if not sc.metrics or not (settings.aws_endpoint_url or settings.aws_region):
+        return 0
+    import boto3
+    cw = boto3.client("cloudwatch", region_name=settings.aws_region or "us-east-1", endpoint_url=settings.aws_endpoint_url)
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    for s in sc.metrics:
+        dims = _with_ns(s.dimensions, ns, settings.cluster_name or "local")
+        cw.put_metric_data(Namespace="ContainerInsights", MetricData=[
+            {"MetricName": s.metric, "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
+             "Timestamp": now - timedelta(seconds=s.period * (len(s.values) - i)), "Value": v}
+            for i, v in enumerate(s.values)])
+    return len(sc.metrics)
+
+
+def load_logs(sc: Scenario, ns: str, settings: Settings) -> int:
+    if not sc.logs or not settings.opensearch_url:
+        return 0
+    import requests
+    now = datetime.now(timezone.utc)
+    lines = []
+    for entry in sc.logs:
+        doc = {k: v for k, v in entry.items() if k not in ("minutesAgo", "pod")}
+        doc["@timestamp"] = (now - timedelta(minutes=float(entry.get("minutesAgo", 1)))).isoformat()
+        doc["kubernetes"] = {"pod_name": entry.get("pod", "app") + f"-{ns[-4:]}", "namespace_name": ns}
+        lines.append(json.dumps({"index": {"_index": settings.opensearch_index}}) + "\n" + json.dumps(doc) + "\n")
+    r = requests.post(f"{settings.opensearch_url}/_bulk?refresh=true", data="".join(lines).encode(),
+                      headers={"Content-Type": "application/x-ndjson"}, timeout=60)
+    r.raise_for_status()
+    return len(lines)
+
+
+def alarm_record(sc: Scenario, ns: str, cluster: str) -> dict[str, Any]:
+    a = sc.alarm
+    dims = _with_ns(a.dimensions, ns, cluster)
+    now = datetime.now(timezone.utc)
+    message = {
+        "AlarmName": a.name, "AlarmArn": f"arn:aws:cloudwatch:ap-northeast-2:123456789012:alarm:{a.name}",
+        "AWSAccountId": "123456789012", "NewStateValue": "ALARM", "OldStateValue": "OK", "NewStateReason": a.reason,
+        "StateChangeTime": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000",
+        "Region": "Asia Pacific (Seoul)", "Trigger": {
+            "MetricName": a.metric, "Namespace": "ContainerInsights", "Statistic": "AVERAGE", "Period": a.period,
+            "EvaluationPeriods": a.evaluation_periods, "ComparisonOperator": a.comparison, "Threshold": a.threshold,
+            "Dimensions": [{"name": k, "value": v} for k, v in dims.items()]}}
+    return {"EventSource": "aws:sns", "EventVersion": "1.0", "Sns": {
+        "Type": "Notification", "MessageId": str(uuid.uuid4()), "TopicArn": "arn:aws:sns:ap-northeast-2:123456789012:incident-alarms",
+        "Message": json.dumps(message), "Timestamp": now.isoformat()}}
+
+
+def _ts(value: str | None) -> float | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
+
+
+def replay(path: Path, kube: Kube, settings: Settings, timeout: float = 90) -> dict[str, Any]:
+    from bridge_lambda.config import BridgeConfig
+    from bridge_lambda.handler import handle
+    from bridge_lambda.incidents import IncidentWriter
+
+    sc = Scenario.load(path)
+    ns = f"scn-{uuid.uuid4().hex[:6]}"
+    kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
+        name=ns, labels={"netaiops.io/scenario": sc.name[:63]})))
+    _wait(lambda: kube.core.list_namespaced_service_account(ns, field_selector="metadata.name=default").items, 30, "ServiceAccount")
+    api = kube.core.api_client
+    for doc in sc.manifests:
+        utils.create_from_dict(api, doc, namespace=ns)
+    for step in sc.steps:
+        run_step(kube, ns, step)
+    _wait(lambda: _settled(kube, ns), 60, "pods settled")
+    load_metrics(sc, ns, settings)
+    load_logs(sc, ns, settings)
+    writer = IncidentWriter(api, BridgeConfig(namespace=ns, remediation=sc.remediation))
+    sent = time.time()
+    result = handle({"Records": [alarm_record(sc, ns, settings.cluster_name or "local")]}, None, writer)["results"][0]
+    created = time.time()
+    name = result["incident"]
+
+    def finished():
+        inc = kube.custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
+        return inc if (inc.get("status") or {}).get("phase") in ("Resolved", "Failed") else None
+    st = _wait(finished, timeout, f"Incident {ns}/{name}")["status"]
+    kinds = [c["kind"] for c in st.get("causes") or []]
+    remediation = next((a["action"] for a in st.get("actions") or [] if a.get("state") in ("succeeded", "dry-run")), "none")
+    e = sc.expected
+    top1 = bool(kinds) and kinds[0] in [e.top_cause, *e.alternatives]
+    top3 = bool(set(kinds[:3]) & {e.top_cause, *e.alternatives})
+    reported = _ts((st.get("phases") or {}).get("Reporting", {}).get("finishedAt"))
+    resolved = _ts(st.get("finishedAt"))
+    return {
+        "scenario": sc.name, "namespace": ns, "incident": name,
+        "expected": {"topCause": e.top_cause, "alternatives": e.alternatives, "remediation": e.remediation},
+        "got": {"topCause": kinds[0] if kinds else None, "causes": kinds[:3], "remediation": remediation,
+                "phase": st.get("phase"), "engine": st.get("engine")},
+        "pass": top1 and remediation == e.remediation, "top1": top1, "top3": top3,
+        "timings": {"alarmToIncident": round(created - sent, 3),
+                    "alarmToReport": round(reported - sent, 3) if reported else None,
+                    "alarmToResolved": round(resolved - sent, 3) if resolved else None},
+    }

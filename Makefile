@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CLUSTER := hack/local-cluster.sh
 export KUBECONFIG ?= $(CURDIR)/.local/kubeconfig
 
-.PHONY: help venv cluster-build cluster-up cluster-down cluster-status demo test lambda-zip clean
+.PHONY: help venv cluster-build cluster-up cluster-down cluster-status demo test scenarios lambda-zip clean
 
 help:
 	@echo "make demo          local control plane + operator + a broken workload, walked to Resolved"
@@ -14,6 +14,7 @@ help:
 	@echo "make cluster-up    start the local control plane (kubeconfig: .local/kubeconfig)"
 	@echo "make cluster-down  stop it and delete its data"
 	@echo "make lambda-zip    build/bridge-lambda.zip for the SNS → Incident bridge"
+	@echo "make scenarios     replay scenarios/ on the local stack and print the accuracy table"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +41,9 @@ demo: venv cluster-build
 
 test: venv cluster-build
 	$(PY) -m pytest -q -p no:cacheprovider tests
+
+scenarios: venv cluster-build
+	$(PY) hack/scenarios.py
 
 lambda-zip: venv
 	PY=$(PY) bash hack/build-lambda.sh

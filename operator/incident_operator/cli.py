@@ -137,6 +137,22 @@ def cmd_agent_runtime(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .kube.client import Kube
+    from .scenarios.replay import replay
+    from .settings import get_settings
+
+    kube, settings, failed = Kube.connect(), get_settings(), 0
+    for d in args.scenario:
+        try:
+            result = replay(Path(d), kube, settings, timeout=args.timeout)
+        except (OSError, ValidationError, TimeoutError, ValueError) as exc:
+            result = {"scenario": Path(d).name, "pass": False, "error": f"{type(exc).__name__}: {exc}"}
+        failed += not result["pass"]
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+    return 1 if failed else 0
+
+
 def cmd_tools(args: argparse.Namespace) -> int:
     from .tools import default_registry
 
@@ -181,6 +197,10 @@ def parser() -> argparse.ArgumentParser:
     ar.add_argument("--host", default="0.0.0.0")
     ar.add_argument("--port", type=int, default=8080)
     ar.set_defaults(func=cmd_agent_runtime)
+    rp = sub.add_parser("replay", help="replay scenario folders into the running local stack (one JSON line each)")
+    rp.add_argument("scenario", nargs="+")
+    rp.add_argument("--timeout", type=float, default=90)
+    rp.set_defaults(func=cmd_replay)
     t = sub.add_parser("tools", help="list the tool catalogue")
     t.set_defaults(func=cmd_tools)
     for name, func, help_ in (("report", cmd_report, "print an Incident's Korean report"),

@@ -33,6 +33,8 @@ class LocalAws:
         for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                      "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}.items():
             os.environ[k] = v
+        import logging
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
         self.port = free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.server.start()

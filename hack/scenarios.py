@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""`make scenarios`: the local stack (control plane, moto, OpenSearch, operator), every scenario
+replayed through the bridge, then the accuracy table (top-1, top-3) and timings."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "operator")]
+
+from kubernetes import client, config  # noqa: E402
+
+from tests.support.aws import LocalAws  # noqa: E402
+from tests.support.cluster import ensure_cluster, install_crds  # noqa: E402
+from tests.support.opensearch import LocalOpenSearch  # noqa: E402
+from tests.support.stack import operator, stack_env  # noqa: E402
+
+
+def main() -> int:
+    kubeconfig, _ = ensure_cluster()
+    os.environ["KUBECONFIG"] = kubeconfig
+    config.load_kube_config(config_file=kubeconfig)
+    install_crds(client.ApiClient())
+    aws, search = LocalAws(), LocalOpenSearch()
+    env = stack_env(kubeconfig, aws.endpoint, search.url, "scenario-logs")
+    dirs = sorted(str(p) for p in (ROOT / "scenarios").iterdir() if (p / "scenario.yaml").exists())
+    results = []
+    try:
+        with operator(env, Path(tempfile.mkdtemp()) / "operator.log"):
+            out = subprocess.run([sys.executable, "-m", "incident_operator.cli", "replay", *dirs],
+                                 env={**os.environ, **env}, capture_output=True, text=True, cwd=ROOT)
+            results = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
+    finally:
+        search.stop()
+        aws.stop()
+        for ns in client.CoreV1Api().list_namespace(label_selector="netaiops.io/scenario").items:
+            client.CoreV1Api().delete_namespace(ns.metadata.name)
+    print(f"{'scenario':34} {'expected':16} {'got':16} {'remediation':20} {'top1':5} {'top3':5} {'→resolved':>9}")
+    for r in results:
+        got = r.get("got") or {}
+        print(f"{r['scenario']:34} {r.get('expected', {}).get('topCause', '?'):16} {str(got.get('topCause')):16} "
+              f"{str(got.get('remediation')):20} {'✔' if r.get('top1') else '✘':5} {'✔' if r.get('top3') else '✘':5} "
+              f"{(r.get('timings') or {}).get('alarmToResolved') or 0:>8.2f}s")
+    n = len(results) or 1
+    resolved = [r["timings"]["alarmToResolved"] for r in results if r.get("timings", {}).get("alarmToResolved")]
+    print(json.dumps({"scenarios": len(results), "top1": round(sum(bool(r.get("top1")) for r in results) / n, 3),
+                      "top3": round(sum(bool(r.get("top3")) for r in results) / n, 3),
+                      "pass": sum(bool(r.get("pass")) for r in results),
+                      "alarmToResolvedP50": round(statistics.median(resolved), 3) if resolved else None}))
+    return 0 if results and all(r.get("pass") for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CLUSTER := hack/local-cluster.sh
 export KUBECONFIG ?= $(CURDIR)/.local/kubeconfig
 
-.PHONY: help venv cluster-build cluster-up cluster-down cluster-status demo test scenarios lambda-zip clean
+.PHONY: help venv cluster-build cluster-up cluster-down cluster-status demo test scenarios bench lambda-zip clean
 
 help:
 	@echo "make demo          local control plane + operator + a broken workload, walked to Resolved"
@@ -44,6 +44,9 @@ test: venv cluster-build
 
 scenarios: venv cluster-build
 	$(PY) hack/scenarios.py
+
+bench: venv cluster-build
+	$(PY) bench/run.py
 
 lambda-zip: venv
 	PY=$(PY) bash hack/build-lambda.sh

@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""`make bench`: latency, alarm storm, API cost and prompt size on the local stack; prints one JSON object.
+
+Figures, not pass/fail: docs/benchmarks.md records them with the date and the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "operator")]
+
+from kubernetes import client, config  # noqa: E402
+
+from bridge_lambda.config import BridgeConfig  # noqa: E402
+from bridge_lambda.handler import handle  # noqa: E402
+from bridge_lambda.incidents import IncidentWriter  # noqa: E402
+from tests.support.aws import LocalAws, cloudwatch_message, lambda_record  # noqa: E402
+from tests.support.cluster import ensure_cluster, install_crds, wait_for  # noqa: E402
+from tests.support.github_server import TOKEN, GitHubServer  # noqa: E402
+from tests.support.stack import operator, stack_env  # noqa: E402
+from tests.support.workloads import deployment  # noqa: E402
+
+LATENCY_INCIDENTS = int(os.environ.get("BENCH_INCIDENTS", 30))
+STORM_NOTIFICATIONS, STORM_ALARMS = int(os.environ.get("BENCH_STORM", 2000)), int(os.environ.get("BENCH_STORM_ALARMS", 100))
+
+
+def record(alarm: str, ns: str, pod: str = "web", state: str = "ALARM") -> dict:
+    a = {"AlarmName": alarm, "AlarmArn": f"arn:aws:cloudwatch:ap-northeast-2:123456789012:alarm:{alarm}",
+         "MetricName": "pod_cpu_utilization", "Namespace": "ContainerInsights", "Statistic": "Average",
+         "Dimensions": [{"Name": "ClusterName", "Value": "local"}, {"Name": "Namespace", "Value": ns},
+                        {"Name": "PodName", "Value": pod}],
+         "Period": 60, "EvaluationPeriods": 3, "ComparisonOperator": "GreaterThanThreshold", "Threshold": 80}
+    return lambda_record({"Type": "Notification", "MessageId": str(uuid.uuid4()), "TopicArn": "arn:aws:sns:ap-northeast-2:123456789012:t",
+                          "Message": cloudwatch_message(a, "OK", state, "bench"), "Timestamp": datetime.now().isoformat()}, "sub")
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))], 3)
+
+
+def ts(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def apiserver_requests(api: client.ApiClient) -> dict[str, float]:
+    resp = api.call_api("/metrics", "GET", auth_settings=["BearerToken"], _preload_content=False)
+    text = (resp[0] if isinstance(resp, tuple) else resp).data.decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("apiserver_request_total{"):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+            key = f"{labels.get('verb')} {labels.get('resource')}{'/' + labels['subresource'] if labels.get('subresource') else ''}"
+            out[key] = out.get(key, 0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
+class RssPeak(threading.Thread):
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.stop = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.2):
+            try:
+                for line in open(f"/proc/{self.pid}/status"):
+                    if line.startswith("VmRSS:"):
+                        self.peak = max(self.peak, int(line.split()[1]))
+            except OSError:
+                return
+
+
+def namespace(core: client.CoreV1Api, prefix: str) -> str:
+    ns = f"{prefix}-{uuid.uuid4().hex[:5]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns, labels={"netaiops.io/bench": "1"})))
+    wait_for(lambda: core.list_namespaced_service_account(ns).items, 30, "service account")
+    return ns
+
+
+def finished(custom: client.CustomObjectsApi, ns: str) -> list[dict]:
+    items = custom.list_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents")["items"]
+    return [i for i in items if (i.get("status") or {}).get("phase") in ("Resolved", "Failed")]
+
+
+def latency(api, core, apps, custom) -> dict:
+    ns = namespace(core, "bench-lat")
+    apps.create_namespaced_deployment(ns, deployment("web", replicas=2))
+    writer = IncidentWriter(api, BridgeConfig(namespace=ns))
+    created, reported, resolved = [], [], []
+    polls = [0]
+
+    def get(name: str) -> dict:
+        polls[0] += 1
+        return custom.get_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", name)
+    before = apiserver_requests(api)
+    for i in range(LATENCY_INCIDENTS):
+        t0 = time.time()
+        name = handle({"Records": [record(f"bench-latency-{i}", ns)]}, None, writer)["results"][0]["incident"]
+        created.append(time.time() - t0)
+        inc = wait_for(lambda: (lambda x: x if (x.get("status") or {}).get("phase") in ("Resolved", "Failed") else None)(
+            get(name)), 60, name, interval=0.02)
+        st = inc["status"]
+        reported.append(ts(st["phases"]["Reporting"]["finishedAt"]) - t0)
+        resolved.append(ts(st["finishedAt"]) - t0)
+    after = apiserver_requests(api)
+    diff = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0) > 0}
+    diff["GET incidents"] = diff.get("GET incidents", 0) - polls[0]  # the benchmark's own polling
+    per = lambda keys: round(sum(v for k, v in diff.items() if any(k.endswith(x) or k.split(" ", 1)[1] == x for x in keys)) / LATENCY_INCIDENTS, 1)  # noqa: E731
+    return {
+        "incidents": LATENCY_INCIDENTS,
+        "alarmToIncidentCreated": {"p50": pct(created, 50), "p95": pct(created, 95)},
+        "alarmToReportOpened": {"p50": pct(reported, 50), "p95": pct(reported, 95)},
+        "alarmToResolved": {"p50": pct(resolved, 50), "p95": pct(resolved, 95)},
+        "apiRequestsPerIncident": round(sum(diff.values()) / LATENCY_INCIDENTS, 1),
+        "statusPatchesPerIncident": per(["incidents/status"]),
+        "apiRequestsByKind": {k: round(v / LATENCY_INCIDENTS, 2) for k, v in sorted(diff.items(), key=lambda kv: -kv[1])[:12]},
+        "namespace": ns,
+    }
+
+
+def storm(api, core, custom, rss: RssPeak) -> dict:
+    ns = namespace(core, "bench-storm")
+    writer = IncidentWriter(api, BridgeConfig(namespace=ns))
+    records = [record(f"bench-storm-{i % STORM_ALARMS:03d}", ns, pod=f"svc-{i % STORM_ALARMS}") for i in range(STORM_NOTIFICATIONS)]
+    batches = [records[i:i + 10] for i in range(0, len(records), 10)]
+    t0 = time.time()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = [r["status"] for out in pool.map(lambda b: handle({"Records": b}, None, writer), batches) for r in out["results"]]
+    sent = time.time() - t0
+    items = custom.list_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents")["items"]
+    wait_for(lambda: len(finished(custom, ns)) >= len(items), 600, "storm resolved", interval=0.5)
+    done = time.time() - t0
+    occurrences = sorted(int(i["metadata"]["annotations"]["netaiops.io/occurrences"]) for i in items)
+    return {"notifications": STORM_NOTIFICATIONS, "alarms": STORM_ALARMS, "incidentsCreated": len(items),
+            "created": statuses.count("created"), "bumped": statuses.count("bumped"),
+            "occurrencesMinMax": [occurrences[0], occurrences[-1]], "handlerSeconds": round(sent, 2),
+            "allResolvedSeconds": round(done, 2), "operatorPeakRssMB": round(rss.peak / 1024, 1), "namespace": ns}
+
+
+def tokens(api) -> dict:
+    """Prompt size with the scripted model, this design (one agent run) against the seed's (a model round-trip per step)."""
+    from incident_operator.agent.engine import LlmDiagnoser
+    from incident_operator.analyzers import analyze
+    from incident_operator.evidence_store import load
+    from incident_operator.kube.client import Kube
+    from incident_operator.settings import Settings
+    from incident_operator.tools import ToolDeps
+    from tests.support.bedrock_server import BedrockServer, answer
+
+    kube = Kube.connect(api)
+    custom = client.CustomObjectsApi(api)
+    incs = custom.list_cluster_custom_object("netaiops.io", "v1alpha1", "incidents", label_selector="app.kubernetes.io/created-by=incident-bridge")["items"][:5]
+    server = BedrockServer()
+    ours, seed = [], []
+    try:
+        deps = ToolDeps(Settings(llm_enabled=True, llm_endpoint_url=server.url, llm_region="us-east-1"), kube)
+        for inc in incs:
+            bundle = load(kube, inc["metadata"]["namespace"], inc["metadata"]["name"])
+            rules = analyze(bundle)
+            ok = {"causes": [{"kind": "unknown", "title": "원인 미확인", "probability": 0.3, "evidence": ["bench"]}],
+                  "remediation": {"action": "none"}}
+            server.play(answer(ok))
+            out = LlmDiagnoser(deps, deps.registry).diagnose(bundle, rules, [])
+            ours.append(out.input_tokens)
+            start = server.input_tokens
+            for _ in range(6):  # the seed: the whole context sent once per step
+                server.play(answer(ok))
+                LlmDiagnoser(deps, deps.registry).diagnose(bundle, rules, [])
+            seed.append(server.input_tokens - start)
+    finally:
+        server.stop()
+    return {"incidents": len(ours), "inputTokensPerIncident": round(statistics.fmean(ours)) if ours else None,
+            "seedDesignInputTokensPerIncident": round(statistics.fmean(seed)) if seed else None,
+            "note": "scripted model; seed design = one LLM round-trip per step (6), measured the same way"}
+
+
+def main() -> int:
+    kubeconfig, _ = ensure_cluster()
+    os.environ["KUBECONFIG"] = kubeconfig
+    config.load_kube_config(config_file=kubeconfig)
+    api = client.ApiClient()
+    install_crds(api)
+    core, apps, custom = client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api)
+    aws, github = LocalAws(), GitHubServer()
+    env = stack_env(kubeconfig, aws.endpoint, "", "x") | {
+        "INCIDENT_OPENSEARCH_URL": "", "GITHUB_TOKEN": TOKEN, "GITHUB_REPO": "acme/shop", "GITHUB_API_URL": github.url,
+        "INCIDENT_GITHUB_WRITE_INTERVAL_SECONDS": "0", "INCIDENT_WORKERS": "16"}
+    result: dict = {"date": datetime.now().astimezone().isoformat(timespec="seconds"),
+                    "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+                    "engine": "rules"}
+    try:
+        with operator(env, Path(tempfile.mkdtemp()) / "operator.log") as proc:
+            rss = RssPeak(proc.pid)
+            rss.start()
+            time.sleep(2)
+            result["latency"] = latency(api, core, apps, custom)
+            result["githubIssuesOpened"] = len(github.issues)
+            result["storm"] = storm(api, core, custom, rss)
+            rss.stop.set()
+        result["tokens"] = tokens(api)
+    finally:
+        github.stop()
+        aws.stop()
+        for ns in core.list_namespace(label_selector="netaiops.io/bench").items:
+            core.delete_namespace(ns.metadata.name)
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -54,7 +54,7 @@ def backoff(settings, attempt: int) -> float:
     return min(settings.backoff_max_seconds, settings.backoff_seconds * 2 ** max(0, attempt - 1))
 
 
-def claim(ctx: PhaseContext) -> None:
+def claim(ctx: PhaseContext, also: dict | None = None) -> None:
     """Take (or renew) this Incident for this replica before a phase runs.
 
     Kopf peering keeps one replica active; this claim covers the moments around a hand-over. The
@@ -67,7 +67,7 @@ def claim(ctx: PhaseContext) -> None:
         if age < ctx.settings.claim_seconds:
             raise RetryLater(max(1.0, ctx.settings.claim_seconds - age), f"{held['holder']}이(가) 처리 중")
     try:
-        ctx.patch_status({"claim": {"holder": me, "renewedAt": _now()}}, guarded=True)
+        ctx.patch_status({"claim": {"holder": me, "renewedAt": _now()}, **(also or {})}, guarded=True)
     except ApiException as exc:
         if exc.status == 409:
             raise RetryLater(1.0, "다른 replica가 먼저 상태를 바꿈") from None
@@ -109,12 +109,12 @@ def run(ctx: PhaseContext) -> str:
             return status.get("phase") or "Pending"
         if status.get("silenced"):
             ctx.patch_status({"silenced": None})
-        claim(ctx)
         timing = dict((status.get("phases") or {}).get(phase) or {})
         timing.setdefault("startedAt", _now())
         timing["runs"] = int(timing.get("runs", 0)) + 1
         first_run = timing["runs"] == 1 and status.get("phase") != phase
-        ctx.patch_status({"phase": phase, "observedGeneration": generation, "phases": {phase: timing}})
+        # one guarded write claims the Incident and starts the phase
+        claim(ctx, {"phase": phase, "observedGeneration": generation, "phases": {phase: timing}})
         if first_run:
             ctx.events.emit("PhaseStarted", f"{PHASE_KO[phase]}({phase}) 단계 시작")
         started = time.monotonic()

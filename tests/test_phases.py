@@ -93,7 +93,11 @@ def test_collect_fails_when_no_source_works(kube, ns, settings):
 def test_correlate_finds_anomalies_and_similar_past_incidents(kube, ns, settings, incidents):
     scenarios.bad_rollout(kube, ns)
     target = {"namespace": ns, "kind": "Deployment", "name": "api"}
-    earlier = incidents.create(incident("earlier", target=target))
+    earlier_ctx = scenarios.context(kube, settings, ns, incident("earlier", target=target))
+    earlier_ctx.patch_status(gather.run(earlier_ctx))  # it went through the pipeline before
+    other_ctx = scenarios.context(kube, settings, ns, incident("other", target={**target, "name": "unrelated"}))
+    other_ctx.patch_status(gather.run(other_ctx))
+    earlier = earlier_ctx.incident
     kube.custom.patch_namespaced_custom_object_status("netaiops.io", "v1alpha1", ns, "incidents", "earlier", {"status": {
         "phase": "Resolved", "topCause": "image-pull: api", "outcome": "remediated",
         "actions": [{"action": "rollback-image", "state": "succeeded"}],
@@ -107,6 +111,9 @@ def test_correlate_finds_anomalies_and_similar_past_incidents(kube, ns, settings
     similar = out["similarIncidents"]
     assert similar[0]["name"] == f"{ns}/earlier" and similar[0]["topCause"] == "image-pull: api"
     assert similar[0]["outcome"] == "remediated" and similar[0]["actions"] == ["rollback-image:succeeded"]
+    assert [x["name"] for x in similar] == [f"{ns}/earlier"]  # not the Incident about another workload
+    labels = incidents.get("now")["metadata"]["labels"]
+    assert labels["netaiops.io/workload"] == f"Deployment.{ns}.api"
     assert earlier["metadata"]["name"] == "earlier"
 
 

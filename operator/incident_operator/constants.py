@@ -20,3 +20,7 @@ EVIDENCE_CONFIGMAP_SUFFIX = "-evidence"
 ANN_RERUN = f"{GROUP}/rerun"  # any new value: analyse again from the start
 ANN_ACKNOWLEDGED_BY = f"{GROUP}/acknowledged-by"  # a person took it: no automatic remediation
 ANN_SILENCED = f"{GROUP}/silenced"  # "true": stop working on it
+
+# Labels that let similar Incidents be found with a label selector
+LABEL_ALARM = f"{GROUP}/alarm"  # also set by the bridge Lambda
+LABEL_WORKLOAD = f"{GROUP}/workload"

@@ -27,11 +27,12 @@ class IncidentStore:
     def get(self, namespace: str, name: str) -> dict[str, Any]:
         return self.kube.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
 
-    def list(self, namespace: str | None = None) -> list[dict[str, Any]]:
+    def list(self, namespace: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]:
+        kw = {"label_selector": label_selector} if label_selector else {}
         if namespace:
-            res = self.kube.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+            res = self.kube.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, **kw)
         else:
-            res = self.kube.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
+            res = self.kube.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, **kw)
         return res.get("items", [])
 
     def patch_status(self, namespace: str, name: str, patch: dict[str, Any],

@@ -9,6 +9,7 @@ from typing import Any
 from ..models.diagnosis import Anomaly, SimilarIncident
 from ..models.evidence import EvidenceBundle, MetricSeries
 from .context import PhaseContext
+from .gather import similarity_labels
 
 MAX_ANOMALIES = 30
 
@@ -93,8 +94,13 @@ def similar_incidents(ctx: PhaseContext) -> list[SimilarIncident]:
     me = ctx.incident["metadata"]
     alarm = ctx.spec.alarm.name if ctx.spec.alarm else None
     affected = {(a.get("kind"), a.get("namespace"), a.get("name")) for a in ctx.status.get("affected") or []}
+    labels = similarity_labels(ctx.spec.alarm, ctx.status.get("affected") or [])
+    candidates: dict[str, dict] = {}
+    for key, value in labels.items():  # select by label instead of reading every Incident
+        for other in ctx.store.list(ctx.namespace if ctx.settings.namespaces else None, f"{key}={value}"):
+            candidates[other["metadata"]["uid"]] = other
     found = []
-    for other in ctx.store.list(None if not ctx.settings.namespaces else ctx.namespace):
+    for other in candidates.values():
         meta = other["metadata"]
         if meta.get("uid") == me.get("uid"):
             continue
@@ -105,8 +111,6 @@ def similar_incidents(ctx: PhaseContext) -> list[SimilarIncident]:
         oaff = {(a.get("kind"), a.get("namespace"), a.get("name")) for a in ostatus.get("affected") or []}
         if affected & oaff:
             match.append("같은 워크로드")
-        if ctx.status.get("topCause") and ostatus.get("topCause") == ctx.status.get("topCause"):
-            match.append("같은 원인")
         if match:
             found.append(SimilarIncident(name=f"{meta['namespace']}/{meta['name']}", alarm=(ospec.get("alarm") or {}).get("name"),
                                          top_cause=ostatus.get("topCause"), phase=ostatus.get("phase"),

@@ -7,6 +7,9 @@ from typing import Any
 
 from kubernetes import client
 
+from bridge_lambda.alarm import label_value
+
+from ..constants import LABEL_ALARM, LABEL_WORKLOAD
 from ..models.spec import Alarm, Target
 from .context import PhaseContext
 
@@ -72,6 +75,19 @@ def resolve_workloads(ctx: PhaseContext, t: Target) -> tuple[Target, list[dict[s
     return t, affected
 
 
+def similarity_labels(alarm: Alarm | None, affected: list[dict[str, Any]]) -> dict[str, str]:
+    """Labels the correlate phase selects similar Incidents by (same alarm, same workload)."""
+    labels = {LABEL_ALARM: label_value(alarm.name)} if alarm else {}
+    workload = next((a for a in affected if a.get("kind") not in ("Node", "Namespace")), None)
+    if workload:
+        labels[LABEL_WORKLOAD] = workload_label(workload)
+    return labels
+
+
+def workload_label(a: dict[str, Any]) -> str:
+    return label_value(f"{a.get('kind')}.{a.get('namespace') or ''}.{a.get('name')}")
+
+
 def run(ctx: PhaseContext) -> dict[str, Any]:
     spec = ctx.spec
     alarm = spec.alarm
@@ -80,6 +96,9 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
     anchor = (alarm.timestamp if alarm and alarm.timestamp else
               datetime.fromisoformat(created.replace("Z", "+00:00")) if created else datetime.now(timezone.utc))
     width = timedelta(minutes=spec.options.window_minutes)
+    labels = similarity_labels(alarm, affected)
+    if labels:
+        ctx.store.patch(ctx.namespace, ctx.name, {"metadata": {"labels": labels}})
     return {
         "incidentType": incident_type(alarm),
         "target": target.model_dump(mode="json", by_alias=True, exclude_none=True),

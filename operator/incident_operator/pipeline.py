@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from .models.spec import IncidentSpec
 from .constants import ANN_SILENCED, FAILED, FINISHED_PHASES, PHASES, RESOLVED
 from . import metrics
+from .clock import now_iso
 from .phases import PHASE_FUNCTIONS
 from .phases.context import PhaseContext
 from .redact import redact
@@ -37,16 +38,12 @@ class RetryLater(Exception):
         self.delay = delay
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
-
-
 def upsert_condition(conditions: list[dict], ctype: str, status: str, reason: str, message: str) -> list[dict]:
     out = [c for c in conditions if c.get("type") != ctype]
     old = next((c for c in conditions if c.get("type") == ctype), None)
     changed = old is None or old.get("status") != status
     out.append({"type": ctype, "status": status, "reason": reason, "message": message[:500],
-                "lastTransitionTime": _now() if changed else old.get("lastTransitionTime", _now())})
+                "lastTransitionTime": now_iso() if changed else old.get("lastTransitionTime", now_iso())})
     return out
 
 
@@ -67,7 +64,7 @@ def claim(ctx: PhaseContext, also: dict | None = None) -> None:
         if age < ctx.settings.claim_seconds:
             raise RetryLater(max(1.0, ctx.settings.claim_seconds - age), f"{held['holder']}이(가) 처리 중")
     try:
-        ctx.patch_status({"claim": {"holder": me, "renewedAt": _now()}, **(also or {})}, guarded=True)
+        ctx.patch_status({"claim": {"holder": me, "renewedAt": now_iso()}, **(also or {})}, guarded=True)
     except ApiException as exc:
         if exc.status == 409:
             raise RetryLater(1.0, "다른 replica가 먼저 상태를 바꿈") from None
@@ -77,7 +74,7 @@ def claim(ctx: PhaseContext, also: dict | None = None) -> None:
 def fail(ctx: PhaseContext, phase: str, message: str) -> None:
     conditions = upsert_condition(ctx.status.get("conditions") or [], "Failed", "True", f"{phase}Failed", message)
     ctx.patch_status({"phase": FAILED, "lastError": message, "summary": message[:300], "conditions": conditions,
-                      "finishedAt": _now()})
+                      "finishedAt": now_iso()})
     ctx.events.emit("IncidentFailed", message, warning=True)
     metrics.INCIDENTS.labels("Failed", "failed").inc()
 
@@ -110,7 +107,7 @@ def run(ctx: PhaseContext) -> str:
         if status.get("silenced"):
             ctx.patch_status({"silenced": None})
         timing = dict((status.get("phases") or {}).get(phase) or {})
-        timing.setdefault("startedAt", _now())
+        timing.setdefault("startedAt", now_iso())
         timing["runs"] = int(timing.get("runs", 0)) + 1
         first_run = timing["runs"] == 1 and status.get("phase") != phase
         # one guarded write claims the Incident and starts the phase
@@ -136,7 +133,7 @@ def run(ctx: PhaseContext) -> str:
             ctx.events.emit("PhaseRetry", f"{PHASE_KO[phase]}({phase}) 실패, {attempts}회째 재시도 예정: {error}", warning=True)
             raise RetryLater(backoff(ctx.settings, attempts), error) from exc
         metrics.PHASE_SECONDS.labels(phase).observe(time.monotonic() - started)
-        timing["finishedAt"] = _now()
+        timing["finishedAt"] = now_iso()
         conditions = upsert_condition(status.get("conditions") or [], CONDITION_TYPES[phase], "True", "Done",
                                       f"{PHASE_KO[phase]} 완료")
         ctx.patch_status({**output, "completedPhases": list(status.get("completedPhases") or []) + [phase],
@@ -144,7 +141,7 @@ def run(ctx: PhaseContext) -> str:
         ctx.events.emit("PhaseCompleted", f"{PHASE_KO[phase]}({phase}) 단계 완료")
     conditions = upsert_condition(status.get("conditions") or [], "Resolved", "True", "Done",
                                   status.get("summary") or "분석 완료")
-    ctx.patch_status({"phase": RESOLVED, "conditions": conditions, "finishedAt": _now()})
+    ctx.patch_status({"phase": RESOLVED, "conditions": conditions, "finishedAt": now_iso()})
     ctx.events.emit("IncidentResolved", status.get("summary") or "분석 완료", key="resolved")
     metrics.INCIDENTS.labels(RESOLVED, status.get("outcome") or "unknown").inc()
     return RESOLVED

@@ -6,10 +6,10 @@ it there checks whether it already took effect instead of doing it again.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from .. import failpoints, metrics
+from ..clock import now_iso
 from ..constants import ANN_ACKNOWLEDGED_BY
 from ..models.diagnosis import RemediationProposal
 from ..redact import redact
@@ -20,10 +20,6 @@ from ..report.sinks import ReportRef
 from .context import PhaseContext
 
 DONE_STATES = {"succeeded", "failed", "dry-run", "skipped"}
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
 
 
 def proposals(status: dict[str, Any]) -> list[RemediationProposal]:
@@ -57,7 +53,7 @@ def remediate(ctx: PhaseContext, p: RemediationProposal) -> dict[str, Any]:
         decision = decide(p, ctx.spec.options.remediation, ctx.evidence(), ctx.settings,
                           acknowledged_by=ctx.annotations.get(ANN_ACKNOWLEDGED_BY))
         entry = {"id": aid, "action": p.action, "target": str(p.target), "mode": decision.mode,
-                 "params": p.params, "message": decision.reason, "at": _now()}
+                 "params": p.params, "message": decision.reason, "at": now_iso()}
         if decision.mode == "skip":
             entry["state"] = "skipped"
             save(entry)
@@ -77,13 +73,13 @@ def remediate(ctx: PhaseContext, p: RemediationProposal) -> dict[str, Any]:
         try:
             action.apply(p)
         except Exception as exc:  # noqa: BLE001 - recorded, not retried: a half-done action needs a human
-            entry.update(state="failed", message=redact(f"실행 실패: {exc}")[:500], at=_now())
+            entry.update(state="failed", message=redact(f"실행 실패: {exc}")[:500], at=now_iso())
             save(entry)
             ctx.events.emit("RemediationFailed", f"{aid}: {entry['message']}", warning=True)
             return entry
         ctx.events.emit("RemediationApplied", f"{aid}: {p.reason}")
         failpoints.hit("respond.after-apply")
-    entry.update(state="succeeded", after=action.snapshot(p), message=p.reason or "조치 완료", at=_now())
+    entry.update(state="succeeded", after=action.snapshot(p), message=p.reason or "조치 완료", at=now_iso())
     save(entry)
     return entry
 

@@ -85,7 +85,10 @@ def _pods(kube: Kube, ns: str, app: str) -> list[client.V1Pod]:
 
 
 def _settled(kube: Kube, ns: str) -> bool:
-    """Every pod has a status from the (simulated) kubelet or the scheduler."""
+    """Every Deployment has its pods, and every pod has a status from the (simulated) kubelet or the scheduler."""
+    for d in kube.apps.list_namespaced_deployment(ns).items:
+        if (d.status.replicas or 0) < (d.spec.replicas or 0) or (d.status.observed_generation or 0) < d.metadata.generation:
+            return False
     pods = kube.core.list_namespaced_pod(ns).items
     return all(p.status and (p.status.container_statuses or any(
         c.type == "PodScheduled" and c.status == "False" for c in p.status.conditions or [])) for p in pods)

@@ -198,7 +198,8 @@ def main() -> int:
     aws, github = LocalAws(), GitHubServer()
     env = stack_env(kubeconfig, aws.endpoint, "", "x") | {
         "INCIDENT_OPENSEARCH_URL": "", "GITHUB_TOKEN": TOKEN, "GITHUB_REPO": "acme/shop", "GITHUB_API_URL": github.url,
-        "INCIDENT_GITHUB_WRITE_INTERVAL_SECONDS": "0", "INCIDENT_WORKERS": "16"}
+        "INCIDENT_GITHUB_WRITE_INTERVAL_SECONDS": "0"} | (
+        {"INCIDENT_WORKERS": os.environ["BENCH_WORKERS"]} if os.environ.get("BENCH_WORKERS") else {})
     result: dict = {"date": datetime.now().astimezone().isoformat(timespec="seconds"),
                     "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
                     "engine": "rules"}

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     similar_incidents: int = Field(default=5, ge=0)
     peering_name: str = "incident-operator"
     peering_priority: int | None = Field(default=None, description="Unset: random per replica")
-    workers: int = Field(default=16, ge=1)
+    workers: int = Field(default=4, ge=1, description="Incidents worked on at once (Kopf executor threads)")
     identity: str = Field(default_factory=socket.gethostname,
                           description="Who holds an Incident's claim; the pod name in a cluster")
     metrics_port: int = Field(default=8080, ge=0, le=65535, description="/metrics; 0 = off")

@@ -17,8 +17,8 @@ from .kube.incidents import IncidentStore
 from .report import render
 from .report.sinks import ReportRef
 from .runtime import build_context
-from .tools.base import ToolDeps
 from .settings import get_settings
+from .tools.base import ToolDeps
 
 log = logging.getLogger(__name__)
 
@@ -46,20 +46,21 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 
 
 def ensure_peering(kube: Kube, name: str, namespaces: list[str]) -> None:
-    """Create the peering object replicas meet at, if the peering CRDs are installed."""
+    """Create the peering object(s) replicas meet at, if the peering CRDs are installed."""
     from kubernetes.client import ApiException
     body = {"apiVersion": "kopf.dev/v1", "metadata": {"name": name}}
-    try:
-        if namespaces:
-            for ns in namespaces:
-                kube.custom.create_namespaced_custom_object("kopf.dev", "v1", ns, "kopfpeerings", {**body, "kind": "KopfPeering"})
-        else:
-            kube.custom.create_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", {**body, "kind": "ClusterKopfPeering"})
-    except ApiException as exc:
-        if exc.status not in (404, 409, 403):  # 404: no peering CRDs (standalone); 409: exists
-            raise
-        if exc.status == 403:
-            log.warning("no permission to create the peering object %s; create it by hand", name)
+    creates = ([lambda ns=ns: kube.custom.create_namespaced_custom_object(
+                   "kopf.dev", "v1", ns, "kopfpeerings", {**body, "kind": "KopfPeering"}) for ns in namespaces]
+               or [lambda: kube.custom.create_cluster_custom_object(
+                   "kopf.dev", "v1", "clusterkopfpeerings", {**body, "kind": "ClusterKopfPeering"})])
+    for create in creates:
+        try:
+            create()
+        except ApiException as exc:
+            if exc.status == 403:
+                log.warning("no permission to create the peering object %s; create it by hand", name)
+            elif exc.status not in (404, 409):  # 404: no peering CRDs (standalone); 409: it exists
+                raise
 
 
 def _fresh(memo: kopf.Memo, namespace: str, name: str) -> dict:

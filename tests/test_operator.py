@@ -133,3 +133,18 @@ def test_metrics_and_json_logs_name_the_incident(kube, ns, incidents, start_oper
     about = [l for l in lines if (l.get("incident") or {}).get("name") == "metered"]
     assert about and all(l["incident"]["namespace"] == ns for l in about)
     assert any("finished: Resolved" in l["message"] for l in about)
+
+
+def test_memory_finds_past_incidents_with_the_same_cause_and_their_outcome(kube, ns, incidents, start_operator):
+    scenarios.bad_rollout(kube, ns, "api")
+    start_operator()
+    incidents.create(incident("first", target={"namespace": ns, "kind": "Deployment", "name": "api"}))
+    incidents.wait_phase("first", "Resolved")
+    scenarios.bad_rollout(kube, ns, "orders")  # another workload, the same failure
+    incidents.create(incident("second", target={"namespace": ns, "kind": "Deployment", "name": "orders"}))
+    st = incidents.wait_phase("second", "Resolved")["status"]
+    [past] = st["similarIncidents"]
+    assert past["name"] == f"{ns}/first" and past["match"] == ["같은 원인"]
+    assert past["outcome"] == "remediated" and past["actions"] == ["rollback-image:succeeded"]
+    assert incidents.get("second")["metadata"]["labels"]["netaiops.io/cause"] == "image-pull"
+    assert "유사한 과거 인시던트" in st["report"]["markdown"]

@@ -24,3 +24,4 @@ ANN_SILENCED = f"{GROUP}/silenced"  # "true": stop working on it
 # Labels that let similar Incidents be found with a label selector
 LABEL_ALARM = f"{GROUP}/alarm"  # also set by the bridge Lambda
 LABEL_WORKLOAD = f"{GROUP}/workload"
+LABEL_CAUSE = f"{GROUP}/cause"  # the top cause's kind, once diagnosed

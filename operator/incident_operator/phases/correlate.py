@@ -8,6 +8,7 @@ from typing import Any
 
 from ..models.diagnosis import Anomaly, SimilarIncident
 from ..models.evidence import EvidenceBundle, MetricSeries
+from ..constants import LABEL_CAUSE
 from .context import PhaseContext
 from .gather import similarity_labels
 
@@ -88,13 +89,16 @@ def log_anomalies(bundle: EvidenceBundle) -> list[Anomaly]:
     return [Anomaly(source="opensearch", text=f"에러 로그 {n}건: {k}") for k, n in top]
 
 
-def similar_incidents(ctx: PhaseContext) -> list[SimilarIncident]:
+def similar_incidents(ctx: PhaseContext, cause: str | None = None) -> list[SimilarIncident]:
+    """Past Incidents with the same alarm, the same workload, or (once known) the same top cause."""
     if ctx.settings.similar_incidents == 0:
         return []
     me = ctx.incident["metadata"]
     alarm = ctx.spec.alarm.name if ctx.spec.alarm else None
     affected = {(a.get("kind"), a.get("namespace"), a.get("name")) for a in ctx.status.get("affected") or []}
     labels = similarity_labels(ctx.spec.alarm, ctx.status.get("affected") or [])
+    if cause and cause != "unknown":
+        labels[LABEL_CAUSE] = cause
     candidates: dict[str, dict] = {}
     for key, value in labels.items():  # select by label instead of reading every Incident
         for other in ctx.store.list(ctx.namespace if ctx.settings.namespaces else None, f"{key}={value}"):
@@ -111,6 +115,8 @@ def similar_incidents(ctx: PhaseContext) -> list[SimilarIncident]:
         oaff = {(a.get("kind"), a.get("namespace"), a.get("name")) for a in ostatus.get("affected") or []}
         if affected & oaff:
             match.append("같은 워크로드")
+        if cause and other["metadata"].get("labels", {}).get(LABEL_CAUSE) == cause:
+            match.append("같은 원인")
         if match:
             found.append(SimilarIncident(name=f"{meta['namespace']}/{meta['name']}", alarm=(ospec.get("alarm") or {}).get("name"),
                                          top_cause=ostatus.get("topCause"), phase=ostatus.get("phase"),

@@ -6,10 +6,12 @@ from typing import Any
 
 from .. import metrics
 from ..analyzers import analyze
+from ..constants import LABEL_CAUSE
 from ..models.diagnosis import Diagnosis
 from ..report import render
 from ..report.sinks import ReportRef
 from .context import PhaseContext
+from .correlate import similar_incidents
 
 
 def diagnosis_status(d: Diagnosis) -> dict[str, Any]:
@@ -32,14 +34,13 @@ def diagnosis_status(d: Diagnosis) -> dict[str, Any]:
     }
 
 
-def diagnose(ctx: PhaseContext) -> tuple[Diagnosis, dict[str, Any] | None]:
+def diagnose(ctx: PhaseContext, rules: Diagnosis) -> tuple[Diagnosis, dict[str, Any] | None]:
     """The LLM agent when enabled, with the rules as floor and fallback; otherwise the rules."""
     bundle = ctx.evidence()
-    rules = analyze(bundle)
     if not ctx.settings.llm_enabled:
         return rules, None
     from ..agent.engine import LlmDiagnoser, LlmOutcome, usage_status
-    similar = ctx.status.get("similarIncidents") or []
+    similar = ctx.status.get("similarIncidents") or []  # same alarm / workload / likely cause, with outcomes
     if ctx.settings.llm_mode == "agentcore":
         from ..agent.remote import RemoteDiagnoser
         from ..tools.base import NotConfigured
@@ -60,9 +61,22 @@ def diagnose(ctx: PhaseContext) -> tuple[Diagnosis, dict[str, Any] | None]:
     return outcome.diagnosis or rules, usage_status(outcome, ctx.settings.llm_model_id)
 
 
+def remember_similar(ctx: PhaseContext, rules: Diagnosis) -> None:
+    """Add past Incidents with the same likely cause (the rules' top cause) to the memory."""
+    top = rules.top
+    found = similar_incidents(ctx, top.kind if top else None)
+    if found:
+        ctx.status["similarIncidents"] = [s.model_dump(mode="json", by_alias=True, exclude_none=True) for s in found]
+
+
 def run(ctx: PhaseContext) -> dict[str, Any]:
-    diagnosis, llm = diagnose(ctx)
+    rules = analyze(ctx.evidence())
+    remember_similar(ctx, rules)
+    diagnosis, llm = diagnose(ctx, rules)
     out = diagnosis_status(diagnosis)
+    out["similarIncidents"] = ctx.status.get("similarIncidents") or []
+    if diagnosis.top:
+        ctx.store.patch(ctx.namespace, ctx.name, {"metadata": {"labels": {LABEL_CAUSE: diagnosis.top.kind}}})
     if llm:
         out["llm"] = llm
     view = {**ctx.status, **out}

@@ -13,11 +13,13 @@ import json
 import os
 import socket
 import uuid
-from datetime import datetime, timezone
 from typing import Any
 
+from incident_operator.scenarios.notifications import REGION_NAME, cloudwatch_message, lambda_record
+
+__all__ = ["LocalAws", "AlarmPipe", "cloudwatch_message", "lambda_record", "free_port"]
+
 REGION = "ap-northeast-2"
-REGION_NAME = "Asia Pacific (Seoul)"
 
 
 def free_port() -> int:
@@ -46,41 +48,6 @@ class LocalAws:
 
     def stop(self) -> None:
         self.server.stop()
-
-
-def cloudwatch_message(alarm: dict[str, Any], old_state: str, new_state: str, reason: str,
-                       at: datetime | None = None) -> str:
-    """CloudWatch's SNS notification for a metric alarm state change."""
-    at = at or datetime.now(timezone.utc)
-    return json.dumps({
-        "AlarmName": alarm["AlarmName"], "AlarmDescription": alarm.get("AlarmDescription"),
-        "AWSAccountId": alarm["AlarmArn"].split(":")[4], "AlarmConfigurationUpdatedTimestamp":
-            str(alarm.get("AlarmConfigurationUpdatedTimestamp")),
-        "NewStateValue": new_state, "NewStateReason": reason,
-        "StateChangeTime": at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000",
-        "Region": REGION_NAME, "AlarmArn": alarm["AlarmArn"], "OldStateValue": old_state,
-        "OKActions": alarm.get("OKActions", []), "AlarmActions": alarm.get("AlarmActions", []),
-        "InsufficientDataActions": alarm.get("InsufficientDataActions", []),
-        "Trigger": {
-            "MetricName": alarm["MetricName"], "Namespace": alarm["Namespace"], "StatisticType": "Statistic",
-            "Statistic": alarm["Statistic"].upper(), "Unit": None,
-            "Dimensions": [{"value": d["Value"], "name": d["Name"]} for d in alarm.get("Dimensions", [])],
-            "Period": alarm["Period"], "EvaluationPeriods": alarm["EvaluationPeriods"],
-            "DatapointsToAlarm": alarm.get("DatapointsToAlarm"), "ComparisonOperator": alarm["ComparisonOperator"],
-            "Threshold": alarm["Threshold"], "TreatMissingData": alarm.get("TreatMissingData", "missing"),
-            "EvaluateLowSampleCountPercentile": "",
-        },
-    })
-
-
-def lambda_record(envelope: dict[str, Any], subscription_arn: str) -> dict[str, Any]:
-    """An SNS envelope (as SQS received it) in the shape Lambda's SNS event carries it."""
-    return {"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": subscription_arn,
-            "Sns": {"Type": envelope["Type"], "MessageId": envelope["MessageId"], "TopicArn": envelope["TopicArn"],
-                    "Subject": envelope.get("Subject"), "Message": envelope["Message"],
-                    "Timestamp": envelope["Timestamp"], "SignatureVersion": envelope.get("SignatureVersion", "1"),
-                    "Signature": envelope.get("Signature", ""), "SigningCertUrl": envelope.get("SigningCertURL", ""),
-                    "UnsubscribeUrl": envelope.get("UnsubscribeURL", ""), "MessageAttributes": {}}}
 
 
 class AlarmPipe:

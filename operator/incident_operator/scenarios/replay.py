@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from ..constants import GROUP, PLURAL, VERSION
 from ..kube.client import Kube
 from ..settings import Settings
+from .notifications import cloudwatch_message, notification_record
 from .sim import set_image_with_fault
 
 
@@ -161,20 +162,13 @@ def load_logs(sc: Scenario, ns: str, settings: Settings) -> int:
 
 
 def alarm_record(sc: Scenario, ns: str, cluster: str) -> dict[str, Any]:
+    """The scenario's alarm as DescribeAlarms would show it, notified the way CloudWatch does."""
     a = sc.alarm
-    dims = _with_ns(a.dimensions, ns, cluster)
-    now = datetime.now(timezone.utc)
-    message = {
-        "AlarmName": a.name, "AlarmArn": f"arn:aws:cloudwatch:ap-northeast-2:123456789012:alarm:{a.name}",
-        "AWSAccountId": "123456789012", "NewStateValue": "ALARM", "OldStateValue": "OK", "NewStateReason": a.reason,
-        "StateChangeTime": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000",
-        "Region": "Asia Pacific (Seoul)", "Trigger": {
-            "MetricName": a.metric, "Namespace": "ContainerInsights", "Statistic": "AVERAGE", "Period": a.period,
-            "EvaluationPeriods": a.evaluation_periods, "ComparisonOperator": a.comparison, "Threshold": a.threshold,
-            "Dimensions": [{"name": k, "value": v} for k, v in dims.items()]}}
-    return {"EventSource": "aws:sns", "EventVersion": "1.0", "Sns": {
-        "Type": "Notification", "MessageId": str(uuid.uuid4()), "TopicArn": "arn:aws:sns:ap-northeast-2:123456789012:incident-alarms",
-        "Message": json.dumps(message), "Timestamp": now.isoformat()}}
+    alarm = {"AlarmName": a.name, "AlarmArn": f"arn:aws:cloudwatch:ap-northeast-2:123456789012:alarm:{a.name}",
+             "MetricName": a.metric, "Namespace": "ContainerInsights", "Statistic": "Average", "Period": a.period,
+             "EvaluationPeriods": a.evaluation_periods, "ComparisonOperator": a.comparison, "Threshold": a.threshold,
+             "Dimensions": [{"Name": k, "Value": v} for k, v in _with_ns(a.dimensions, ns, cluster).items()]}
+    return notification_record(cloudwatch_message(alarm, "OK", "ALARM", a.reason))
 
 
 def _ts(value: str | None) -> float | None:

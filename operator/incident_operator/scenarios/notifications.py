@@ -1,0 +1,57 @@
+"""CloudWatch's SNS notification for an alarm state change, and the Lambda SNS record carrying it.
+
+One renderer for the scenario replay, the benchmarks and the tests, so they all hand the bridge the
+documented shape.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+REGION_NAME = "Asia Pacific (Seoul)"
+
+
+def cloudwatch_message(alarm: dict[str, Any], old_state: str, new_state: str, reason: str,
+                       at: datetime | None = None) -> str:
+    """The notification JSON; `alarm` is shaped like a DescribeAlarms MetricAlarm."""
+    at = at or datetime.now(timezone.utc)
+    return json.dumps({
+        "AlarmName": alarm["AlarmName"], "AlarmDescription": alarm.get("AlarmDescription"),
+        "AWSAccountId": alarm["AlarmArn"].split(":")[4], "AlarmConfigurationUpdatedTimestamp":
+            str(alarm.get("AlarmConfigurationUpdatedTimestamp")),
+        "NewStateValue": new_state, "NewStateReason": reason,
+        "StateChangeTime": at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000",
+        "Region": REGION_NAME, "AlarmArn": alarm["AlarmArn"], "OldStateValue": old_state,
+        "OKActions": alarm.get("OKActions", []), "AlarmActions": alarm.get("AlarmActions", []),
+        "InsufficientDataActions": alarm.get("InsufficientDataActions", []),
+        "Trigger": {
+            "MetricName": alarm["MetricName"], "Namespace": alarm["Namespace"], "StatisticType": "Statistic",
+            "Statistic": alarm["Statistic"].upper(), "Unit": None,
+            "Dimensions": [{"value": d["Value"], "name": d["Name"]} for d in alarm.get("Dimensions", [])],
+            "Period": alarm["Period"], "EvaluationPeriods": alarm["EvaluationPeriods"],
+            "DatapointsToAlarm": alarm.get("DatapointsToAlarm"), "ComparisonOperator": alarm["ComparisonOperator"],
+            "Threshold": alarm["Threshold"], "TreatMissingData": alarm.get("TreatMissingData", "missing"),
+            "EvaluateLowSampleCountPercentile": "",
+        },
+    })
+
+
+def lambda_record(envelope: dict[str, Any], subscription_arn: str) -> dict[str, Any]:
+    """An SNS envelope (as SNS delivers it) in the shape Lambda's SNS event carries it."""
+    return {"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": subscription_arn,
+            "Sns": {"Type": envelope["Type"], "MessageId": envelope["MessageId"], "TopicArn": envelope["TopicArn"],
+                    "Subject": envelope.get("Subject"), "Message": envelope["Message"],
+                    "Timestamp": envelope["Timestamp"], "SignatureVersion": envelope.get("SignatureVersion", "1"),
+                    "Signature": envelope.get("Signature", ""), "SigningCertUrl": envelope.get("SigningCertURL", ""),
+                    "UnsubscribeUrl": envelope.get("UnsubscribeURL", ""), "MessageAttributes": {}}}
+
+
+def notification_record(message: str, topic_arn: str = "arn:aws:sns:ap-northeast-2:123456789012:incident-alarms",
+                        message_id: str | None = None) -> dict[str, Any]:
+    """A Lambda SNS record for a notification published straight to the topic."""
+    return lambda_record({"Type": "Notification", "MessageId": message_id or str(uuid.uuid4()), "TopicArn": topic_arn,
+                          "Message": message, "Timestamp": datetime.now(timezone.utc).isoformat()},
+                         f"{topic_arn}:subscription")

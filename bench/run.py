@@ -28,7 +28,8 @@ from kubernetes import client, config  # noqa: E402
 from bridge_lambda.config import BridgeConfig  # noqa: E402
 from bridge_lambda.handler import handle  # noqa: E402
 from bridge_lambda.incidents import IncidentWriter  # noqa: E402
-from tests.support.aws import LocalAws, cloudwatch_message, lambda_record  # noqa: E402
+from incident_operator.scenarios.notifications import cloudwatch_message, notification_record  # noqa: E402
+from tests.support.aws import LocalAws  # noqa: E402
 from tests.support.cluster import ensure_cluster, install_crds, wait_for  # noqa: E402
 from tests.support.github_server import TOKEN, GitHubServer  # noqa: E402
 from tests.support.stack import operator, stack_env  # noqa: E402
@@ -44,8 +45,7 @@ def record(alarm: str, ns: str, pod: str = "web", state: str = "ALARM") -> dict:
          "Dimensions": [{"Name": "ClusterName", "Value": "local"}, {"Name": "Namespace", "Value": ns},
                         {"Name": "PodName", "Value": pod}],
          "Period": 60, "EvaluationPeriods": 3, "ComparisonOperator": "GreaterThanThreshold", "Threshold": 80}
-    return lambda_record({"Type": "Notification", "MessageId": str(uuid.uuid4()), "TopicArn": "arn:aws:sns:ap-northeast-2:123456789012:t",
-                          "Message": cloudwatch_message(a, "OK", state, "bench"), "Timestamp": datetime.now().isoformat()}, "sub")
+    return notification_record(cloudwatch_message(a, "OK", state, "bench"))
 
 
 def pct(values: list[float], p: float) -> float:

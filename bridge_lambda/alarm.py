@@ -118,7 +118,11 @@ def incident_name(alarm: CloudWatchAlarm) -> str:
 
 
 def target(alarm: CloudWatchAlarm) -> dict[str, str]:
-    dims = alarm.dimensions
+    return target_from_dimensions(alarm.dimensions)
+
+
+def target_from_dimensions(dims: dict[str, str]) -> dict[str, str]:
+    """The Incident target that Container Insights dimensions point at (the operator uses it too)."""
     t: dict[str, str] = {}
     if dims.get("Namespace"):
         t["namespace"] = dims["Namespace"]

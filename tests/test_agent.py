@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from kubernetes import client
 
 from incident_operator.agent.engine import LlmDiagnoser
 from incident_operator.analyzers import analyze
-from incident_operator.kube.evidence import ClusterCollector
 from incident_operator.models.evidence import EvidenceBundle
 from incident_operator.models.spec import Target
 from incident_operator.settings import Settings
@@ -49,10 +47,7 @@ def settings_for(bedrock: BedrockServer, **kw) -> Settings:
 
 
 def bundle_for(kube, ns: str, name: str) -> EvidenceBundle:
-    now = datetime.now(timezone.utc)
-    target = Target(namespace=ns, kind="Deployment", name=name)
-    return EvidenceBundle(incident=f"{ns}/x", target=target, cluster=ClusterCollector(kube).collect(target),
-                          window={"start": now - timedelta(minutes=30), "end": now + timedelta(minutes=30), "anchor": now})
+    return scenarios.evidence(kube, Target(namespace=ns, kind="Deployment", name=name))
 
 
 def test_tool_loop_and_structured_answer_with_grounded_remediation(kube, ns, bedrock, aws):

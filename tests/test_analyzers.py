@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 
 from kubernetes import client
 
 from incident_operator.analyzers import analyze
-from incident_operator.kube.evidence import ClusterCollector
-from incident_operator.models.evidence import EvidenceBundle
 from incident_operator.models.spec import Alarm, Target
 
 from .support import scenarios, workloads
 from .support.cluster import wait_for
 
 
-def bundle_for(kube, target: Target, alarm: Alarm | None = None) -> EvidenceBundle:
-    now = datetime.now(timezone.utc)
-    cluster = ClusterCollector(kube).collect(target)
-    return EvidenceBundle(incident="t/x", alarm=alarm, target=target, cluster=cluster,
-                          window={"start": now - timedelta(minutes=30), "end": now + timedelta(minutes=30), "anchor": now})
+bundle_for = scenarios.evidence
 
 
 def deployment_target(ns: str, name: str) -> Target:

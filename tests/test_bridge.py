@@ -7,7 +7,6 @@ import json
 import logging
 import random
 import re
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlparse
@@ -22,7 +21,9 @@ from bridge_lambda.incidents import ANN_OCCURRENCES, LABEL_FINGERPRINT, Incident
 from bridge_lambda.kube import eks_api_client
 from incident_operator.cli import main as cli
 
-from .support.aws import AlarmPipe, cloudwatch_message, lambda_record
+from incident_operator.scenarios.notifications import notification_record
+
+from .support.aws import AlarmPipe, cloudwatch_message
 
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -103,8 +104,7 @@ def test_severity_comes_from_configuration(aws, kube, ns, writer):
              "MetricName": "node_cpu_utilization", "Namespace": "ContainerInsights", "Statistic": "Average",
              "Dimensions": [{"Name": "ClusterName", "Value": "demo"}, {"Name": "NodeName", "Value": "ip-10-0-1-5"}],
              "Period": 60, "EvaluationPeriods": 3, "ComparisonOperator": "GreaterThanThreshold", "Threshold": 85}
-    rec = lambda_record({"Type": "Notification", "MessageId": str(uuid.uuid4()), "TopicArn": "arn:aws:sns:ap-northeast-2:123456789012:t",
-                         "Message": cloudwatch_message(alarm, "OK", "ALARM", "x"), "Timestamp": "2026-11-25T00:00:00Z"}, "sub")
+    rec = notification_record(cloudwatch_message(alarm, "OK", "ALARM", "x"))
     handle({"Records": [rec]}, None, writer)
     [inc] = listed(kube, ns)
     assert inc["spec"]["severity"] == "critical"
@@ -118,10 +118,8 @@ def _synthetic(alarm_no: int, state: str = "ALARM", message_id: str | None = Non
              "Dimensions": [{"Name": "ClusterName", "Value": "demo"}, {"Name": "Namespace", "Value": "shop"},
                             {"Name": "PodName", "Value": f"svc-{alarm_no}"}],
              "Period": 60, "EvaluationPeriods": 3, "ComparisonOperator": "GreaterThanThreshold", "Threshold": 80}
-    return lambda_record({"Type": "Notification", "MessageId": message_id or str(uuid.uuid4()),
-                          "TopicArn": "arn:aws:sns:ap-northeast-2:123456789012:t",
-                          "Message": cloudwatch_message(alarm, "OK" if state == "ALARM" else "ALARM", state, "storm"),
-                          "Timestamp": "2026-11-25T00:00:00Z"}, "sub")
+    return notification_record(cloudwatch_message(alarm, "OK" if state == "ALARM" else "ALARM", state, "storm"),
+                               message_id=message_id)
 
 
 def test_storm_of_500_notifications_for_20_alarms_yields_20_incidents(kube, ns, writer):

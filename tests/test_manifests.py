@@ -13,7 +13,7 @@ import yaml
 from kubernetes import client
 
 from .support import scenarios
-from .support.cluster import ROOT, kubectl_path, wait_for
+from .support.cluster import ROOT, kubectl_path
 from .support.workloads import incident
 
 SA_USER = "system:serviceaccount:incident-operator:incident-operator"

@@ -3,7 +3,6 @@ cause and the remediation must be the expected ones."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

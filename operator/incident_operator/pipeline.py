@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
-from typing import Any
 
 from kubernetes.client import ApiException
 from pydantic import ValidationError

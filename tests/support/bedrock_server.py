@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from typing import Any, Callable
+from typing import Callable
 
 from .http_stub import Request, Response, StubServer
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from kubernetes import client
 
 from incident_operator.kube.client import Kube
-from incident_operator.models.spec import IncidentSpec
+from incident_operator.kube.evidence import ClusterCollector
+from incident_operator.models.evidence import EvidenceBundle
+from incident_operator.models.spec import Alarm, IncidentSpec, Target
 from incident_operator.phases.context import PhaseContext
 from incident_operator.runtime import build_context
 from incident_operator.settings import Settings
@@ -59,6 +63,14 @@ def scaled_to_zero(kube: Kube, ns: str, name: str = "web", replicas: int = 3) ->
     wait_ready(kube, ns, name, replicas)
     kube.apps.patch_namespaced_deployment_scale(name, ns, {"spec": {"replicas": 0}})
     wait_for(lambda: not pods_of(kube, ns, name), 30, f"{name} scaled to 0")
+
+
+def evidence(kube: Kube, target: Target, alarm: Alarm | None = None) -> EvidenceBundle:
+    """What the collect phase would gather about `target` right now, in a ±30 min window."""
+    now = datetime.now(timezone.utc)
+    return EvidenceBundle(incident=f"{target.namespace}/x", alarm=alarm, target=target,
+                          cluster=ClusterCollector(kube).collect(target),
+                          window={"start": now - timedelta(minutes=30), "end": now + timedelta(minutes=30), "anchor": now})
 
 
 def context(kube: Kube, settings: Settings, ns: str, body: dict) -> PhaseContext:

@@ -7,7 +7,7 @@ from typing import Any
 
 from kubernetes import client
 
-from bridge_lambda.alarm import label_value
+from bridge_lambda.alarm import label_value, target_from_dimensions
 
 from ..constants import LABEL_ALARM, LABEL_WORKLOAD
 from ..models.spec import Alarm, Target
@@ -38,16 +38,13 @@ def incident_type(alarm: Alarm | None) -> str:
 
 def infer_target(spec_target: Target, alarm: Alarm | None) -> Target:
     """The spec's target, completed from the alarm's Container Insights dimensions."""
-    t = spec_target.model_copy()
-    dims = alarm.dimensions if alarm else {}
-    t.namespace = t.namespace or dims.get("Namespace")
-    t.cluster = t.cluster or dims.get("ClusterName")
-    t.node = t.node or dims.get("NodeName")
-    if not (t.kind or t.pod):
-        if dims.get("PodName"):
-            t.pod = dims["PodName"]
-        elif dims.get("Service"):
-            t.kind, t.name = "Deployment", dims["Service"]
+    derived = target_from_dimensions(alarm.dimensions if alarm else {})
+    own = spec_target.model_dump(exclude_none=True)
+    if own.get("kind") or own.get("pod"):  # the spec names the workload: keep it whole
+        derived = {k: v for k, v in derived.items() if k not in ("kind", "name", "pod")}
+    elif derived.get("kind") == "Node":  # decided below, from whichever node wins
+        derived = {k: v for k, v in derived.items() if k not in ("kind", "name")}
+    t = Target.model_validate({**derived, **own})
     if t.node and not t.kind and not t.pod:
         t.kind, t.name = "Node", t.node
     return t

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from ..models.diagnosis import Anomaly, SimilarIncident
@@ -13,6 +13,7 @@ from .context import PhaseContext
 from .gather import similarity_labels
 
 MAX_ANOMALIES = 30
+_EPOCH = datetime.min.replace(tzinfo=timezone.utc)
 
 
 def _in_window(t: datetime | None, bundle: EvidenceBundle) -> bool:
@@ -123,7 +124,8 @@ def similar_incidents(ctx: PhaseContext, cause: str | None = None) -> list[Simil
                                          outcome=ostatus.get("outcome"),
                                          actions=[f"{a.get('action')}:{a.get('state')}" for a in ostatus.get("actions") or []],
                                          created_at=meta.get("creationTimestamp"), match=match))
-    found.sort(key=lambda s: (len(s.match), s.created_at or datetime.min.isoformat()), reverse=True)
+    # most matches first, then newest; a missing time sorts last (and never compares a str to a datetime)
+    found.sort(key=lambda s: (len(s.match), s.created_at or _EPOCH), reverse=True)
     return found[: ctx.settings.similar_incidents]
 
 

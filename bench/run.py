@@ -93,7 +93,7 @@ def namespace(core: client.CoreV1Api, prefix: str) -> str:
 
 def finished(custom: client.CustomObjectsApi, ns: str) -> list[dict]:
     items = custom.list_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents")["items"]
-    return [i for i in items if (i.get("status") or {}).get("phase") in ("Resolved", "Failed")]
+    return [i for i in items if (i.get("status") or {}).get("phase") in ("Resolved", "NeedsAction", "Failed")]
 
 
 def latency(api, core, apps, custom) -> dict:
@@ -111,7 +111,7 @@ def latency(api, core, apps, custom) -> dict:
         t0 = time.time()
         name = handle({"Records": [record(f"bench-latency-{i}", ns)]}, None, writer)["results"][0]["incident"]
         created.append(time.time() - t0)
-        inc = wait_for(lambda: (lambda x: x if (x.get("status") or {}).get("phase") in ("Resolved", "Failed") else None)(
+        inc = wait_for(lambda: (lambda x: x if (x.get("status") or {}).get("phase") in ("Resolved", "NeedsAction", "Failed") else None)(
             get(name)), 60, name, interval=0.02)
         st = inc["status"]
         reported.append(ts(st["phases"]["Reporting"]["finishedAt"]) - t0)

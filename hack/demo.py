@@ -91,7 +91,7 @@ def main() -> int:
                 if seen.get(name) != phase:
                     seen[name] = phase
                     print(f"  {time.strftime('%H:%M:%S')}  {name:<12} → {phase:<11} {st.get('topCause') or ''}", flush=True)
-            if all(p in ("Resolved", "Failed") for p in seen.values()) and len(seen) == len(incidents):
+            if all(p in ("Resolved", "NeedsAction", "Failed") for p in seen.values()) and len(seen) == len(incidents):
                 break
             time.sleep(0.1)
     finally:

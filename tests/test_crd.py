@@ -39,6 +39,6 @@ def test_valid_incident_gets_defaults_and_printer_columns(incidents, kube):
     assert created["spec"]["alarm"]["state"] == "ALARM"
     crd = client.ApiextensionsV1Api().read_custom_resource_definition("incidents.netaiops.io")
     version = crd.spec.versions[0]
-    assert [c.name for c in version.additional_printer_columns][:6] == ["Phase", "Alarm", "Severity", "Top cause", "Issue", "Age"]
+    assert [c.name for c in version.additional_printer_columns][:6] == ["Phase", "Alarm", "Severity", "Outcome", "Top cause", "Issue"]
     assert crd.spec.names.short_names == ["inc"] and "all" in crd.spec.names.categories
     assert version.subresources.status is not None

@@ -40,7 +40,7 @@ def test_acknowledged_incident_is_analysed_but_not_remediated(kube, ns, incident
     body["metadata"]["annotations"] = {"netaiops.io/acknowledged-by": "alice"}
     start_operator()
     incidents.create(body)
-    st = incidents.wait_phase("acked", "Resolved")["status"]
+    st = incidents.wait_phase("acked", "NeedsAction")["status"]
     assert st["topCause"] == "scaled-to-zero: web"
     assert st["actions"][0]["state"] == "skipped" and "alice" in st["actions"][0]["message"]
     assert kube.apps.read_namespaced_deployment("web", ns).spec.replicas == 0
@@ -54,14 +54,14 @@ def test_silenced_incident_waits_until_unsilenced(kube, ns, incidents, start_ope
     st = wait_for(lambda: (lambda s: s if s.get("silenced") else None)(incidents.get("hush").get("status") or {}), 30, "silenced")
     assert "phase" not in st and "silenced" in st["summary"]
     annotate(kube, ns, "hush", {"netaiops.io/silenced": None})
-    st = incidents.wait_phase("hush", "Resolved")["status"]
+    st = incidents.wait_phase("hush", "NeedsAction")["status"]
     assert "silenced" not in st
 
 
 def test_finished_incidents_expire_with_their_evidence(kube, ns, incidents, start_operator):
     start_operator({"INCIDENT_FINISHED_TTL_SECONDS": "2", "INCIDENT_GC_INTERVAL_SECONDS": "1"})
     incidents.create(incident("short-lived", target={"namespace": ns}))
-    incidents.wait_phase("short-lived", "Resolved")
+    incidents.wait_phase("short-lived", "NeedsAction")
 
     def gone():
         try:

@@ -22,17 +22,34 @@ SA_USER = "system:serviceaccount:incident-operator:incident-operator"
 kubectl = kubectl_path
 
 
+GRANTED = "rbac-granted"  # a namespace the admin bound with `incident-operator rbac -n ... --remediation`
+
+
 @pytest.fixture(scope="module")
-def applied(kubeconfig):
-    subprocess.run([kubectl(), "apply", "-k", str(ROOT / "manifests")], check=True, capture_output=True,
-                   env={**os.environ, "KUBECONFIG": kubeconfig})
+def applied(kubeconfig, kube):
+    env = {**os.environ, "KUBECONFIG": kubeconfig}
+    subprocess.run([kubectl(), "apply", "-k", str(ROOT / "manifests")], check=True, capture_output=True, env=env)
+    try:
+        kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=GRANTED)))
+    except client.ApiException as exc:
+        if exc.status != 409:
+            raise
+    grant(GRANTED, kubeconfig)
     return True
+
+
+def grant(namespace: str, kubeconfig: str) -> None:
+    """What the admin runs for a namespace whose Incidents the operator handles and repairs."""
+    docs = subprocess.run([sys.executable, "-m", "incident_operator.cli", "rbac", "-n", namespace, "--remediation"],
+                          check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    subprocess.run([kubectl(), "apply", "-f", "-"], input=docs, check=True, capture_output=True, text=True,
+                   env={**os.environ, "KUBECONFIG": kubeconfig})
 
 
 def can(user: str, verb: str, resource: str, namespace: str | None = None, group: str = "",
         subresource: str = "", name: str = "") -> bool:
     review = client.V1SubjectAccessReview(spec=client.V1SubjectAccessReviewSpec(
-        user=user, groups=["system:serviceaccounts", "system:authenticated"],
+        user=user, groups=["system:serviceaccounts", "system:serviceaccounts:incident-operator", "system:authenticated"],
         resource_attributes=client.V1ResourceAttributes(
             verb=verb, resource=resource, group=group, namespace=namespace, subresource=subresource, name=name)))
     return client.AuthorizationV1Api().create_subject_access_review(review).status.allowed
@@ -40,8 +57,12 @@ def can(user: str, verb: str, resource: str, namespace: str | None = None, group
 
 def test_kustomization_renders_everything_and_applies(applied, kube):
     rendered = subprocess.run([kubectl(), "kustomize", str(ROOT / "manifests")], capture_output=True, text=True, check=True).stdout
-    kinds = sorted(d["kind"] for d in yaml.safe_load_all(rendered) if d)
-    assert kinds.count("CustomResourceDefinition") == 3 and kinds.count("ClusterRole") == 3
+    docs = [d for d in yaml.safe_load_all(rendered) if d]
+    kinds = sorted(d["kind"] for d in docs)
+    assert kinds.count("CustomResourceDefinition") == 3 and kinds.count("ClusterRole") == 4
+    # no ClusterRoleBinding grants a write to a built-in object: those are bound per namespace
+    bound = {d["roleRef"]["name"] for d in docs if d["kind"] == "ClusterRoleBinding"}
+    assert bound == {"incident-operator", "incident-operator-evidence"}
     dep = kube.apps.read_namespaced_deployment("incident-operator", "incident-operator")
     assert dep.spec.replicas == 2
     c = dep.spec.template.spec.containers[0]
@@ -52,14 +73,16 @@ def test_kustomization_renders_everything_and_applies(applied, kube):
     assert "eks.amazonaws.com/role-arn" in sa.metadata.annotations
 
 
-@pytest.mark.parametrize("verb, resource, group, subresource", [
-    ("watch", "incidents", "netaiops.io", ""), ("patch", "incidents", "netaiops.io", "status"),
-    ("list", "pods", "", ""), ("get", "pods", "", "log"), ("list", "events", "", ""), ("create", "events", "", ""),
-    ("get", "nodes", "", ""), ("list", "replicasets", "apps", ""), ("create", "configmaps", "", ""),
-    ("patch", "deployments", "apps", ""), ("patch", "deployments", "apps", "scale"), ("delete", "pods", "", ""),
+@pytest.mark.parametrize("verb, resource, group, subresource, namespace", [
+    ("watch", "incidents", "netaiops.io", "", "shop"), ("patch", "incidents", "netaiops.io", "status", "shop"),
+    ("list", "pods", "", "", "shop"), ("get", "pods", "", "log", "shop"), ("list", "events", "", "", "shop"),
+    ("create", "events", "", "", "shop"), ("get", "nodes", "", "", None), ("list", "replicasets", "apps", "", "shop"),
+    ("create", "configmaps", "", "", "incident-operator"), ("create", "configmaps", "", "", GRANTED),
+    ("patch", "deployments", "apps", "", GRANTED), ("patch", "deployments", "apps", "scale", GRANTED),
+    ("delete", "pods", "", "", GRANTED),
 ])
-def test_service_account_can_do_its_job(applied, verb, resource, group, subresource):
-    assert can(SA_USER, verb, resource, "shop", group, subresource)
+def test_service_account_can_do_its_job(applied, verb, resource, group, subresource, namespace):
+    assert can(SA_USER, verb, resource, namespace, group, subresource)
 
 
 @pytest.mark.parametrize("verb, resource, group, namespace, name", [
@@ -67,6 +90,12 @@ def test_service_account_can_do_its_job(applied, verb, resource, group, subresou
     ("list", "secrets", "", "incident-operator", ""), ("create", "deployments", "apps", "shop", ""),
     ("delete", "nodes", "", None, "node-1"), ("create", "clusterrolebindings", "rbac.authorization.k8s.io", None, ""),
     ("create", "pods", "", "shop", ""), ("delete", "configmaps", "", "shop", ""),
+    # what made the old install cluster-admin in disguise
+    ("update", "configmaps", "", "kube-system", "aws-auth"), ("patch", "configmaps", "", "kube-system", "aws-auth"),
+    ("create", "configmaps", "", "kube-system", ""), ("patch", "deployments", "apps", "kube-system", "coredns"),
+    ("delete", "deployments", "apps", "kube-system", "coredns"),
+    # a namespace the admin did not list
+    ("create", "configmaps", "", "shop", ""), ("patch", "deployments", "apps", "shop", ""), ("delete", "pods", "", "shop", ""),
 ])
 def test_service_account_cannot_do_more(applied, verb, resource, group, namespace, name):
     assert not can(SA_USER, verb, resource, namespace, group, name=name)
@@ -77,26 +106,62 @@ def test_service_account_reads_only_its_own_secret(applied):
     assert not can(SA_USER, "get", "secrets", "incident-operator", name="something-else")
 
 
-def test_analysis_only_install_has_no_write_access(applied, kube):
-    """Leaving out rbac-remediation.yaml leaves the operator unable to change workloads."""
-    rbac = client.RbacAuthorizationV1Api()
-    name = "analysis-only-test"
-    kube.core.create_namespaced_service_account("incident-operator", client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name)))
-    bindings = []
-    try:
-        for role in ("incident-operator", "incident-operator-evidence"):
-            b = rbac.create_cluster_role_binding(client.V1ClusterRoleBinding(
-                metadata=client.V1ObjectMeta(generate_name=f"{name}-"),
-                role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role),
-                subjects=[client.RbacV1Subject(kind="ServiceAccount", name=name, namespace="incident-operator")]))
-            bindings.append(b.metadata.name)
-        user = f"system:serviceaccount:incident-operator:{name}"
-        assert can(user, "list", "pods", "shop") and can(user, "patch", "incidents", "shop", "netaiops.io", "status")
-        assert not can(user, "patch", "deployments", "shop", "apps") and not can(user, "delete", "pods", "shop")
-    finally:
-        for b in bindings:
-            rbac.delete_cluster_role_binding(b)
-        kube.core.delete_namespaced_service_account(name, "incident-operator")
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+# Everything the shipped service account may write, where. Any other write the API allows fails the test.
+ALLOWED_ANYWHERE = {("netaiops.io", "incidents"): {"update", "patch", "delete"},
+                    # every authenticated identity may ask about itself (system:basic-user); nothing is stored
+                    ("authentication.k8s.io", "selfsubjectreviews"): {"create"},
+                    ("authorization.k8s.io", "selfsubjectaccessreviews"): {"create"},
+                    ("authorization.k8s.io", "selfsubjectrulesreviews"): {"create"},
+                    ("netaiops.io", "incidents/status"): {"update", "patch"},
+                    ("", "events"): {"create"}, ("events.k8s.io", "events"): {"create"},
+                    ("kopf.dev", "kopfpeerings"): {"create", "patch"}, ("kopf.dev", "clusterkopfpeerings"): {"create", "patch"}}
+ALLOWED_WHERE_INCIDENTS_LIVE = {("", "configmaps"): {"create", "update"}}
+ALLOWED_WHERE_GRANTED = {("", "pods"): {"delete"}, ("apps", "deployments"): {"patch", "delete"},
+                         ("apps", "deployments/scale"): {"update", "patch"}}
+
+
+def _resources() -> list[tuple[str, str, bool]]:
+    """(group, resource[/subresource], namespaced) for every resource the API server serves."""
+    from kubernetes import client as k
+    out = []
+    api = k.ApiClient()
+    lists = [("", k.CoreV1Api(api).get_api_resources())]
+    for g in k.ApisApi(api).get_api_versions().groups:
+        group, version = g.preferred_version.group_version.split("/")
+        lists.append((group, k.CustomObjectsApi(api).get_api_resources(group, version)))
+    for group, listing in lists:
+        for r in listing.resources:
+            if any(v in (r.verbs or []) for v in WRITE_VERBS):
+                out.append((group, r.name, r.namespaced))
+    return out
+
+
+def test_every_write_the_service_account_may_make_is_on_the_allowed_list(applied):
+    """Ask the real API (SubjectAccessReview) about every served resource and write verb, in kube-system,
+    the incident namespace, a granted namespace, an unlisted one and cluster-wide."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    resources = _resources()
+    assert len(resources) > 40
+    where = {"kube-system": ALLOWED_ANYWHERE, "shop": ALLOWED_ANYWHERE,
+             "incident-operator": {**ALLOWED_ANYWHERE, **ALLOWED_WHERE_INCIDENTS_LIVE},
+             GRANTED: {**ALLOWED_ANYWHERE, **ALLOWED_WHERE_INCIDENTS_LIVE, **ALLOWED_WHERE_GRANTED},
+             None: ALLOWED_ANYWHERE}
+    checks = [(ns, group, res, verb) for ns in where for group, res, namespaced in resources
+              if namespaced or ns is None for verb in WRITE_VERBS]
+
+    def allowed(check):
+        ns, group, res, verb = check
+        name, _, sub = res.partition("/")
+        return check, can(SA_USER, verb, name, ns, group, sub)
+    with ThreadPoolExecutor(8) as pool:
+        granted = [c for c, ok in pool.map(allowed, checks) if ok]
+    unexpected = [c for c in granted if c[3] not in where[c[0]].get((c[1], c[2]), set())]
+    assert unexpected == []
+    # and what it needs is there
+    assert (GRANTED, "apps", "deployments/scale", "patch") in granted
+    assert ("incident-operator", "", "configmaps", "create") in granted
 
 
 def test_operator_running_as_its_service_account_resolves_and_remediates(applied, kube, ns, incidents, tmp_path, kubeconfig):
@@ -109,13 +174,14 @@ def test_operator_running_as_its_service_account_resolves_and_remediates(applied
                  "current-context": "operator"}
     path = tmp_path / "operator.kubeconfig"
     path.write_text(yaml.safe_dump(sa_config))
+    grant(ns, kubeconfig)  # the admin lists this namespace: Incidents live here and may be repaired here
     scenarios.bad_rollout(kube, ns)
     log = open(tmp_path / "operator.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "incident_operator.cli", "run", "-n", ns, "--standalone"],
                             env={**os.environ, "KUBECONFIG": str(path)}, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
         incidents.create(incident("as-sa", target={"namespace": ns, "kind": "Deployment", "name": "api"}))
-        st = incidents.wait_phase("as-sa", ("Resolved", "Failed"), 60)["status"]
+        st = incidents.wait_phase("as-sa", ("Resolved", "NeedsAction", "Failed"), 60)["status"]
         assert st["phase"] == "Resolved", st.get("lastError")
         assert st["actions"][0]["state"] == "succeeded"
         assert kube.apps.read_namespaced_deployment("api", ns).spec.template.spec.containers[0].image == "nginx:1.27"

@@ -19,7 +19,7 @@ def test_incident_walks_every_phase_to_resolved(kube, ns, incidents, start_opera
     assert all(st["phases"][p]["runs"] == 1 and st["phases"][p]["finishedAt"] for p in PHASES)
     assert {c["type"]: c["status"] for c in st["conditions"]} == {
         "Gathered": "True", "Reported": "True", "Collected": "True", "Correlated": "True",
-        "Diagnosed": "True", "Responded": "True", "Resolved": "True"}
+        "Diagnosed": "True", "Responded": "True", "Resolved": "True", "Ready": "True"}
     assert st["observedGeneration"] == inc["metadata"]["generation"] and st["attempts"] == 0
     assert st["topCause"] == "image-pull: api" and st["engine"] == "rules" and st["outcome"] == "remediated"
     assert st["actions"][0]["state"] == "succeeded" and st["report"]["closed"] is True
@@ -55,8 +55,8 @@ def test_killed_after_opening_report_does_not_open_a_second(kube, ns, incidents,
     assert first.wait_exit(60) == 137
     assert incidents.get("quiet")["status"]["phase"] == "Reporting"
     start_operator(name="second")
-    st = incidents.wait_phase("quiet", ("Resolved", "Failed"), 60)["status"]
-    assert st["phase"] == "Resolved" and st["phases"]["Reporting"]["runs"] == 2
+    st = incidents.wait_phase("quiet", ("Resolved", "NeedsAction", "Failed"), 60)["status"]
+    assert st["phase"] == "NeedsAction" and st["phases"]["Reporting"]["runs"] == 2
     assert len(incidents.events("quiet", "ReportOpened")) == 1
     assert st["outcome"] == "needs-action" and st["causes"][0]["kind"] == "unknown"
 
@@ -83,8 +83,8 @@ def test_two_replicas_with_peering_handle_each_incident_once(kube, ns, incidents
     for n in names:
         incidents.create(incident(n, target={"namespace": ns}))
     for n in names:
-        st = incidents.wait_phase(n, ("Resolved", "Failed"), 90)["status"]
-        assert st["phase"] == "Resolved"
+        st = incidents.wait_phase(n, ("Resolved", "NeedsAction", "Failed"), 90)["status"]
+        assert st["phase"] == "NeedsAction"  # nothing to fix: a person has to look
         assert all(st["phases"][p]["runs"] == 1 for p in PHASES)
         assert len(incidents.events(n, "ReportOpened")) == 1
         assert len(incidents.events(n, "PhaseStarted")) == 6
@@ -100,14 +100,17 @@ def test_alarm_back_to_ok_closes_the_report_in_korean(kube, ns, incidents, start
     from .test_bridge import _synthetic
 
     writer = IncidentWriter(k8s.ApiClient(), BridgeConfig(namespace=ns))
-    start_operator()
+    start_operator({"INCIDENT_INCIDENT_NAMESPACES": ns})  # where the bridge writes: it may look at namespace shop
     name = handle({"Records": [_synthetic(9)]}, None, writer)["results"][0]["incident"]
-    st = incidents.wait_phase(name, ("Resolved", "Failed"), 60)["status"]
-    assert st["outcome"] == "needs-action" and st["report"]["closed"] is False  # nothing to fix in the cluster
+    st = incidents.wait_phase(name, ("Resolved", "NeedsAction", "Failed"), 60)["status"]
+    assert st["phase"] == "NeedsAction" and st["outcome"] == "needs-action" and st["report"]["closed"] is False
+    assert next(c for c in st["conditions"] if c["type"] == "Ready")["status"] == "False"
     assert handle({"Records": [_synthetic(9, "OK")]}, None, writer)["results"][0]["status"] == "recovered"
     from .support.cluster import wait_for
     st = wait_for(lambda: (lambda s: s if s["report"].get("closed") else None)(incidents.get(name)["status"]), 30, "report closed")
     assert st["outcome"] == "recovered" and "recovered" in st["report"]["comments"]
+    st = incidents.wait_phase(name, "Resolved", 30)["status"]  # the alarm is back to OK: the incident is over
+    assert next(c for c in st["conditions"] if c["type"] == "Ready")["status"] == "True"
     assert [e.message for e in incidents.events(name, "ReportClosed")] == ["알람 정상화"]
 
 

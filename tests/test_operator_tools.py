@@ -73,7 +73,7 @@ def test_dependency_outage_seen_only_in_logs(kube, ns, incidents, start_operator
                              "kubernetes": {"pod_name": pod}} for i in range(12)])
     start_operator({"INCIDENT_OPENSEARCH_URL": opensearch.url, "INCIDENT_OPENSEARCH_INDEX": index})
     incidents.create(incident("logs", target={"namespace": ns, "kind": "Deployment", "name": "checkout"}))
-    st = incidents.wait_phase("logs", "Resolved", 60)["status"]
+    st = incidents.wait_phase("logs", "NeedsAction", 60)["status"]
     sources = {s["source"]: s for s in st["evidence"]["sources"]}
     assert sources["opensearch"]["outcome"] == "ok" and st["evidence"]["logs"] == 12
     top = st["causes"][0]

@@ -7,11 +7,11 @@ from kubernetes import client
 
 from incident_operator.models.diagnosis import RemediationProposal
 from incident_operator.phases import collect, gather
-from incident_operator.phases.respond import remediate
+from incident_operator.phases.respond import settle
 from incident_operator.remediation.actions import action_for
 from incident_operator.settings import Settings
 
-from .support import scenarios
+from .support import scenarios, workloads
 from .support.cluster import wait_for
 from .support.workloads import incident
 
@@ -28,7 +28,7 @@ def test_rollback_restores_last_working_image(kube, ns, settings):
     p = RemediationProposal(action="rollback-image", target={"kind": "Deployment", "name": "api", "namespace": ns},
                             params={"toRevision": 1, "images": ["nginx:1.27"]})
     ctx = ctx_with_evidence(kube, settings, ns, "rb", {"namespace": ns, "kind": "Deployment", "name": "api"})
-    entry = remediate(ctx, p)
+    entry = settle(ctx, p, block=True)
     assert entry["state"] == "succeeded"
     assert entry["before"]["images"] == ["nginx:9.99-does-not-exist"] and entry["after"]["images"] == ["nginx:1.27"]
     dep = kube.apps.read_namespaced_deployment("api", ns)
@@ -42,7 +42,7 @@ def test_restore_replicas_scales_back_up(kube, ns, settings):
     p = RemediationProposal(action="restore-replicas", target={"kind": "Deployment", "name": "web", "namespace": ns},
                             params={"replicas": 3})
     ctx = ctx_with_evidence(kube, settings, ns, "sc", {"namespace": ns, "kind": "Deployment", "name": "web"})
-    entry = remediate(ctx, p)
+    entry = settle(ctx, p, block=True)
     assert entry["state"] == "succeeded" and entry["before"] == {"replicas": 0} and entry["after"] == {"replicas": 3}
     scenarios.wait_ready(kube, ns, "web", 3)
 
@@ -53,7 +53,7 @@ def test_delete_cpu_burner_deletes_the_chaos_deployment(kube, ns, settings):
     p = RemediationProposal(action="delete-cpu-burner", target={"kind": "Deployment", "name": "cpu-burner", "namespace": ns},
                             params={"pods": pods, "deleteWorkload": 1})
     ctx = ctx_with_evidence(kube, settings, ns, "cpu", {"namespace": ns, "kind": "Deployment", "name": "cpu-burner"})
-    assert remediate(ctx, p)["state"] == "succeeded"
+    assert settle(ctx, p, block=True)["state"] == "succeeded"
     wait_for(lambda: not scenarios.pods_of(kube, ns, "cpu-burner"), 30, "burner pods gone")
     with pytest.raises(client.ApiException) as err:
         kube.apps.read_namespaced_deployment("cpu-burner", ns)
@@ -65,7 +65,7 @@ def test_dry_run_records_but_does_not_touch(kube, ns, settings):
     p = RemediationProposal(action="restore-replicas", target={"kind": "Deployment", "name": "web", "namespace": ns},
                             params={"replicas": 2})
     ctx = ctx_with_evidence(kube, settings, ns, "dry", {"namespace": ns, "kind": "Deployment", "name": "web"}, "dry-run")
-    entry = remediate(ctx, p)
+    entry = settle(ctx, p, block=True)
     assert entry["state"] == "dry-run" and entry["before"] == {"replicas": 0}
     assert kube.apps.read_namespaced_deployment("web", ns).spec.replicas == 0
     assert ctx.status["actions"][0]["state"] == "dry-run"
@@ -77,7 +77,7 @@ def test_protected_namespace_and_unrelated_targets_are_refused(kube, ns):
     ctx = ctx_with_evidence(kube, protected, ns, "prot", {"namespace": ns, "kind": "Deployment", "name": "web"})
     p = RemediationProposal(action="restore-replicas", target={"kind": "Deployment", "name": "web", "namespace": ns},
                             params={"replicas": 1})
-    entry = remediate(ctx, p)
+    entry = settle(ctx, p, block=True)
     assert entry["state"] == "skipped" and "보호된 네임스페이스" in entry["message"]
     assert kube.apps.read_namespaced_deployment("web", ns).spec.replicas == 0
 
@@ -85,7 +85,7 @@ def test_protected_namespace_and_unrelated_targets_are_refused(kube, ns):
     ctx2 = ctx_with_evidence(kube, Settings(), ns, "other", {"namespace": ns, "kind": "Deployment", "name": "web"})
     elsewhere = RemediationProposal(action="delete-cpu-burner", target={"kind": "Deployment", "name": "payments", "namespace": ns},
                                     params={"deleteWorkload": 1})
-    assert remediate(ctx2, elsewhere)["message"].startswith("증거에 없는 대상")
+    assert settle(ctx2, elsewhere)["message"].startswith("증거에 없는 대상")
 
 
 def test_remediation_is_not_repeated_once_recorded(kube, ns, settings):
@@ -93,8 +93,53 @@ def test_remediation_is_not_repeated_once_recorded(kube, ns, settings):
     p = RemediationProposal(action="restore-replicas", target={"kind": "Deployment", "name": "web", "namespace": ns},
                             params={"replicas": 2})
     ctx = ctx_with_evidence(kube, settings, ns, "once", {"namespace": ns, "kind": "Deployment", "name": "web"})
-    remediate(ctx, p)
+    assert settle(ctx, p, block=True)["state"] == "succeeded"
     kube.apps.patch_namespaced_deployment_scale("web", ns, {"spec": {"replicas": 0}})  # someone scales it down again
-    assert remediate(ctx, p)["state"] == "succeeded"
+    assert settle(ctx, p, block=True)["state"] == "succeeded"
     assert kube.apps.read_namespaced_deployment("web", ns).spec.replicas == 0  # recorded action is not re-run
     assert action_for("restore-replicas", kube).is_applied(p) is False
+
+
+def test_a_rollback_that_never_becomes_healthy_is_unverified_and_not_closed(kube, ns, incidents, start_operator):
+    """The API accepting the write is not a fix: the rolled-back pods never become ready."""
+    scenarios.apply_deployment(kube, ns, workloads.deployment("api", image="nginx:1.27", replicas=2, fault="not-ready"))
+    scenarios.wait_pod_state(kube, ns, "api", None)
+    workloads.set_image_with_fault(kube.apps, ns, "api", "nginx:9.99-does-not-exist", "image-pull")
+    scenarios.wait_pod_state(kube, ns, "api", "ImagePullBackOff")
+    start_operator({"INCIDENT_REMEDIATION_VERIFY_SECONDS": "4", "INCIDENT_REMEDIATION_VERIFY_INTERVAL_SECONDS": "1"})
+    incidents.create(incident("never", target={"namespace": ns, "kind": "Deployment", "name": "api"}))
+    st = incidents.wait_phase("never", ("Resolved", "NeedsAction", "Failed"), 60)["status"]
+    assert st["phase"] == "NeedsAction" and st["outcome"] == "unverified", st.get("lastError")
+    [action] = st["actions"]
+    assert action["action"] == "rollback-image" and action["state"] == "unverified" and "정상화되지 않음" in action["message"]
+    assert kube.apps.read_namespaced_deployment("api", ns).spec.template.spec.containers[0].image == "nginx:1.27"  # it did act
+    assert st["report"]["closed"] is False and not incidents.events("never", "ReportClosed")
+    assert [e.type for e in incidents.events("never", "RemediationUnverified")] == ["Warning"]
+    ready = next(c for c in st["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "RemediationUnverified"
+    assert "정상화 미확인" in st["report"]["markdown"] and "복구 완료" not in st["report"]["markdown"]
+    assert st["phases"]["Responding"]["runs"] == 1  # waiting for the rollout is not a re-run
+
+
+def test_a_verified_restore_waits_for_the_rollout(kube, ns, settings):
+    scenarios.scaled_to_zero(kube, ns, replicas=2)
+    p = RemediationProposal(action="restore-replicas", target={"kind": "Deployment", "name": "web", "namespace": ns},
+                            params={"replicas": 2})
+    ctx = ctx_with_evidence(kube, settings, ns, "wait", {"namespace": ns, "kind": "Deployment", "name": "web"})
+    entry = settle(ctx, p, block=True)
+    assert entry["state"] == "succeeded" and entry["verifiedAt"] and "준비 2/2" in entry["message"]
+    assert (kube.apps.read_namespaced_deployment("web", ns).status.ready_replicas or 0) == 2
+
+
+def test_an_unverified_restore_is_undone_when_configured(kube, ns):
+    scenarios.apply_deployment(kube, ns, workloads.deployment("web", replicas=2, fault="not-ready"))
+    scenarios.wait_pod_state(kube, ns, "web", None)
+    kube.apps.patch_namespaced_deployment_scale("web", ns, {"spec": {"replicas": 0}})
+    wait_for(lambda: not scenarios.pods_of(kube, ns, "web"), 30, "scaled to 0")
+    cfg = Settings(remediation_verify_seconds=2, remediation_verify_interval_seconds=0.5, remediation_undo_unverified=True)
+    p = RemediationProposal(action="restore-replicas", target={"kind": "Deployment", "name": "web", "namespace": ns},
+                            params={"replicas": 2})
+    ctx = ctx_with_evidence(kube, cfg, ns, "undo", {"namespace": ns, "kind": "Deployment", "name": "web"})
+    entry = settle(ctx, p, block=True)
+    assert entry["state"] == "unverified" and "되돌림" in entry["undo"]
+    assert kube.apps.read_namespaced_deployment("web", ns).spec.replicas == 0

@@ -32,6 +32,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     # JSON lines by default; Kopf puts the Incident (namespace/name) on every object-related line
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat[args.log_format.upper()], log_refkey="incident")
+    from .redact import install_log_redaction
+    install_log_redaction()  # logs are an outbound boundary too
     namespaces = args.namespace or cfg.namespaces
     cfg = cfg.model_copy(update={"namespaces": namespaces})
     kopf.run(clusterwide=not namespaces, namespaces=namespaces, standalone=args.standalone,
@@ -88,8 +90,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_evidence(args: argparse.Namespace) -> int:
     from .evidence_store import load
     from .kube.client import Kube
+    from .kube.incidents import IncidentStore
 
-    bundle = load(Kube.connect(), args.namespace, args.name)
+    kube = Kube.connect()
+    try:
+        stored = ((IncidentStore(kube).get(args.namespace, args.name).get("status") or {}).get("evidence") or {}).get("configMap")
+    except Exception:  # noqa: BLE001 - the Incident may be gone; its evidence ConfigMap by the default name then
+        stored = None
+    bundle = load(kube, args.namespace, args.name, stored)
     if bundle is None:
         print(f"no evidence stored for {args.namespace}/{args.name}", file=sys.stderr)
         return 1
@@ -153,6 +161,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_rbac(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .kube.rbac import role_bindings
+
+    try:
+        docs = role_bindings(args.namespace, remediation=args.remediation, incidents=not args.no_incidents,
+                             service_account=args.service_account, sa_namespace=args.service_account_namespace,
+                             protected=("kube-system", "kube-public", "kube-node-lease"))
+    except ValueError as exc:
+        print(f"incident-operator rbac: {exc}", file=sys.stderr)
+        return 2
+    print(yaml.safe_dump_all(docs, sort_keys=False), end="")
+    return 0
+
+
 def cmd_tools(args: argparse.Namespace) -> int:
     from .tools import default_registry
 
@@ -201,6 +225,13 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("scenario", nargs="+")
     rp.add_argument("--timeout", type=float, default=90)
     rp.set_defaults(func=cmd_replay)
+    rb = sub.add_parser("rbac", help="print the RoleBindings that let the operator work in some namespaces")
+    rb.add_argument("-n", "--namespace", action="append", required=True, help="namespace (repeatable)")
+    rb.add_argument("--remediation", action="store_true", help="also allow native remediation there")
+    rb.add_argument("--no-incidents", action="store_true", help="no Incidents live there (no evidence ConfigMaps)")
+    rb.add_argument("--service-account", default="incident-operator")
+    rb.add_argument("--service-account-namespace", default="incident-operator")
+    rb.set_defaults(func=cmd_rbac)
     t = sub.add_parser("tools", help="list the tool catalogue")
     t.set_defaults(func=cmd_tools)
     for name, func, help_ in (("report", cmd_report, "print an Incident's Korean report"),

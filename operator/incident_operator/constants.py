@@ -8,9 +8,10 @@ API_VERSION = f"{GROUP}/{VERSION}"
 
 # Working phases in order; each one is run once and recorded in status.
 PHASES = ("Gathering", "Reporting", "Collecting", "Correlating", "Diagnosing", "Responding")
-RESOLVED = "Resolved"
+RESOLVED = "Resolved"  # remediated and verified healthy, or the alarm recovered
+NEEDS_ACTION = "NeedsAction"  # analysed; a person has to act (no known fix, dry-run, or a fix not verified)
 FAILED = "Failed"
-FINISHED_PHASES = (RESOLVED, FAILED)
+FINISHED_PHASES = (RESOLVED, NEEDS_ACTION, FAILED)
 
 FIELD_MANAGER = "incident-operator"
 ANNOTATION_PREFIX = GROUP

@@ -11,7 +11,7 @@ from typing import Any
 import kopf
 
 from . import metrics, pipeline
-from .constants import ANN_RERUN, ANN_SILENCED, FINISHED_PHASES, GROUP, PLURAL, RESOLVED, VERSION
+from .constants import ANN_RERUN, ANN_SILENCED, FINISHED_PHASES, GROUP, NEEDS_ACTION, PLURAL, RESOLVED, VERSION
 from .kube.client import Kube
 from .kube.incidents import IncidentStore
 from .report import render
@@ -69,15 +69,22 @@ def _fresh(memo: kopf.Memo, namespace: str, name: str) -> dict:
 
 
 def _reconcile(memo: kopf.Memo, namespace: str, name: str, logger: logging.Logger | logging.LoggerAdapter) -> None:
-    incident = _fresh(memo, namespace, name)
-    if (incident.get("status") or {}).get("phase") in FINISHED_PHASES:
-        return
-    ctx = build_context(memo.kube, memo.settings, incident, logger, memo.deps)
-    try:
-        phase = pipeline.run(ctx)
-    except pipeline.RetryLater as exc:
-        raise kopf.TemporaryError(str(exc), delay=exc.delay) from None
-    logger.info("incident %s/%s finished: %s", namespace, name, phase)
+    for _ in range(3):
+        incident = _fresh(memo, namespace, name)
+        if (incident.get("status") or {}).get("phase") in FINISHED_PHASES:
+            return
+        ctx = build_context(memo.kube, memo.settings, incident, logger, memo.deps)
+        try:
+            phase = pipeline.run(ctx)
+        except pipeline.RetryLater as exc:
+            raise kopf.TemporaryError(str(exc), delay=exc.delay) from None
+        logger.info("incident %s/%s finished: %s", namespace, name, phase)
+        if not ctx.status.get("silenced"):
+            return
+        # stopped by the silence annotation: if it was removed meanwhile (before Kopf recorded this
+        # body as handled, so no field change would reach silence_changed), carry on now
+        if (_fresh(memo, namespace, name)["metadata"].get("annotations") or {}).get(ANN_SILENCED) == "true":
+            return
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -98,7 +105,11 @@ def rerun(name: str, namespace: str, new: Any, memo: kopf.Memo, logger: logging.
     """`kubectl annotate inc NAME netaiops.io/rerun=$(date +%s) --overwrite`: analyse again."""
     incident = _fresh(memo, namespace, name)
     status = incident.get("status") or {}
-    if not new or status.get("rerunToken") == new:
+    if not new:
+        return
+    if status.get("rerunToken") == new:  # this re-run started already: carry it on (e.g. after a wait)
+        if status.get("phase") not in FINISHED_PHASES:
+            _reconcile(memo, namespace, name, logger)
         return
     if status.get("phase") not in FINISHED_PHASES and status.get("phase"):
         raise kopf.TemporaryError("the current run is still going; re-run after it finishes", delay=5)
@@ -156,7 +167,7 @@ def alarm_recovered(name: str, namespace: str, new: Any, memo: kopf.Memo, logger
         return
     incident = _fresh(memo, namespace, name)
     status = incident.get("status") or {}
-    if status.get("phase") != RESOLVED or not status.get("report") or status["report"].get("closed"):
+    if status.get("phase") not in (RESOLVED, NEEDS_ACTION) or not status.get("report") or status["report"].get("closed"):
         return  # the responding phase reads spec.recovery itself when it gets there
     ctx = build_context(memo.kube, memo.settings, incident, logger, memo.deps)
     ref = ReportRef.model_validate(status["report"])
@@ -165,3 +176,5 @@ def alarm_recovered(name: str, namespace: str, new: Any, memo: kopf.Memo, logger
     ctx.sink.close(ref, "# 알람 정상화")
     ctx.patch_status({"report": {"closed": True, "comments": sorted(set(status["report"].get("comments", [])) | {"recovered"})},
                       "outcome": status.get("outcome") if status.get("outcome") == "remediated" else "recovered"})
+    if status.get("phase") == NEEDS_ACTION:  # the alarm is back to OK: the incident is over
+        pipeline.finish(ctx)

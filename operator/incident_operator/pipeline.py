@@ -14,12 +14,13 @@ from kubernetes.client import ApiException
 from pydantic import ValidationError
 
 from .models.spec import IncidentSpec
-from .constants import ANN_SILENCED, FAILED, FINISHED_PHASES, PHASES, RESOLVED
+from .constants import ANN_SILENCED, FAILED, FINISHED_PHASES, NEEDS_ACTION, PHASES, RESOLVED
 from . import metrics
 from .clock import now_iso
 from .phases import PHASE_FUNCTIONS
 from .phases.context import PhaseContext
 from .redact import redact
+from .tenancy import Refused
 
 CONDITION_TYPES = {
     "Gathering": "Gathered", "Reporting": "Reported", "Collecting": "Collected",
@@ -32,6 +33,14 @@ PHASE_KO = {
 
 
 class RetryLater(Exception):
+    def __init__(self, delay: float, message: str):
+        super().__init__(message)
+        self.delay = delay
+
+
+class Waiting(Exception):
+    """A phase is waiting on the cluster (a rollout to become healthy): come back later, nothing failed."""
+
     def __init__(self, delay: float, message: str):
         super().__init__(message)
         self.delay = delay
@@ -70,8 +79,15 @@ def claim(ctx: PhaseContext, also: dict | None = None) -> None:
         raise
 
 
-def fail(ctx: PhaseContext, phase: str, message: str) -> None:
-    conditions = upsert_condition(ctx.status.get("conditions") or [], "Failed", "True", f"{phase}Failed", message)
+def ready_condition(conditions: list[dict], phase: str, reason: str, message: str) -> list[dict]:
+    """`Ready` per Kubernetes conventions: True only when the incident is over (Resolved)."""
+    return upsert_condition(conditions, "Ready", "True" if phase == RESOLVED else "False", reason, message)
+
+
+def fail(ctx: PhaseContext, phase: str, message: str, reason: str | None = None) -> None:
+    reason = reason or f"{phase}Failed"
+    conditions = upsert_condition(ctx.status.get("conditions") or [], "Failed", "True", reason, message)
+    conditions = ready_condition(conditions, FAILED, reason, message)
     ctx.patch_status({"phase": FAILED, "lastError": message, "summary": message[:300], "conditions": conditions,
                       "finishedAt": now_iso()})
     ctx.events.emit("IncidentFailed", message, warning=True)
@@ -107,7 +123,8 @@ def run(ctx: PhaseContext) -> str:
             ctx.patch_status({"silenced": None})
         timing = dict((status.get("phases") or {}).get(phase) or {})
         timing.setdefault("startedAt", now_iso())
-        timing["runs"] = int(timing.get("runs", 0)) + 1
+        if status.get("waiting") != phase:  # polling a wait is not another run
+            timing["runs"] = int(timing.get("runs", 0)) + 1
         first_run = timing["runs"] == 1 and status.get("phase") != phase
         # one guarded write claims the Incident and starts the phase
         claim(ctx, {"phase": phase, "observedGeneration": generation, "phases": {phase: timing}})
@@ -116,6 +133,16 @@ def run(ctx: PhaseContext) -> str:
         started = time.monotonic()
         try:
             output = PHASE_FUNCTIONS[phase](ctx)
+        except Waiting as exc:
+            if status.get("waiting") != phase:
+                ctx.patch_status({"waiting": phase})
+            raise RetryLater(exc.delay, str(exc)) from None
+        except Refused as exc:  # permanent: never retried
+            metrics.PHASE_SECONDS.labels(phase).observe(time.monotonic() - started)
+            conditions = upsert_condition(status.get("conditions") or [], "TargetAllowed", "False", exc.rule, exc.message)
+            ctx.patch_status({"conditions": conditions})
+            fail(ctx, phase, f"{PHASE_KO[phase]}({phase}) 단계에서 거부됨: {exc.message}", reason=exc.rule)
+            return FAILED
         except Exception as exc:  # noqa: BLE001 - every failure is retried or recorded
             metrics.PHASE_SECONDS.labels(phase).observe(time.monotonic() - started)
             attempts = int(status.get("attempts") or 0) + 1
@@ -136,19 +163,42 @@ def run(ctx: PhaseContext) -> str:
         conditions = upsert_condition(status.get("conditions") or [], CONDITION_TYPES[phase], "True", "Done",
                                       f"{PHASE_KO[phase]} 완료")
         ctx.patch_status({**output, "completedPhases": list(status.get("completedPhases") or []) + [phase],
-                          "phases": {phase: timing}, "conditions": conditions, "attempts": 0, "lastError": None})
+                          "phases": {phase: timing}, "conditions": conditions, "attempts": 0, "lastError": None,
+                          "waiting": None})
         ctx.events.emit("PhaseCompleted", f"{PHASE_KO[phase]}({phase}) 단계 완료")
-    conditions = upsert_condition(status.get("conditions") or [], "Resolved", "True", "Done",
-                                  status.get("summary") or "분석 완료")
-    ctx.patch_status({"phase": RESOLVED, "conditions": conditions, "finishedAt": now_iso()})
-    ctx.events.emit("IncidentResolved", status.get("summary") or "분석 완료", key="resolved")
-    metrics.INCIDENTS.labels(RESOLVED, status.get("outcome") or "unknown").inc()
-    return RESOLVED
+    return finish(ctx)
+
+
+def final_phase(outcome: str | None) -> str:
+    """Resolved only when remediated-and-verified or recovered; otherwise a person has to act."""
+    return RESOLVED if outcome in ("remediated", "recovered") else NEEDS_ACTION
+
+
+def finish(ctx: PhaseContext) -> str:
+    status = ctx.status
+    outcome = status.get("outcome") or "needs-action"
+    phase = final_phase(outcome)
+    summary = status.get("summary") or "분석 완료"
+    conditions = status.get("conditions") or []
+    if phase == RESOLVED:
+        conditions = upsert_condition(conditions, "Resolved", "True", "Done", summary)
+        conditions = ready_condition(conditions, phase, "Remediated" if outcome == "remediated" else "Recovered", summary)
+    else:
+        conditions = upsert_condition(conditions, "Resolved", "False", "NeedsAction", summary)
+        reason = {"unverified": "RemediationUnverified", "dry-run": "DryRun"}.get(outcome, "NeedsAction")
+        conditions = ready_condition(conditions, phase, reason, summary)
+    ctx.patch_status({"phase": phase, "conditions": conditions, "finishedAt": now_iso()})
+    if phase == RESOLVED:
+        ctx.events.emit("IncidentResolved", summary, key="resolved")
+    else:
+        ctx.events.emit("IncidentNeedsAction", summary, warning=True, key="needs-action")
+    metrics.INCIDENTS.labels(phase, outcome).inc()
+    return phase
 
 
 RUN_KEYS = ("phase", "completedPhases", "phases", "conditions", "causes", "anomalies", "similarIncidents",
             "timeline", "guide", "topCause", "summary", "outcome", "engine", "evidence", "attempts", "lastError",
-            "finishedAt", "actions", "incidentType", "target", "affected", "window", "claim")
+            "finishedAt", "actions", "incidentType", "target", "affected", "window", "claim", "waiting", "remediation")
 
 
 def restart(ctx: PhaseContext, token: str) -> None:

@@ -26,7 +26,9 @@ def build_context(kube: Kube, settings: Settings, incident: dict,
                   logger: logging.Logger | logging.LoggerAdapter | None = None,
                   deps: ToolDeps | None = None) -> PhaseContext:
     """The spec is parsed by the pipeline, which fails the Incident cleanly when it is unusable."""
-    deps = deps or ToolDeps(settings=settings, kube=kube)
+    from .tenancy import scope_for
+    # every tool and source this Incident's phases (and its model) call is bounded to its scope
+    deps = (deps or ToolDeps(settings=settings, kube=kube)).scoped(scope_for(incident["metadata"]["namespace"], settings))
     recorder = EventRecorder(kube.core, incident)
     ctx = PhaseContext(
         kube=kube, settings=settings, store=IncidentStore(kube), incident=incident,

@@ -5,21 +5,35 @@ from __future__ import annotations
 import os
 import socket
 from functools import lru_cache
-from typing import Literal
+import json
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# A list setting from the environment: a JSON list or comma-separated ("shop,payments")
+NameList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INCIDENT_", extra="ignore", populate_by_name=True)
 
-    namespaces: list[str] = Field(default=[], description="Namespaces to watch; empty = all")
-    protected_namespaces: list[str] = Field(
+    namespaces: NameList = Field(default=[], description="Namespaces to watch; empty = all")
+    incident_namespaces: NameList = Field(
+        default=["incident-operator"],
+        description="The operator's incident namespaces (where the bridge writes; admin-only by RBAC): Incidents "
+                    "there may target any unprotected namespace and Nodes. Anywhere else an Incident reads and acts "
+                    "only in its own namespace")
+    protected_namespaces: NameList = Field(
         default=["kube-system", "kube-public", "kube-node-lease"],
         description="Namespaces the operator never remediates in (kube-system is always protected)",
     )
     remediation_enabled: bool = Field(default=True, description="Global switch; off = analysis only")
+    remediation_verify_seconds: float = Field(
+        default=300.0, ge=0, description="After acting, how long the respond phase waits for the workload to be healthy")
+    remediation_verify_interval_seconds: float = Field(default=3.0, gt=0, description="How often it looks")
+    remediation_undo_unverified: bool = Field(
+        default=False, description="Undo an action (rollback / scale) that did not become healthy in time")
     max_attempts: int = Field(default=4, ge=1, le=20, description="Tries per phase before Failed")
     backoff_seconds: float = Field(default=2.0, gt=0, description="First retry delay, doubled each try")
     backoff_max_seconds: float = Field(default=60.0, gt=0)
@@ -81,6 +95,16 @@ class Settings(BaseSettings):
     agentcore_client_secret: SecretStr | None = None
     agentcore_scope: str | None = None
     agentcore_ssm_prefix: str = Field(default="/app/incident/agentcore/", description="Where the AgentCore values live in SSM")
+
+    @field_validator("namespaces", "incident_namespaces", "protected_namespaces", mode="before")
+    @classmethod
+    def _name_list(cls, v: object) -> object:
+        if isinstance(v, str):
+            v = v.strip()
+            if v.startswith("["):
+                return json.loads(v)
+            return [x.strip() for x in v.split(",") if x.strip()]
+        return v
 
     @field_validator("protected_namespaces")
     @classmethod

@@ -52,7 +52,7 @@ class ClusterSource(EvidenceSource):
     def __init__(self, deps: ToolDeps):
         s = deps.settings
         self.collector = ClusterCollector(deps.kube, max_pods=s.max_pods, max_events=s.max_events,
-                                          log_tail_lines=s.log_tail_lines)
+                                          log_tail_lines=s.log_tail_lines, scope=deps.effective_scope())
 
     def collect(self, target: Target, alarm: Alarm | None, window: TimeWindow) -> SourceResult:
         return SourceResult(cluster=self.collector.collect(target))

@@ -16,7 +16,10 @@ def stack_env(kubeconfig: str, aws_endpoint: str, opensearch_url: str, index: st
     return {"KUBECONFIG": kubeconfig, "INCIDENT_AWS_ENDPOINT_URL": aws_endpoint, "INCIDENT_AWS_REGION": "ap-northeast-2",
             "INCIDENT_CLUSTER_NAME": "local", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "INCIDENT_OPENSEARCH_URL": opensearch_url, "INCIDENT_OPENSEARCH_INDEX": index,
-            "INCIDENT_METRICS_PORT": "0"}
+            "INCIDENT_METRICS_PORT": "0",
+            # the bridge writes each scenario's Incident into the scenario's namespace: those act as
+            # the operator's incident namespaces (node alarms need one)
+            "INCIDENT_INCIDENT_NAMESPACES": "incident-operator,scn-*,bench-*"}
 
 
 @contextmanager

@@ -68,16 +68,24 @@ def to_diagnosis(answer: AgentDiagnosis, rules: Diagnosis) -> Diagnosis:
                             evidence=[EvidenceItem(source="llm", text=e) for e in c.evidence]))
     causes.sort(key=lambda c: -c.confidence)
     r = answer.remediation
-    if r.action != "none" and causes:
+    # The rules' proposal (derived from the evidence) stands unless the model picks another grounded one:
+    # a model talked into something else (or into nothing) cannot drop it.
+    chosen = rules.top.remediation if rules.top else None
+    if r.action != "none":
         wanted = (r.action, r.target_kind, r.target_name, r.target_namespace)
         grounded = next((c.remediation for c in rules.causes if c.remediation and (
             c.remediation.action, c.remediation.target.kind, c.remediation.target.name, c.remediation.target.namespace) == wanted), None)
         if grounded is not None:
-            causes[0].remediation = grounded
-        else:
+            chosen = grounded
+        elif causes:
             causes[0].evidence.append(EvidenceItem(
                 source="operator", text=f"모델이 제안한 조치 `{r.action}` → `{r.target_kind}/{r.target_namespace}/{r.target_name}`은(는) "
-                                        "증거로 뒷받침되지 않아 실행 대상에서 제외했습니다"))
+                                        "증거로 뒷받침되지 않아 실행 대상에서 제외했습니다"
+                                        + (f"; 증거에 근거한 규칙 분석의 조치 `{chosen.action}` → `{chosen.target}`을(를) 유지합니다" if chosen else "")))
+    if causes and chosen is not None and causes[0].resource and (
+            causes[0].resource.kind, causes[0].resource.name, causes[0].resource.namespace) == (
+            chosen.target.kind, chosen.target.name, chosen.target.namespace):
+        causes[0].remediation, chosen = chosen, None  # it belongs to the model's own top cause
     timeline = []
     for t in answer.timeline:
         try:
@@ -86,7 +94,7 @@ def to_diagnosis(answer: AgentDiagnosis, rules: Diagnosis) -> Diagnosis:
             continue
     return Diagnosis(engine="llm", causes=causes[:5], timeline=sorted(timeline, key=lambda t: t.time) or rules.timeline,
                      immediate_actions=answer.immediate_actions or rules.immediate_actions,
-                     long_term=answer.long_term_improvements or rules.long_term)
+                     long_term=answer.long_term_improvements or rules.long_term, remediation=chosen)
 
 
 class LlmDiagnoser:

@@ -12,19 +12,48 @@ from .base import (Analyzer, alarm_mentions, clamp, deployment_for, group_by_wor
 BURNER_IMAGE = re.compile(
     r"(^|/)(stress(-ng)?|progrium/stress|polinux/stress(-ng)?|alexeiled/stress-ng|containerstack/cpustress|"
     r"vish/stress|cpu-?burn(er)?|cpuburn)(:|@|$)", re.I)
-BURNER_COMMAND = re.compile(
-    r"(^|[\s/;&|])stress(-ng)?(\s|$)|--cpu(\s|=)|while\s*(true|:|\[\s*1\s*\])\s*;?\s*do\s*(:|true)?\s*;?\s*done|"
-    r"yes\s*>\s*/dev/null|(md5|sha\d+)sum\s+/dev/(zero|urandom)|dd\s+if=/dev/(zero|urandom)|openssl\s+speed|cpuburn",
-    re.I)
+# Programs that exist to burn CPU, when they are what the container runs (not a flag of another app)
+BURNER_BINARIES = {"stress", "stress-ng", "cpuburn", "cpu-burn", "cpuburner", "burnp6", "burnk7", "burnmmx"}
+# Shell idioms whose only effect is to spin a core
+BUSY_LOOP = re.compile(
+    r"while\s*(true|:|\[\s*1\s*\])\s*;?\s*do\s*(:|true)?\s*;?\s*done|"
+    r"\byes\s*>\s*/dev/null|\b(md5|sha\d+)sum\s+/dev/(zero|urandom)\b|"
+    r"\bdd\s+if=/dev/(zero|urandom)\s+of=/dev/null\b|\bopenssl\s+speed\b", re.I)
+SHELLS = {"sh", "bash", "ash", "dash", "zsh", "busybox"}
+STATEMENT_SPLIT = re.compile(r"\s*(?:;|&&|\|\||\||&|\n|\bthen\b|\bdo\b|\belse\b)\s*")
+
+
+def _programs(c: ContainerEvidence) -> list[str]:
+    """The programs the container runs: its entrypoint, and each statement's of a `sh -c` script."""
+    argv = c.command + c.args if c.command else c.args
+    if not argv:
+        return []
+    first = argv[0].rsplit("/", 1)[-1].lower()
+    progs = [first] if c.command else []
+    if first in SHELLS and "-c" in argv[1:]:
+        i = argv.index("-c")
+        script = " ".join(argv[i + 1:i + 2])
+        for stmt in STATEMENT_SPLIT.split(script):
+            words = stmt.strip().split()
+            while words and ("=" in words[0] or words[0] in ("exec", "nohup", "timeout", "nice", "-n")
+                             or words[0].lstrip("-").isdigit()):
+                words = words[1:]  # FOO=1 exec nice -n 10 stress-ng ...
+            if words:
+                progs.append(words[0].rsplit("/", 1)[-1].lower())
+    return progs
 
 
 def burner_signal(c: ContainerEvidence) -> str | None:
-    """Why this container looks like a CPU burner, or None."""
+    """Why this container is a CPU burner, or None. Only strong signals: a known stress image, a stress
+    program as what it runs, or a busy-loop idiom. An app with a `--cpu` flag is not a burner."""
     if BURNER_IMAGE.search(c.image):
         return f"이미지 `{c.image}`는 CPU 부하 생성 도구입니다"
     cmd = " ".join(c.command + c.args)
-    if BURNER_COMMAND.search(cmd):
-        return f"명령 `{cmd[:200]}`는 CPU를 소모하는 부하/무한 루프입니다"
+    prog = next((p for p in _programs(c) if p in BURNER_BINARIES), None)
+    if prog:
+        return f"컨테이너가 부하 생성 프로그램 `{prog}`를 실행합니다: `{cmd[:200]}`"
+    if BUSY_LOOP.search(cmd):
+        return f"명령 `{cmd[:200]}`는 CPU를 소모하는 무한 루프/부하 관용구입니다"
     return None
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 from ..models.diagnosis import Cause, EvidenceItem, RemediationProposal, ResourceRef
@@ -18,14 +17,6 @@ def previous_replicas(dep: DeploymentEvidence, bundle: EvidenceBundle) -> tuple[
     ann = dep.annotations.get(PREVIOUS_REPLICAS_ANNOTATION, "")
     if ann.isdigit() and int(ann) > 0:
         return int(ann), f"annotation {PREVIOUS_REPLICAS_ANNOTATION}"
-    last_applied = dep.annotations.get("kubectl.kubernetes.io/last-applied-configuration")
-    if last_applied:
-        try:
-            n = json.loads(last_applied).get("spec", {}).get("replicas")
-            if isinstance(n, int) and n > 0:
-                return n, "kubectl last-applied-configuration"
-        except ValueError:
-            pass
     rs_names = {r.replica_set for r in dep.revisions}
     for e in events_matching(bundle, {"ScalingReplicaSet"}):
         m = SCALED_DOWN.search(e.message or "")

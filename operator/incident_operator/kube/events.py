@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from kubernetes import client
 
 from ..constants import API_VERSION, KIND
+from ..redact import redact
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE = 1000
@@ -31,7 +32,7 @@ class EventRecorder:
         else:
             meta.generate_name = f"{self.name}."
         event = client.CoreV1Event(
-            metadata=meta, involved_object=self.ref, reason=reason, message=message[:MAX_MESSAGE],
+            metadata=meta, involved_object=self.ref, reason=reason, message=redact(message)[:MAX_MESSAGE],
             type="Warning" if warning else "Normal", first_timestamp=now, last_timestamp=now, count=1,
             source=client.V1EventSource(component="incident-operator"), reporting_component="incident-operator",
             reporting_instance="incident-operator",

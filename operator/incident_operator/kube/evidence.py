@@ -18,6 +18,9 @@ from .client import Kube, is_not_found
 log = logging.getLogger(__name__)
 
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+# The only annotations collected: arbitrary ones (kubectl's last-applied-configuration above all)
+# can hold whole manifests with literal secrets.
+ANNOTATIONS_KEPT = (REVISION_ANNOTATION, "netaiops.io/previous-replicas", "kubernetes.io/change-cause")
 _EPOCH = datetime.min.replace(tzinfo=timezone.utc)
 
 
@@ -35,13 +38,14 @@ def _resources(spec: dict | None) -> Resources:
 
 def container_from_spec(c: client.V1Container) -> ContainerEvidence:
     res = c.resources or client.V1ResourceRequirements()
-    env_from = []
+    env_from, env_names = [], []
     for ef in c.env_from or []:
         if ef.config_map_ref:
             env_from.append(f"ConfigMap/{ef.config_map_ref.name}")
         if ef.secret_ref:
             env_from.append(f"Secret/{ef.secret_ref.name}")
     for e in c.env or []:
+        env_names.append(e.name)  # the name only: a literal value is never read
         src = e.value_from
         if src and src.config_map_key_ref:
             env_from.append(f"ConfigMap/{src.config_map_key_ref.name}")
@@ -52,7 +56,7 @@ def container_from_spec(c: client.V1Container) -> ContainerEvidence:
         requests=_resources(res.requests), limits=_resources(res.limits),
         has_liveness_probe=c.liveness_probe is not None,
         has_readiness_probe=c.readiness_probe is not None,
-        env_from=sorted(set(env_from)),
+        env_from=sorted(set(env_from)), env=env_names[:50],
     )
 
 
@@ -79,8 +83,10 @@ def _apply_status(ev: ContainerEvidence, st: client.V1ContainerStatus) -> None:
 class ClusterCollector:
     """Reads one target's evidence from the API. Every read is bounded by the settings."""
 
-    def __init__(self, kube: Kube, *, max_pods: int = 30, max_events: int = 100, log_tail_lines: int = 50):
+    def __init__(self, kube: Kube, *, max_pods: int = 30, max_events: int = 100, log_tail_lines: int = 50,
+                 scope=None):
         self.kube = kube
+        self.scope = scope  # tenancy.Scope; None: unbounded (tests of the collector alone)
         self.max_pods = max_pods
         self.max_events = max_events
         self.log_tail_lines = log_tail_lines
@@ -218,7 +224,7 @@ class ClusterCollector:
             raise
         st = d.status or client.V1DeploymentStatus()
         containers = [container_from_spec(c) for c in d.spec.template.spec.containers]
-        ann = dict(d.metadata.annotations or {})
+        ann = {k: v for k, v in (d.metadata.annotations or {}).items() if k in ANNOTATIONS_KEPT}
         ev = DeploymentEvidence(
             name=name, namespace=namespace, replicas=d.spec.replicas if d.spec.replicas is not None else 1,
             ready_replicas=st.ready_replicas or 0, available_replicas=st.available_replicas or 0,
@@ -261,8 +267,17 @@ class ClusterCollector:
             pod_count=len(pods),
         )
 
+    def _may_read(self, namespace: str | None) -> bool:
+        return self.scope is None or self.scope.may_read(namespace)
+
+    def _may_read_nodes(self) -> bool:
+        return self.scope is None or self.scope.nodes
+
     def collect(self, target: Target) -> ClusterEvidence:
-        pods = self._unhealthy_first(self.target_pods(target))[: self.max_pods]
+        if self.scope is not None:
+            self.scope.check(target)
+        pods = [p for p in self.target_pods(target) if self._may_read(p.metadata.namespace)]
+        pods = self._unhealthy_first(pods)[: self.max_pods]
         pod_ev = [self.pod_evidence(p, with_logs=i < 5) for i, p in enumerate(pods)]
         deployments: dict[tuple[str, str], DeploymentEvidence] = {}
         wanted = {(p.namespace, p.workload_name) for p in pod_ev if p.workload_kind == "Deployment"}
@@ -273,13 +288,13 @@ class ClusterCollector:
             if d:
                 deployments[(ns, name)] = d
         node_names = sorted({p.node for p in pod_ev if p.node} | ({target.node} if target.node else set()))
-        nodes = [n for n in (self.node(x) for x in node_names[:10]) if n]
+        nodes = [n for n in (self.node(x) for x in node_names[:10]) if n] if self._may_read_nodes() else []
         names = {p.name for p in pod_ev} | {d.name for d in deployments.values()}
         names |= {r.replica_set for d in deployments.values() for r in d.revisions}
         names |= {n.name for n in nodes}
         events: list[EventEvidence] = []
         if target.namespace:
             events = self.events(target.namespace, names)
-        elif names:
+        elif names and self._may_read(None):
             events = self.events(None, names)
         return ClusterEvidence(pods=pod_ev, events=events, deployments=list(deployments.values()), nodes=nodes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..constants import GROUP, PLURAL, VERSION
+from ..redact import redact_data
 from .client import Kube
 
 
@@ -37,8 +38,10 @@ class IncidentStore:
 
     def patch_status(self, namespace: str, name: str, patch: dict[str, Any],
                      resource_version: str | None = None) -> dict[str, Any]:
-        """Merge-patch the status; with `resource_version`, only if nobody changed the Incident since."""
-        body: dict[str, Any] = {"status": patch}
+        """Merge-patch the status; with `resource_version`, only if nobody changed the Incident since.
+
+        Status is readable by whoever can read the Incident: every value passes the redactor."""
+        body: dict[str, Any] = {"status": redact_data(patch)}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
         return self.kube.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name, body)

@@ -75,6 +75,8 @@ class Diagnosis(_Model):
     timeline: list[TimelineEntry] = []
     immediate_actions: list[str] = []
     long_term: list[str] = []
+    remediation: RemediationProposal | None = Field(
+        default=None, description="The action chosen when it is not the top cause's own (a grounded proposal the model kept)")
 
     @property
     def top(self) -> Cause | None:

@@ -42,6 +42,7 @@ class ContainerEvidence(_Model):
     has_liveness_probe: bool = False
     has_readiness_probe: bool = False
     env_from: list[str] = Field(default=[], description="ConfigMaps/Secrets the container reads (kind/name)")
+    env: list[str] = Field(default=[], description="Names of the container's env variables (never their values)")
 
 
 class Condition(_Model):

@@ -6,10 +6,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from typing import Any
 
+from kubernetes.client import ApiException
+
 from .. import evidence_store, failpoints, metrics
 from ..models.evidence import ClusterEvidence, EvidenceBundle, SourceOutcome, TimeWindow
 from ..models.spec import Target
 from ..redact import redact
+from ..tenancy import Refused
 from ..sources import NotConfigured, SourceResult
 from .context import PhaseContext
 
@@ -55,7 +58,17 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
         sources=outcomes)
     if not any(o.outcome == "ok" for o in outcomes):
         raise RuntimeError("모든 증거 소스가 실패했습니다: " + ", ".join(f"{o.source}={o.outcome}" for o in outcomes))
-    cm = evidence_store.save(ctx.kube, ctx.incident, bundle)
+    bundle = evidence_store.redacted(bundle)
+    try:
+        cm = evidence_store.save(ctx.kube, ctx.incident, bundle)
+    except ApiException as exc:
+        if exc.status == 403:  # permanent until an admin grants it: say so, do not retry
+            raise Refused("EvidenceStoreForbidden",
+                          f"네임스페이스 `{ctx.namespace}`에 증거 ConfigMap을 쓸 권한이 없습니다. 관리자가 "
+                          f"`incident-operator rbac -n {ctx.namespace} | kubectl apply -f -`로 허용해야 합니다") from None
+        raise
+    except evidence_store.NotOwned as exc:
+        raise Refused("EvidenceConfigMapNotOwned", f"ConfigMap `{exc}`이(가) 이미 있고 이 Incident의 것이 아닙니다") from None
     ctx.remember_evidence(bundle)
     return {"evidence": {
         "configMap": cm,

@@ -12,6 +12,7 @@ from ..kube.events import EventRecorder
 from ..kube.incidents import IncidentStore, deep_merge
 from ..models.evidence import EvidenceBundle
 from ..models.spec import IncidentSpec
+from ..redact import redact_data
 from ..report.sinks import ReportSink
 from ..settings import Settings
 from ..sources import EvidenceSource
@@ -59,11 +60,12 @@ class PhaseContext:
         stored = self.store.patch_status(self.namespace, self.name, patch,
                                          meta.get("resourceVersion") if guarded else None)
         meta["resourceVersion"] = stored["metadata"]["resourceVersion"]
-        deep_merge(self.status, patch)
+        deep_merge(self.status, redact_data(patch))  # the same masked values the API stored
 
     def evidence(self) -> EvidenceBundle:
         if self._bundle is None:
-            self._bundle = load_evidence(self.kube, self.namespace, self.name)
+            stored = (self.status.get("evidence") or {}).get("configMap")
+            self._bundle = load_evidence(self.kube, self.namespace, self.name, stored)
             if self._bundle is None:
                 raise RuntimeError("수집된 증거를 찾을 수 없습니다 (evidence ConfigMap 없음)")
         return self._bundle

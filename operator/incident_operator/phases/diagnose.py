@@ -31,6 +31,7 @@ def diagnosis_status(d: Diagnosis) -> dict[str, Any]:
         "timeline": [t.model_dump(mode="json", exclude_none=True) for t in d.timeline],
         "guide": {"immediate": d.immediate_actions, "longTerm": d.long_term},
         "summary": top.title if top else "원인 미확인",
+        "remediation": d.remediation.model_dump(mode="json", by_alias=True, exclude_none=True) if d.remediation else None,
     }
 
 

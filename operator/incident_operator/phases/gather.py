@@ -11,6 +11,7 @@ from bridge_lambda.alarm import label_value, target_from_dimensions
 
 from ..constants import LABEL_ALARM, LABEL_WORKLOAD
 from ..models.spec import Alarm, Target
+from ..tenancy import scoped_target
 from .context import PhaseContext
 
 INCIDENT_TYPES = {
@@ -88,7 +89,10 @@ def workload_label(a: dict[str, Any]) -> str:
 def run(ctx: PhaseContext) -> dict[str, Any]:
     spec = ctx.spec
     alarm = spec.alarm
-    target, affected = resolve_workloads(ctx, infer_target(spec.target, alarm))
+    scope = ctx.deps.effective_scope()
+    target = scoped_target(ctx.namespace, infer_target(spec.target, alarm), scope)
+    scope.check(target)  # before the first read: tenancy.Refused fails the Incident for good
+    target, affected = resolve_workloads(ctx, target)
     created = ctx.incident["metadata"].get("creationTimestamp")
     anchor = (alarm.timestamp if alarm and alarm.timestamp else
               datetime.fromisoformat(created.replace("Z", "+00:00")) if created else datetime.now(timezone.utc))

@@ -14,6 +14,9 @@ def fingerprint(ctx: PhaseContext) -> str:
 
 
 def run(ctx: PhaseContext) -> dict[str, Any]:
+    known = ctx.status.get("report") or {}
+    if known.get("ref"):  # opened before (a re-run, or a retry after the status write): nothing to look up
+        return {"report": known}
     spec = ctx.incident.get("spec", {})
     ref = ctx.sink.open(
         fingerprint(ctx), render.issue_title(spec, ctx.name),

@@ -28,6 +28,14 @@ class Action(ABC):
     @abstractmethod
     def apply(self, p: RemediationProposal) -> None: ...
 
+    @abstractmethod
+    def healthy(self, p: RemediationProposal) -> tuple[bool, str]:
+        """Whether the target is healthy again after the action, and what was seen (Korean)."""
+
+    def undo(self, p: RemediationProposal, before: dict[str, Any]) -> str | None:
+        """Put back what the action changed, where that is possible; returns what was done, or None."""
+        return None
+
     def _deployment(self, p: RemediationProposal) -> client.V1Deployment | None:
         try:
             return self.kube.apps.read_namespaced_deployment(p.target.name, p.target.namespace)
@@ -39,6 +47,21 @@ class Action(ABC):
 
 def _images(d: client.V1Deployment | None) -> list[str]:
     return [c.image for c in d.spec.template.spec.containers] if d else []
+
+
+def rollout_complete(d: client.V1Deployment | None) -> tuple[bool, str]:
+    """Like `kubectl rollout status`: the new template observed, every replica updated, ready and available,
+    and no old replica left."""
+    if d is None:
+        return False, "Deployment 없음"
+    want = d.spec.replicas if d.spec.replicas is not None else 1
+    st = d.status or client.V1DeploymentStatus()
+    seen = f"준비 {st.ready_replicas or 0}/{want}, 최신 {st.updated_replicas or 0}/{want}, 가용 {st.available_replicas or 0}/{want}"
+    if (st.observed_generation or 0) < (d.metadata.generation or 0):
+        return False, f"새 스펙 미반영 ({seen})"
+    ok = ((st.updated_replicas or 0) == want and (st.ready_replicas or 0) == want
+          and (st.available_replicas or 0) == want and (st.replicas or 0) == want)
+    return ok, seen
 
 
 class DeleteCpuBurner(Action):
@@ -70,6 +93,19 @@ class DeleteCpuBurner(Action):
             return d is None or d.metadata.deletion_timestamp is not None
         return not self._pods_left(p)
 
+    def healthy(self, p: RemediationProposal) -> tuple[bool, str]:
+        left = []
+        for name in p.params.get("pods", []) or []:  # terminating pods still burn CPU: wait until gone
+            try:
+                self.kube.core.read_namespaced_pod(name, p.target.namespace)
+                left.append(name)
+            except client.ApiException as exc:
+                if not is_not_found(exc):
+                    raise
+        if p.target.kind == "Deployment" and p.params.get("deleteWorkload") and self._deployment(p) is not None:
+            return False, f"Deployment `{p.target.name}` 삭제 진행 중, 남은 파드 {len(left)}개"
+        return (not left), (f"부하 생성 파드 {len(left)}개 남음" if left else "부하 생성 파드 모두 종료")
+
     def apply(self, p: RemediationProposal) -> None:
         ns = p.target.namespace
         if p.target.kind == "Deployment" and p.params.get("deleteWorkload"):
@@ -93,10 +129,24 @@ class RollbackImage(Action):
     name = "rollback-image"
 
     def snapshot(self, p: RemediationProposal) -> dict[str, Any]:
-        return {"images": _images(self._deployment(p))}
+        d = self._deployment(p)
+        rev = (d.metadata.annotations or {}).get(REVISION_ANNOTATION) if d else None
+        return {"images": _images(d), **({"revision": int(rev)} if rev and rev.isdigit() else {})}
 
     def is_applied(self, p: RemediationProposal) -> bool:
         return _images(self._deployment(p)) == list(p.params.get("images", []))
+
+    def healthy(self, p: RemediationProposal) -> tuple[bool, str]:
+        d = self._deployment(p)
+        if _images(d) != list(p.params.get("images", [])):
+            return False, f"이미지가 {_images(d)} (기대: {p.params.get('images')})"
+        return rollout_complete(d)
+
+    def undo(self, p: RemediationProposal, before: dict[str, Any]) -> str | None:
+        if not before.get("revision"):
+            return None
+        self.apply(p.model_copy(update={"params": {**p.params, "toRevision": before["revision"]}}))
+        return f"리비전 {before['revision']}(조치 전 템플릿)으로 되돌림"
 
     def apply(self, p: RemediationProposal) -> None:
         d = self._deployment(p)
@@ -131,6 +181,20 @@ class RestoreReplicas(Action):
     def apply(self, p: RemediationProposal) -> None:
         self.kube.apps.patch_namespaced_deployment_scale(
             p.target.name, p.target.namespace, {"spec": {"replicas": int(p.params["replicas"])}})
+
+    def healthy(self, p: RemediationProposal) -> tuple[bool, str]:
+        d = self._deployment(p)
+        want = int(p.params["replicas"])
+        if d is not None and d.spec.replicas != want:
+            return False, f"spec.replicas {d.spec.replicas} (기대: {want})"
+        return rollout_complete(d)
+
+    def undo(self, p: RemediationProposal, before: dict[str, Any]) -> str | None:
+        if before.get("replicas") is None:
+            return None
+        self.kube.apps.patch_namespaced_deployment_scale(
+            p.target.name, p.target.namespace, {"spec": {"replicas": int(before["replicas"])}})
+        return f"레플리카를 조치 전 값({before['replicas']})으로 되돌림"
 
 
 def action_for(name: str, kube: Kube) -> Action:

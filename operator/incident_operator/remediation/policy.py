@@ -33,13 +33,16 @@ def target_in_evidence(p: RemediationProposal, bundle: EvidenceBundle) -> bool:
 
 
 def decide(p: RemediationProposal, mode: str, bundle: EvidenceBundle, settings: Settings,
-           acknowledged_by: str | None = None) -> Decision:
+           acknowledged_by: str | None = None, scope=None) -> Decision:
+    """`scope` (tenancy.Scope): an Incident acts only where it may (its own namespace, for a tenant)."""
     if p.action not in ALLOWED_ACTIONS:
         return Decision("skip", f"허용 목록에 없는 조치: {p.action}")
     if p.target.kind not in ALLOWED_KINDS[p.action]:
         return Decision("skip", f"{p.action}은(는) {p.target.kind}에 적용할 수 없음")
     if not p.target.namespace or p.target.namespace in settings.protected_namespaces:
         return Decision("skip", f"보호된 네임스페이스: {p.target.namespace}")
+    if scope is not None and not scope.allows_namespace(p.target.namespace):
+        return Decision("skip", f"테넌시: 네임스페이스 `{scope.owner}`의 Incident는 `{p.target.namespace}`에서 조치할 수 없음")
     if not target_in_evidence(p, bundle):
         return Decision("skip", f"증거에 없는 대상: {p.target}")
     if acknowledged_by:

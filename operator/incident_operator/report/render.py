@@ -12,7 +12,7 @@ from typing import Any
 SEVERITY_KO = {"critical": "치명", "high": "높음", "medium": "보통", "low": "낮음"}
 OUTCOME_KO = {"ok": "성공", "failed": "실패", "not-configured": "미설정", "timed-out": "시간 초과", "skipped": "건너뜀"}
 ACTION_STATE_KO = {"succeeded": "성공", "failed": "실패", "dry-run": "dry-run(미실행)", "skipped": "건너뜀",
-                   "in-progress": "진행 중"}
+                   "in-progress": "진행 중", "verifying": "정상화 확인 중", "unverified": "정상화 미확인"}
 
 
 def issue_title(spec: dict[str, Any], name: str) -> str:
@@ -112,6 +112,8 @@ def recovery_section(status: dict, spec: dict) -> list[str]:
         if a.get("before") is not None or a.get("after") is not None:
             before, after = (json.dumps(a.get(k), ensure_ascii=False) for k in ("before", "after"))
             lines.append(f"  - 조치 전: `{before}` / 조치 후: `{after}`")
+        if a.get("undo"):
+            lines.append(f"  - 되돌림: {a['undo']}")
     if not actions:
         lines.append("- 자동 복구 대상 아님: 대응 가이드에 따라 수동 조치가 필요합니다.")
     rec = spec.get("recovery") or {}
@@ -139,8 +141,13 @@ def analysis_comment(status: dict) -> str:
 
 
 def resolution_comment(status: dict, spec: dict) -> str:
-    done = any(a.get("state") == "succeeded" for a in status.get("actions") or [])
-    head = "# 복구 완료" if done else "# 분석 완료 — 수동 조치 필요"
+    actions = status.get("actions") or []
+    if any(a.get("state") == "succeeded" for a in actions):
+        head = "# 복구 완료"
+    elif any(a.get("state") == "unverified" for a in actions):
+        head = "# 조치 실행 — 정상화 미확인 (수동 확인 필요)"
+    else:
+        head = "# 분석 완료 — 수동 조치 필요"
     return "\n".join([head, ""] + recovery_section(status, spec))
 
 

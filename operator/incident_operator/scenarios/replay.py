@@ -18,7 +18,7 @@ import yaml
 from kubernetes import client, utils
 from pydantic import BaseModel, Field
 
-from ..constants import GROUP, PLURAL, VERSION
+from ..constants import FINISHED_PHASES, GROUP, PLURAL, VERSION
 from ..kube.client import Kube
 from ..settings import Settings
 from .notifications import cloudwatch_message, notification_record
@@ -201,10 +201,11 @@ def replay(path: Path, kube: Kube, settings: Settings, timeout: float = 90) -> d
 
     def finished():
         inc = kube.custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
-        return inc if (inc.get("status") or {}).get("phase") in ("Resolved", "Failed") else None
+        return inc if (inc.get("status") or {}).get("phase") in FINISHED_PHASES else None
     st = _wait(finished, timeout, f"Incident {ns}/{name}")["status"]
     kinds = [c["kind"] for c in st.get("causes") or []]
-    remediation = next((a["action"] for a in st.get("actions") or [] if a.get("state") in ("succeeded", "dry-run")), "none")
+    acted = next((a for a in st.get("actions") or [] if a.get("state") in ("succeeded", "dry-run")), None)
+    remediation = acted["action"] if acted else "none"
     e = sc.expected
     top1 = bool(kinds) and kinds[0] in [e.top_cause, *e.alternatives]
     top3 = bool(set(kinds[:3]) & {e.top_cause, *e.alternatives})
@@ -214,6 +215,7 @@ def replay(path: Path, kube: Kube, settings: Settings, timeout: float = 90) -> d
         "scenario": sc.name, "namespace": ns, "incident": name,
         "expected": {"topCause": e.top_cause, "alternatives": e.alternatives, "remediation": e.remediation},
         "got": {"topCause": kinds[0] if kinds else None, "causes": kinds[:3], "remediation": remediation,
+                "remediationState": acted["state"] if acted else None,
                 "phase": st.get("phase"), "engine": st.get("engine")},
         "pass": top1 and remediation == e.remediation, "top1": top1, "top3": top3,
         "timings": {"alarmToIncident": round(created - sent, 3),

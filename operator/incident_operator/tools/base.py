@@ -16,7 +16,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from ..redact import redact
+from ..redact import redact, redact_data
 from ..settings import Settings
 
 ToolOutcome = Literal["ok", "failed", "not-configured", "timed-out"]
@@ -43,6 +43,19 @@ class ToolDeps:
     settings: Settings
     kube: Any = None
     _clients: dict[str, Any] = field(default_factory=dict)
+    scope: Any = None  # tenancy.Scope: where tools may read; None = tenancy.tool_scope(settings)
+
+    def scoped(self, scope: Any) -> "ToolDeps":
+        """The same clients, pool and registry, bounded to `scope` (one Incident's namespace)."""
+        other = ToolDeps(settings=self.settings, kube=self.kube, _clients=self._clients, scope=scope)
+        for shared in ("registry", "pool"):
+            if shared in self.__dict__:
+                other.__dict__[shared] = self.__dict__[shared]
+        return other
+
+    def effective_scope(self) -> Any:
+        from ..tenancy import tool_scope
+        return self.scope if self.scope is not None else tool_scope(self.settings)
 
     def client(self, key: str, factory: Callable[[], Any]) -> Any:
         if key not in self._clients:
@@ -155,7 +168,7 @@ class ToolRegistry:
         except Exception as exc:  # noqa: BLE001 - a failing tool is an outcome
             return ToolResult(tool=name, outcome="failed", error=redact(f"{type(exc).__name__}: {exc}")[:1000],
                               duration_ms=elapsed())
-        data = json.loads(redact(out.model_dump_json(by_alias=True, exclude_none=True)))
+        data = redact_data(out.model_dump(mode="json", by_alias=True, exclude_none=True))
         data, cut = bound(data, deps.settings.tool_output_max_chars)
         return ToolResult(tool=name, outcome="ok", data=data, truncated=cut, duration_ms=elapsed(),
                           note="결과가 커서 일부만 포함했습니다" if cut else None)

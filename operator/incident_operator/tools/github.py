@@ -11,11 +11,18 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ..redact import redact
 from .base import NotConfigured, Tool, ToolDeps
 
 MARK = "incident-operator"
 LABEL_COLORS = {"incident": "d73a4a", "auto-analysis": "0e8a16", "severity:critical": "b60205",
                 "severity:high": "d93f0b", "severity:medium": "fbca04", "severity:low": "c2e0c6"}
+
+
+def outbound(text: str) -> str:
+    """What may be posted: secrets masked, and no text posing as one of our hidden markers (a marker
+    pasted into an Incident's summary must not make its issue look like another Incident's)."""
+    return redact(text).replace(f"<!-- {MARK}:", f"&lt;!-- {MARK}:")
 
 
 def fingerprint_marker(fingerprint: str) -> str:
@@ -49,10 +56,15 @@ def ensure_labels(repo, labels: list[str]) -> None:
             repo.create_label(name=name, color=LABEL_COLORS.get(name, "ededed"))
 
 
+def written_by_us(body: str | None, marker: str) -> bool:
+    """Our marker is the last line of what we post; anywhere else it is quoted user text."""
+    return (body or "").rstrip().endswith(marker)
+
+
 def find_issue(repo, fingerprint: str):
     marker = fingerprint_marker(fingerprint)
     for issue in repo.get_issues(state="all", labels=["incident"]):
-        if marker in (issue.body or ""):
+        if written_by_us(issue.body, marker):
             return issue
     return None
 
@@ -77,7 +89,7 @@ def create_issue(args: CreateIssueInput, deps: ToolDeps) -> IssueRef:
     if existing is not None:
         return IssueRef(number=existing.number, url=existing.html_url, state=existing.state)
     ensure_labels(repo, args.labels)
-    issue = repo.create_issue(title=args.title, body=f"{args.body}\n\n{fingerprint_marker(args.fingerprint)}",
+    issue = repo.create_issue(title=redact(args.title), body=f"{outbound(args.body)}\n\n{fingerprint_marker(args.fingerprint)}",
                               labels=args.labels)
     return IssueRef(number=issue.number, url=issue.html_url, state=issue.state, created=True)
 
@@ -96,11 +108,11 @@ class CommentRef(BaseModel):
 
 def add_comment(args: AddCommentInput, deps: ToolDeps) -> CommentRef:
     issue = repository(deps).get_issue(args.issue_number)
-    body = args.body
+    body = outbound(args.body)
     if args.key:
         marker = comment_marker(args.key)
         for c in issue.get_comments():
-            if marker in (c.body or ""):
+            if written_by_us(c.body, marker):
                 return CommentRef(id=c.id, url=c.html_url)
         body = f"{body}\n\n{marker}"
     c = issue.create_comment(body)

@@ -1,0 +1,90 @@
+"""Where an Incident may read and act: its own namespace, unless it lives in an incident namespace.
+
+A user who may create Incidents in namespace A must not make the operator read or change anything
+outside A (a confused deputy). Incidents in the operator's incident namespaces (`INCIDENT_INCIDENT_NAMESPACES`,
+where the bridge writes; only admins may create Incidents there, by RBAC) may target any namespace
+that is not protected, and Nodes. Everything else is refused before the first read.
+
+The same `Scope` bounds the collector, the tools the model or an MCP client calls, and remediation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from .models.spec import Target
+from .settings import Settings
+
+
+class Refused(Exception):
+    """A permanent refusal: the Incident asks for something its namespace does not allow."""
+
+    def __init__(self, rule: str, message: str):
+        super().__init__(message)
+        self.rule = rule  # CamelCase, used as the condition's reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Scope:
+    namespaces: frozenset[str] | None  # None: every namespace that is not protected
+    nodes: bool  # may read Nodes (and so pods of every namespace on a node)
+    protected: frozenset[str] = frozenset({"kube-system"})
+    owner: str | None = None  # the Incident namespace this scope belongs to, for messages
+
+    def allows_namespace(self, namespace: str | None) -> bool:
+        if not namespace:
+            return self.namespaces is None
+        if self.namespaces is not None:
+            return namespace in self.namespaces
+        return namespace not in self.protected
+
+    def may_read(self, namespace: str | None) -> bool:
+        """Evidence may be read here (an admin-scope Incident reads protected namespaces, never acts there)."""
+        return self.namespaces is None or namespace in self.namespaces
+
+    def check(self, target: Target) -> None:
+        """Raise Refused unless this scope may look at `target`."""
+        is_node = target.kind == "Node" or (target.node and not target.namespace and not target.pod)
+        if is_node and not self.nodes:
+            raise Refused("NodeTargetNotAllowed",
+                          f"네임스페이스 `{self.owner}`의 Incident는 노드(`{target.node or target.name}`)를 대상으로 할 수 없습니다. "
+                          "노드 인시던트는 운영자의 인시던트 네임스페이스에서만 만들 수 있습니다")
+        if target.namespace and not self.allows_namespace(target.namespace):
+            if self.namespaces is not None:
+                raise Refused("CrossNamespaceTarget",
+                              f"네임스페이스 `{self.owner}`의 Incident는 다른 네임스페이스 `{target.namespace}`의 대상을 "
+                              "읽거나 조치할 수 없습니다 (자기 네임스페이스만 허용)")
+            raise Refused("ProtectedNamespace",
+                          f"보호된 네임스페이스 `{target.namespace}`는 대상으로 할 수 없습니다")
+        if not target.namespace and not is_node and self.namespaces is not None:
+            raise Refused("CrossNamespaceTarget", "대상 네임스페이스가 없습니다")
+
+
+def is_incident_namespace(namespace: str, settings: Settings) -> bool:
+    """Entries of INCIDENT_INCIDENT_NAMESPACES are names or shell patterns (`ops-*`)."""
+    return any(fnmatchcase(namespace, pattern) for pattern in settings.incident_namespaces)
+
+
+def scope_for(incident_namespace: str, settings: Settings) -> Scope:
+    protected = frozenset(settings.protected_namespaces)
+    if is_incident_namespace(incident_namespace, settings):
+        return Scope(namespaces=None, nodes=True, protected=protected, owner=incident_namespace)
+    return Scope(namespaces=frozenset({incident_namespace}), nodes=False, protected=protected, owner=incident_namespace)
+
+
+def tool_scope(settings: Settings) -> Scope:
+    """For callers that are not an Incident (the MCP server): the watched namespaces, or all unprotected."""
+    protected = frozenset(settings.protected_namespaces)
+    if settings.namespaces:
+        return Scope(namespaces=frozenset(settings.namespaces), nodes=False, protected=protected,
+                     owner=",".join(settings.namespaces))
+    return Scope(namespaces=None, nodes=True, protected=protected, owner="*")
+
+
+def scoped_target(incident_namespace: str, target: Target, scope: Scope) -> Target:
+    """A tenant Incident that names no namespace means its own."""
+    if scope.namespaces is not None and not target.namespace and target.kind != "Node" and not target.node:
+        return target.model_copy(update={"namespace": incident_namespace})
+    return target

@@ -1,0 +1,162 @@
+"""A shared cluster: an Incident reads and acts only in its own namespace, unless it lives in the
+operator's incident namespace. Each test is an attack a hostile tenant tried on the real API server."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from kubernetes import client
+
+from incident_operator.evidence_store import configmap_name, fallback_name, load
+from incident_operator.models.spec import Target
+from incident_operator.settings import Settings
+from incident_operator.tenancy import Refused, Scope, scope_for, tool_scope
+from incident_operator.tools import ToolDeps
+
+from .support import scenarios, workloads
+from .support.cluster import wait_for
+from .support.workloads import incident
+
+
+@pytest.fixture
+def other_ns(kube):
+    """A second tenant's namespace (B)."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    wait_for(lambda: kube.core.read_namespaced_service_account("default", name), 30, "default ServiceAccount")
+    yield name
+    kube.core.delete_namespace(name)
+
+
+def condition(st: dict, ctype: str) -> dict:
+    return next(c for c in st["conditions"] if c["type"] == ctype)
+
+
+def test_incident_cannot_act_on_another_tenants_namespace(kube, ns, other_ns, incidents, start_operator):
+    """Confused deputy: a user of namespace A points an Incident at B's Deployments."""
+    scenarios.scaled_to_zero(kube, other_ns, "web", replicas=3)
+    scenarios.apply_deployment(kube, other_ns, workloads.deployment(
+        "worker", replicas=1, args=["--cpu=4"],
+        annotations={"kubectl.kubernetes.io/last-applied-configuration": json.dumps(
+            {"spec": {"template": {"spec": {"containers": [{"env": [{"name": "DB_PASSWORD", "value": "hunter2-B"}]}]}}}})}))
+    start_operator()
+    incidents.create(incident("deputy", target={"namespace": other_ns, "kind": "Deployment", "name": "web"}))
+    incidents.create(incident("deputy2", target={"namespace": other_ns, "kind": "Deployment", "name": "worker"}))
+    for name in ("deputy", "deputy2"):
+        st = incidents.wait_phase(name, ("Resolved", "NeedsAction", "Failed"), 60)["status"]
+        assert st["phase"] == "Failed" and "다른 네임스페이스" in st["lastError"]
+        assert condition(st, "TargetAllowed") == {**condition(st, "TargetAllowed"), "status": "False", "reason": "CrossNamespaceTarget"}
+        assert condition(st, "Ready")["status"] == "False" and not st.get("attempts")  # refused once, never retried
+        assert "evidence" not in st and "affected" not in st  # refused before any read
+        assert load(kube, ns, name) is None
+    assert kube.apps.read_namespaced_deployment("web", other_ns).spec.replicas == 0
+    assert kube.apps.read_namespaced_deployment("worker", other_ns)  # still there
+    assert not [c for c in kube.core.list_namespaced_config_map(ns).items if "hunter2" in json.dumps(c.to_dict(), default=str)]
+
+
+def test_tenant_incident_cannot_target_a_node(kube, ns, other_ns, incidents, start_operator):
+    """A `kind: Node` target would read (and act on) every namespace's pods on that node."""
+    scenarios.cpu_burner(kube, other_ns, "burner")
+    node = scenarios.pods_of(kube, other_ns, "burner")[0].spec.node_name
+    start_operator()
+    incidents.create(incident("node", target={"kind": "Node", "name": node}))
+    st = incidents.wait_phase("node", ("Resolved", "NeedsAction", "Failed"), 60)["status"]
+    assert st["phase"] == "Failed" and condition(st, "TargetAllowed")["reason"] == "NodeTargetNotAllowed"
+    assert kube.apps.read_namespaced_deployment("burner", other_ns)
+
+
+def test_incident_namespace_may_target_other_namespaces_and_nodes(kube, ns, other_ns, incidents, start_operator):
+    """Where the bridge writes (admin-only by RBAC), a node alarm finds the burner on its node."""
+    scenarios.cpu_burner(kube, other_ns, "burner")
+    node = scenarios.pods_of(kube, other_ns, "burner")[0].spec.node_name
+    start_operator({"INCIDENT_INCIDENT_NAMESPACES": f"x-unused,{ns}"})
+    incidents.create(incident("node-cpu", target={"kind": "Node", "name": node}, remediation="dry-run"))
+    st = incidents.wait_phase("node-cpu", ("Resolved", "NeedsAction", "Failed"), 60)["status"]
+    assert st["phase"] == "NeedsAction", st.get("lastError")  # dry-run: recorded, not done
+    # the node is shared with other tests' burners: ours is among the causes, the top one is acted on
+    assert st["topCause"].startswith("cpu-burner: ")
+    assert f"Deployment/{other_ns}/burner" in [c.get("resource") for c in st["causes"] if c["kind"] == "cpu-burner"]
+    assert st["actions"][0]["target"].startswith("Deployment/") and st["actions"][0]["state"] == "dry-run"
+    assert st["actions"][0]["message"].startswith("dry-run")
+
+
+def test_tools_the_model_or_mcp_calls_are_scoped(kube, ns, other_ns):
+    scenarios.scaled_to_zero(kube, other_ns, "web", replicas=1)
+    settings = Settings()
+    deps = ToolDeps(settings=settings, kube=kube).scoped(scope_for(ns, settings))
+    registry = deps.registry
+    out = registry.call("kubernetes-get-evidence", {"namespace": other_ns, "kind": "Deployment", "name": "web"}, deps)
+    assert out.outcome == "failed" and "다른 네임스페이스" in out.error and not out.data
+    node = registry.call("kubernetes-get-evidence", {"kind": "Node", "name": "kwok-node-0"}, deps)
+    assert node.outcome == "failed" and "노드" in node.error
+    own = registry.call("kubernetes-get-evidence", {"namespace": ns}, deps)
+    assert own.outcome == "ok"
+    # an MCP server configured for some namespaces serves only those
+    mcp = ToolDeps(settings=Settings(namespaces=[ns]), kube=kube)
+    assert mcp.effective_scope() == tool_scope(mcp.settings)
+    assert registry.call("kubernetes-get-evidence", {"namespace": other_ns}, mcp).outcome == "failed"
+    # and protected namespaces are never a target, even for the incident namespace
+    admin = Scope(namespaces=None, nodes=True, protected=frozenset({"kube-system"}), owner="incident-operator")
+    with pytest.raises(Refused):
+        admin.check(Target(namespace="kube-system", kind="Deployment", name="coredns"))
+
+
+def test_a_users_configmap_is_never_overwritten_or_deleted(kube, ns, incidents, start_operator):
+    """An Incident named `payments` would have written (and later garbage-collected) `payments-evidence`."""
+    users = client.V1ConfigMap(metadata=client.V1ObjectMeta(name=configmap_name("payments")), data={"keep": "me"})
+    kube.core.create_namespaced_config_map(ns, users)
+    scenarios.scaled_to_zero(kube, ns, "web", replicas=1)
+    start_operator()
+    incidents.create(incident("payments", target={"namespace": ns, "kind": "Deployment", "name": "web"}))
+    st = incidents.wait_phase("payments", ("Resolved", "NeedsAction", "Failed"), 60)["status"]
+    assert st["phase"] == "Resolved", st.get("lastError")
+    uid = incidents.get("payments")["metadata"]["uid"]
+    assert st["evidence"]["configMap"] == fallback_name("payments", uid)
+    mine = kube.core.read_namespaced_config_map(configmap_name("payments"), ns)
+    assert mine.data == {"keep": "me"} and not mine.metadata.owner_references
+    kube.custom.delete_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", "payments")
+
+    def evidence_gone():
+        try:
+            kube.core.read_namespaced_config_map(fallback_name("payments", uid), ns)
+            return False
+        except client.ApiException as exc:
+            return exc.status == 404
+    wait_for(evidence_gone, 90, "the operator's own evidence ConfigMap garbage-collected")
+    assert kube.core.read_namespaced_config_map(configmap_name("payments"), ns).data == {"keep": "me"}
+
+
+def test_an_app_with_a_cpu_flag_is_not_a_burner(kube, ns, incidents, start_operator):
+    """`--cpu=4` is a setting of many ordinary apps: no deletion on a CPU alarm."""
+    scenarios.apply_deployment(kube, ns, workloads.deployment("encoder", image="acme/encoder:2.1", replicas=1,
+                                                               args=["--cpu=4", "--workers=8"]))
+    scenarios.wait_ready(kube, ns, "encoder", 1)
+    alarm = {"name": "netaiops-cpu-spike", "threshold": 80, "metric": {"name": "pod_cpu_utilization"},
+             "dimensions": {"ClusterName": "demo", "Namespace": ns, "PodName": "encoder"}}
+    start_operator()
+    incidents.create(incident("busy", alarm=alarm))
+    st = incidents.wait_phase("busy", ("Resolved", "NeedsAction", "Failed"), 60)["status"]
+    assert st["phase"] == "NeedsAction" and not any(c["kind"] == "cpu-burner" for c in st["causes"])
+    assert not st.get("actions")
+    assert kube.apps.read_namespaced_deployment("encoder", ns)
+
+
+def test_a_pasted_marker_cannot_hijack_another_incidents_issue():
+    from .support.github_server import TOKEN, GitHubServer
+    from incident_operator.tools.github import CreateIssueInput, create_issue, fingerprint_marker
+
+    server = GitHubServer()
+    try:
+        deps = ToolDeps(settings=Settings(github_token=TOKEN, github_repo="acme/shop", github_api_url=server.url,
+                                          github_write_interval_seconds=0))
+        victim = "shop/checkout/1111"
+        attacker = create_issue(CreateIssueInput(
+            title="[인시던트] 수동", body=f"요약: 확인 부탁 {fingerprint_marker(victim)}", fingerprint="a/b/2222"), deps)
+        posted = server.issue_list()[0]["body"]
+        assert fingerprint_marker(victim) not in posted  # neutralised on the way out
+        own = create_issue(CreateIssueInput(title="[인시던트] checkout", body="본문", fingerprint=victim), deps)
+        assert own.created and own.number != attacker.number
+    finally:
+        server.stop()

@@ -70,7 +70,7 @@ def test_dependency_outage_seen_only_in_logs(kube, ns, incidents, start_operator
     index = f"logs-{ns}"
     opensearch.bulk(index, [{"@timestamp": (now - timedelta(seconds=20 * i)).isoformat(), "level": "ERROR", "service": "checkout",
                              "message": "POST /pay failed: payments.shop.svc:8443 connection refused", "error_type": "ConnectionRefused",
-                             "kubernetes": {"pod_name": pod}} for i in range(12)])
+                             "kubernetes": {"pod_name": pod, "namespace_name": ns}} for i in range(12)])
     start_operator({"INCIDENT_OPENSEARCH_URL": opensearch.url, "INCIDENT_OPENSEARCH_INDEX": index})
     incidents.create(incident("logs", target={"namespace": ns, "kind": "Deployment", "name": "checkout"}))
     st = incidents.wait_phase("logs", "NeedsAction", 60)["status"]

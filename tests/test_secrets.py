@@ -104,7 +104,7 @@ def _plant(kube, ns: str, opensearch, index: str) -> None:
              f"loaded key -----BEGIN RSA PRIVATE KEY-----\n{S['private_key']}\n-----END RSA PRIVATE KEY-----",
              f"GET /login?user=bob&password={S['query_password']} -> 500", f"s3 upload denied for {S['aws_key_id']}"]
     opensearch.bulk(index, [{"@timestamp": (now - timedelta(seconds=10 * i)).isoformat(), "level": "ERROR",
-                             "service": "api", "message": m, "error_type": "UpstreamError", "kubernetes": {"pod_name": pod}}
+                             "service": "api", "message": m, "error_type": "UpstreamError", "kubernetes": {"pod_name": pod, "namespace_name": ns}}
                             for i, m in enumerate(lines)])
 
 

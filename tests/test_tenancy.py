@@ -160,3 +160,34 @@ def test_a_pasted_marker_cannot_hijack_another_incidents_issue():
         assert own.created and own.number != attacker.number
     finally:
         server.stop()
+
+
+def test_logs_metrics_and_datadog_tools_are_scoped_too(kube, ns, other_ns, opensearch):
+    """The model asks for another tenant's logs in the query itself: the namespace filter is ANDed."""
+    from datetime import datetime, timezone
+
+    index = f"logs-{ns}"
+    now = datetime.now(timezone.utc).isoformat()
+    opensearch.bulk(index, [{"@timestamp": now, "level": "ERROR", "message": f"mine {i}", "service": "api",
+                             "kubernetes": {"pod_name": "api-1", "namespace_name": ns}} for i in range(3)]
+                    + [{"@timestamp": now, "level": "ERROR", "message": "theirs: card=4111", "service": "pay",
+                        "kubernetes": {"pod_name": "pay-1", "namespace_name": other_ns}}])
+    settings = Settings(opensearch_url=opensearch.url, opensearch_index=index)
+    tenant = ToolDeps(settings=settings, kube=kube).scoped(scope_for(ns, settings))
+    reg = tenant.registry
+    found = reg.call("opensearch-search-logs", {"query": f"kubernetes.namespace_name:{other_ns} OR level:ERROR"}, tenant)
+    assert found.outcome == "ok" and found.data["total"] == 3
+    assert "theirs" not in json.dumps(found.data)
+    summary = reg.call("opensearch-get-error-summary", {}, tenant)
+    assert summary.outcome == "ok" and summary.data["total_errors"] == 3
+    admin = ToolDeps(settings=settings, kube=kube).scoped(scope_for("incident-operator", settings))
+    assert reg.call("opensearch-search-logs", {"query": "level:ERROR"}, admin).data["total"] == 4
+    # Container Insights: another namespace's pods, or node/cluster-wide series, are out of a tenant's scope
+    pods = reg.call("container-insight-pod-metrics", {"namespace": other_ns, "pod_name": "pay"}, tenant)
+    assert pods.outcome == "failed" and "다른 네임스페이스" in pods.error
+    assert reg.call("container-insight-node-metrics", {"node_name": "n1"}, tenant).outcome == "failed"
+    assert reg.call("container-insight-cluster-overview", {}, tenant).outcome == "failed"
+    # Datadog: a tenant's query must pin its own kube_namespace tag
+    dd = reg.call("datadog-query-metrics", {"query": "avg:kubernetes.cpu.usage.total{*}"}, tenant)
+    assert dd.outcome == "failed" and f"kube_namespace:{ns}" in dd.error
+    assert reg.call("datadog-get-monitors", {"tags": f"kube_namespace:{other_ns}"}, tenant).outcome == "failed"

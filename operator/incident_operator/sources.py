@@ -78,7 +78,7 @@ class CloudWatchSource(EvidenceSource):
             res = cw.pod_metrics(cw.PodMetricsInput(cluster_name=cluster, namespace=target.namespace, pod_name=pod,
                                                     window_minutes=minutes), self.deps)
             out += [series(m, res.dimensions) for m in res.metrics if m.count]
-        if target.node:
+        if target.node and self.deps.effective_scope().nodes:  # a tenant's scope has no node metrics
             res = cw.node_metrics(cw.NodeMetricsInput(cluster_name=cluster, node_name=target.node, window_minutes=minutes), self.deps)
             out += [series(m, res.dimensions) for m in res.metrics if m.count]
         return SourceResult(metrics=out)

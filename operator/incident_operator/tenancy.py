@@ -10,6 +10,7 @@ The same `Scope` bounds the collector, the tools the model or an MCP client call
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -43,6 +44,27 @@ class Scope:
     def may_read(self, namespace: str | None) -> bool:
         """Evidence may be read here (an admin-scope Incident reads protected namespaces, never acts there)."""
         return self.namespaces is None or namespace in self.namespaces
+
+    def require_namespace(self, namespace: str | None, what: str = "데이터") -> None:
+        """For tools: reading `namespace`'s data (metrics, logs) must be within the scope."""
+        if not self.may_read(namespace):
+            raise Refused("CrossNamespaceTarget",
+                          f"네임스페이스 `{self.owner}`의 범위에서는 다른 네임스페이스 `{namespace}`의 {what}를 읽을 수 없습니다")
+
+    def require_cluster_wide(self, what: str) -> None:
+        """For tools whose answer spans namespaces (node or cluster metrics)."""
+        if not self.nodes:
+            raise Refused("NodeTargetNotAllowed",
+                          f"네임스페이스 `{self.owner}`의 범위에서는 {what}(여러 네임스페이스에 걸친 데이터)를 읽을 수 없습니다")
+
+    def require_tag_scope(self, text: str | None, tag: str = "kube_namespace") -> None:
+        """For queries in a vendor's language (Datadog): a tenant's must pin its own namespace tag, and only it."""
+        if self.namespaces is None:
+            return
+        named = set(re.findall(rf"{tag}:([A-Za-z0-9._-]+)", text or ""))
+        if not named or not named <= self.namespaces:
+            raise Refused("CrossNamespaceTarget",
+                          f"네임스페이스 `{self.owner}`의 범위에서는 `{tag}:{self.owner}`로 한정한 조회만 허용됩니다")
 
     def check(self, target: Target) -> None:
         """Raise Refused unless this scope may look at `target`."""

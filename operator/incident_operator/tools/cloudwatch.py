@@ -87,16 +87,19 @@ def get_metrics(deps: ToolDeps, dims: dict[str, str], names: list[str], window_m
 
 
 def pod_metrics(args: PodMetricsInput, deps: ToolDeps) -> MetricsOutput:
+    deps.effective_scope().require_namespace(args.namespace, "지표")
     dims = {"ClusterName": _cluster(args, deps), "Namespace": args.namespace, "PodName": args.pod_name}
     return get_metrics(deps, dims, POD_METRICS, args.window_minutes, args.period)
 
 
 def node_metrics(args: NodeMetricsInput, deps: ToolDeps) -> MetricsOutput:
+    deps.effective_scope().require_cluster_wide("노드 지표")
     dims = {"ClusterName": _cluster(args, deps), "NodeName": args.node_name}
     return get_metrics(deps, dims, NODE_METRICS, args.window_minutes, args.period)
 
 
 def cluster_overview(args: ClusterOverviewInput, deps: ToolDeps) -> MetricsOutput:
+    deps.effective_scope().require_cluster_wide("클러스터 지표")
     return get_metrics(deps, {"ClusterName": _cluster(args, deps)}, CLUSTER_METRICS, args.window_minutes, args.period)
 
 

@@ -61,6 +61,7 @@ class QueryMetricsOutput(BaseModel):
 
 def query_metrics(args: QueryMetricsInput, deps: ToolDeps) -> QueryMetricsOutput:
     from datetime import datetime, timezone
+    deps.effective_scope().require_tag_scope(args.query)
     start, end = args.range()
     data = _request(deps, "GET", "/api/v1/query", params={"from": start, "to": end, "query": args.query})
     series = []
@@ -88,6 +89,7 @@ class EventsOutput(BaseModel):
 
 
 def get_events(args: EventsInput, deps: ToolDeps) -> EventsOutput:
+    deps.effective_scope().require_tag_scope(args.tags)
     start, end = args.range()
     params: dict[str, Any] = {"start": start, "end": end}
     if args.tags:
@@ -115,6 +117,7 @@ class TracesOutput(BaseModel):
 
 
 def get_traces(args: TracesInput, deps: ToolDeps) -> TracesOutput:
+    deps.effective_scope().require_tag_scope(args.query)
     body = {"data": {"type": "search_request", "attributes": {
         "filter": {"query": args.query, "from": f"now-{args.window_minutes}m", "to": "now"},
         "page": {"limit": args.limit}, "sort": "-timestamp"}}}
@@ -148,6 +151,7 @@ class MonitorsOutput(BaseModel):
 
 
 def get_monitors(args: MonitorsInput, deps: ToolDeps) -> MonitorsOutput:
+    deps.effective_scope().require_tag_scope(args.tags)
     params = {"monitor_tags": args.tags} if args.tags else {}
     data = _request(deps, "GET", "/api/v1/monitor", params=params)
     monitors = [Monitor.model_validate(m) for m in data]

@@ -83,9 +83,17 @@ class SearchLogsOutput(BaseModel):
     hits: list[LogHit]
 
 
+def scoped_filters(args: _Scope, deps: ToolDeps) -> list[dict[str, Any]]:
+    """The caller's filters, and, for a tenant's scope, only its namespaces' logs (ANDed: no query widens it)."""
+    scope = deps.effective_scope()
+    extra = ([{"terms": {"kubernetes.namespace_name.keyword": sorted(scope.namespaces)}}]
+             if scope.namespaces is not None else [])
+    return args.filters() + extra
+
+
 def search_logs(args: SearchLogsInput, deps: ToolDeps) -> SearchLogsOutput:
     body = {"size": args.size, "sort": [{"@timestamp": {"order": "desc"}}], "track_total_hits": True,
-            "query": {"bool": {"must": [{"query_string": {"query": args.query}}], "filter": args.filters()}}}
+            "query": {"bool": {"must": [{"query_string": {"query": args.query}}], "filter": scoped_filters(args, deps)}}}
     res = client(deps).search(index=args.index or deps.settings.opensearch_index, body=body)
     return SearchLogsOutput(total=res["hits"]["total"]["value"], hits=[_hit(h["_source"]) for h in res["hits"]["hits"]])
 
@@ -116,7 +124,7 @@ class ErrorSummaryOutput(BaseModel):
 def error_summary(args: ErrorSummaryInput, deps: ToolDeps) -> ErrorSummaryOutput:
     body = {
         "size": 0, "track_total_hits": True,
-        "query": {"bool": {"must": [{"query_string": {"query": ERROR_LEVELS}}], "filter": args.filters()}},
+        "query": {"bool": {"must": [{"query_string": {"query": ERROR_LEVELS}}], "filter": scoped_filters(args, deps)}},
         "aggs": {
             "types": {"terms": {"field": "error_type.keyword", "size": args.top, "missing": "(none)"}, "aggs": {
                 "first": {"min": {"field": "@timestamp"}}, "last": {"max": {"field": "@timestamp"}},
@@ -161,7 +169,7 @@ def anomaly_detection(args: AnomalyInput, deps: ToolDeps) -> AnomalyOutput:
     os_client = client(deps)
     start, end = args.bounds()
     body = {"size": 0,
-            "query": {"bool": {"must": [{"query_string": {"query": args.query}}], "filter": args.filters()}},
+            "query": {"bool": {"must": [{"query_string": {"query": args.query}}], "filter": scoped_filters(args, deps)}},
             "aggs": {"h": {"date_histogram": {"field": "@timestamp", "fixed_interval": args.interval, "min_doc_count": 0,
                                               "extended_bounds": {"min": start.isoformat(), "max": end.isoformat()}}}}}
     res = os_client.search(index=args.index or deps.settings.opensearch_index, body=body)
@@ -170,7 +178,9 @@ def anomaly_detection(args: AnomalyInput, deps: ToolDeps) -> AnomalyOutput:
     mean, sd = statistics.fmean(counts), statistics.pstdev(counts)
     threshold = mean + args.k * sd
     anomalies = [b for b in series if sd > 0 and b.count > threshold]
-    results, plugin = _detector_results(os_client, start, end)
+    # the plugin's detectors span every namespace: a tenant's scope does not see them
+    results, plugin = (_detector_results(os_client, start, end) if deps.effective_scope().namespaces is None
+                       else ([], "not-in-scope"))
     return AnomalyOutput(buckets=len(series), mean=round(mean, 3), stddev=round(sd, 3), threshold=round(threshold, 3),
                          anomalies=anomalies, series=series, detector_results=results, detector_plugin=plugin)
 

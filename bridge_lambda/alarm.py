@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import secrets
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 DNS_MAX = 63
 
@@ -51,6 +52,22 @@ class CloudWatchAlarm(BaseModel):
     changed_at: datetime = Field(alias="StateChangeTime")
     region: str | None = Field(default=None, alias="Region")
     trigger: Trigger = Field(alias="Trigger")
+
+    @field_validator("changed_at")
+    @classmethod
+    def _sane_time(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            v = v.replace(tzinfo=timezone.utc)  # CloudWatch sends +0000; a bare time is UTC
+        if not (2000 <= v.year <= 2200):
+            raise ValueError(f"StateChangeTime {v.isoformat()} is out of range (years 2000-2200)")
+        return v
+
+    @field_validator("trigger", mode="before")
+    @classmethod
+    def _finite_threshold(cls, v: Any) -> Any:
+        if isinstance(v, dict) and isinstance(v.get("Threshold"), float) and not math.isfinite(v["Threshold"]):
+            v = {**v, "Threshold": None}  # NaN / Infinity: no threshold rather than a record the API rejects
+        return v
 
     @property
     def dimensions(self) -> dict[str, str]:
@@ -121,10 +138,16 @@ def target(alarm: CloudWatchAlarm) -> dict[str, str]:
     return target_from_dimensions(alarm.dimensions)
 
 
+K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
 def target_from_dimensions(dims: dict[str, str]) -> dict[str, str]:
-    """The Incident target that Container Insights dimensions point at (the operator uses it too)."""
+    """The Incident target that Container Insights dimensions point at (the operator uses it too).
+
+    A dimension that cannot be a Kubernetes name (`Shop_Prod`) is not a target; it stays in the
+    alarm's dimensions, so nothing is lost and the Incident is still created."""
     t: dict[str, str] = {}
-    if dims.get("Namespace"):
+    if dims.get("Namespace") and len(dims["Namespace"]) <= 63 and K8S_NAME.match(dims["Namespace"]):
         t["namespace"] = dims["Namespace"]
     if dims.get("ClusterName"):
         t["cluster"] = dims["ClusterName"]
@@ -139,19 +162,22 @@ def target_from_dimensions(dims: dict[str, str]) -> dict[str, str]:
     return t
 
 
-def spec_alarm(alarm: CloudWatchAlarm, raw: str) -> dict[str, Any]:
+def spec_alarm(alarm: CloudWatchAlarm, raw: str | None) -> dict[str, Any]:
+    """What the Incident's spec.alarm holds; `raw` (the notification, whole) when it fits inline."""
     tr = alarm.trigger
     out: dict[str, Any] = {
         "name": alarm.name, "state": alarm.new_state, "reason": (alarm.reason or "")[:4000],
         "metric": {k: v for k, v in {
             "name": alarm.metric_name, "namespace": tr.namespace, "statistic": tr.statistic, "period": tr.period,
             "evaluationPeriods": tr.evaluation_periods, "comparisonOperator": tr.comparison_operator}.items() if v is not None},
-        "dimensions": alarm.dimensions, "timestamp": alarm.changed_at.isoformat().replace("+00:00", "Z"),
-        "raw": raw[:65536],
+        "dimensions": {k: v[:1024] for k, v in alarm.dimensions.items()},
+        "timestamp": alarm.changed_at.isoformat().replace("+00:00", "Z"),
     }
+    if raw is not None:
+        out["raw"] = raw
     if alarm.old_state:
         out["previousState"] = alarm.old_state
-    if tr.threshold is not None:
+    if tr.threshold is not None and math.isfinite(tr.threshold):
         out["threshold"] = tr.threshold
     if alarm.arn and re.match(r"^arn:aws[a-zA-Z-]*:cloudwatch:[a-z0-9-]+:[0-9]{12}:alarm:.+$", alarm.arn):
         out["arn"] = alarm.arn

@@ -23,7 +23,6 @@ class BridgeConfig(BaseModel):
     kubeconfig: str | None = Field(default=None, description="Local runs: a kubeconfig instead of EKS")
     sts_endpoint_url: str | None = None
     eks_endpoint_url: str | None = None
-    message_ids_kept: int = Field(default=50, ge=1, le=500)
 
     @field_validator("severity_by_alarm", mode="before")
     @classmethod

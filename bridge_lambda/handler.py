@@ -1,9 +1,13 @@
 """Lambda entry point: `bridge_lambda.handler.handle(event, context)` for SNS events.
 
-Every record is handled on its own. Records that can never succeed (not JSON, not a CloudWatch
-alarm, missing fields) are reported and dropped; records that failed for a reason that may pass
-(the API server unreachable, throttling) make the invocation fail after all records were tried, so
-Lambda retries the event — records already applied are recognised by their MessageId and skipped.
+Every record is handled on its own; nothing a record holds can stop the rest of the batch.
+Records that can never succeed are *permanent*: not an SNS notification, not a CloudWatch alarm,
+bad fields, or rejected by the API server for good (400/403/404/422: validation, permission) —
+logged as `record.invalid` with the API's own message and not retried. Only failures that may pass
+(network, 5xx, 429 throttling, 401 with an expired token) are *transient*: the invocation fails after
+the whole batch was tried, so Lambda retries it; records already applied are recognised by the
+alarm's state record (same transition = duplicate), however often they come back. After Lambda's
+retries, the event goes to the function's on-failure destination (see README).
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from .incidents import IncidentWriter
 
 log = logging.getLogger("incident_bridge")
 log.setLevel(logging.INFO)
+
+MAX_MESSAGE_ID = 256  # SNS MessageIds are UUIDs; anything longer is not one
+TRANSIENT_STATUS = {401, 408, 429}
 
 
 class RetryableRecords(RuntimeError):
@@ -44,22 +51,52 @@ def default_writer() -> IncidentWriter:
     return IncidentWriter(api_client(cfg), cfg)
 
 
-def handle_record(record: dict[str, Any], writer: IncidentWriter) -> dict[str, Any]:
+def _sns(record: Any) -> dict[str, Any] | None:
     sns = record.get("Sns") if isinstance(record, dict) else None
-    if not isinstance(sns, dict) or "Message" not in sns:
+    return sns if isinstance(sns, dict) else None
+
+
+def _message_id(record: Any) -> str | None:
+    mid = (_sns(record) or {}).get("MessageId")
+    return mid[:MAX_MESSAGE_ID] if isinstance(mid, str) else None
+
+
+def api_message(exc: Exception) -> str:
+    """The API server's own message (its Status body), not the HTTP headers around it."""
+    body = getattr(exc, "body", None)
+    if body:
+        try:
+            data = json.loads(body)
+            if isinstance(data, dict) and data.get("message"):
+                return f"{getattr(exc, 'status', '')} {data.get('reason') or ''}: {data['message']}".strip()[:1000]
+        except (TypeError, ValueError):
+            pass
+    status, reason = getattr(exc, "status", None), getattr(exc, "reason", None)
+    if status is not None:
+        return f"{status} {reason or ''}".strip()
+    return f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+def is_permanent(exc: Exception) -> bool:
+    status = getattr(exc, "status", None)
+    return isinstance(status, int) and 400 <= status < 500 and status not in TRANSIENT_STATUS
+
+
+def handle_record(record: dict[str, Any], writer: IncidentWriter) -> dict[str, Any]:
+    sns = _sns(record)
+    if sns is None or not isinstance(sns.get("Message"), str):
         raise InvalidRecord("record is not an SNS notification (no Sns.Message)")
-    message_id = sns.get("MessageId") or ""
-    if not message_id:
+    message_id = sns.get("MessageId")
+    if not isinstance(message_id, str) or not message_id:
         raise InvalidRecord("SNS notification has no MessageId")
+    if len(message_id) > MAX_MESSAGE_ID:
+        raise InvalidRecord(f"SNS MessageId is {len(message_id)} characters long (at most {MAX_MESSAGE_ID})")
     alarm = parse_message(sns["Message"])
     result: dict[str, Any] = {"messageId": message_id, "alarm": alarm.name, "state": alarm.new_state}
-    if alarm.new_state == "ALARM":
-        w = writer.on_alarm(alarm, sns["Message"], message_id)
-    elif alarm.new_state == "OK":
-        w = writer.on_ok(alarm, message_id)
-    else:
+    if alarm.new_state not in ("ALARM", "OK"):
         _log(logging.INFO, "alarm.insufficient_data", messageId=message_id, alarm=alarm.name)
         return result | {"status": "ignored"}
+    w = writer.on_notification(alarm, sns["Message"], message_id)
     return result | {"status": w.outcome, "incident": w.incident, "occurrences": w.occurrences}
 
 
@@ -72,17 +109,27 @@ def handle(event: dict[str, Any], context: Any = None, writer: IncidentWriter | 
     results: list[dict[str, Any]] = []
     retry: list[str] = []
     for index, record in enumerate(records):
-        message_id = ((record or {}).get("Sns") or {}).get("MessageId") if isinstance(record, dict) else None
+        message_id = _message_id(record)
+        alarm = None
         try:
             res = handle_record(record, writer)
             _log(logging.INFO, "record.done", index=index, **{k: v for k, v in res.items() if v is not None})
         except InvalidRecord as exc:
             res = {"messageId": message_id, "status": "invalid", "reason": str(exc)}
             _log(logging.WARNING, "record.invalid", index=index, messageId=message_id, reason=str(exc))
-        except Exception as exc:  # noqa: BLE001 - the batch goes on; this record is retried
-            res = {"messageId": message_id, "status": "error", "reason": f"{type(exc).__name__}: {str(exc)[:300]}"}
-            _log(logging.ERROR, "record.error", index=index, messageId=message_id, reason=res["reason"])
-            retry.append(message_id or f"#{index}")
+        except Exception as exc:  # noqa: BLE001 - the batch goes on, whatever one record does
+            try:
+                alarm = json.loads((_sns(record) or {}).get("Message") or "{}").get("AlarmName")
+            except (TypeError, ValueError, AttributeError):
+                alarm = None
+            reason = api_message(exc)
+            if is_permanent(exc):  # the API said no for good: retrying cannot help
+                res = {"messageId": message_id, "status": "invalid", "reason": f"rejected by the API server: {reason}"}
+                _log(logging.WARNING, "record.invalid", index=index, messageId=message_id, alarm=alarm, reason=res["reason"])
+            else:
+                res = {"messageId": message_id, "status": "error", "reason": reason}
+                _log(logging.ERROR, "record.error", index=index, messageId=message_id, alarm=alarm, reason=reason)
+                retry.append(message_id or f"#{index}")
         results.append(res)
     summary = {"results": results, "errors": len(retry)}
     if retry:

@@ -130,10 +130,13 @@ def test_storm_of_500_notifications_for_20_alarms_yields_20_incidents(kube, ns, 
     with ThreadPoolExecutor(max_workers=12) as pool:  # concurrent Lambda invocations
         results = [r for out in pool.map(lambda b: handle({"Records": b}, None, writer), batches) for r in out["results"]]
     statuses = [r["status"] for r in results]
-    assert statuses.count("created") == 20 and statuses.count("duplicate") == 40
+    assert statuses.count("created") == 20 and set(statuses) <= {"created", "bumped", "duplicate", "stale"}
+    assert statuses.count("duplicate") + statuses.count("stale") >= 40  # every redelivery is recognised
     items = listed(kube, ns)
     assert len(items) == 20
-    assert sorted(int(i["metadata"]["annotations"][ANN_OCCURRENCES]) for i in items) == [25] * 20
+    # occurrences count the newer notifications applied in order; overtaken ones are stale, not counted twice
+    assert all(1 <= int(i["metadata"]["annotations"][ANN_OCCURRENCES]) <= 25 for i in items)
+    assert sum(int(i["metadata"]["annotations"][ANN_OCCURRENCES]) for i in items) == 20 + statuses.count("bumped")
 
 
 def test_ok_marks_the_open_incident_recovered_and_a_new_alarm_opens_a_new_one(kube, ns, writer):
@@ -142,7 +145,7 @@ def test_ok_marks_the_open_incident_recovered_and_a_new_alarm_opens_a_new_one(ku
     assert handle({"Records": [ok]}, None, writer)["results"][0] == {
         "messageId": ok["Sns"]["MessageId"], "alarm": "storm-01", "state": "OK", "status": "recovered",
         "incident": first["incident"], "occurrences": None}
-    assert handle({"Records": [ok]}, None, writer)["results"][0]["status"] == "no-open-incident"
+    assert handle({"Records": [ok]}, None, writer)["results"][0]["status"] == "duplicate"  # redelivered
     inc = kube.custom.get_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", first["incident"])
     assert inc["spec"]["recovery"]["reason"] == "storm" and inc["spec"]["recovery"]["recoveredAt"]
     second = handle({"Records": [_synthetic(1)]}, None, writer)["results"][0]

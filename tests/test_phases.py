@@ -150,3 +150,25 @@ def test_invalid_spec_fails_incident_with_korean_reason(kube, ns, settings):
     ctx.incident["spec"]["options"]["windowMinutes"] = "soon"  # what a newer/older CRD might let through
     assert pipeline.run(ctx) == "Failed"
     assert ctx.status["phase"] == "Failed" and "Incident spec를 해석할 수 없습니다" in ctx.status["lastError"]
+
+
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"])
+def test_an_absurd_alarm_time_is_a_note_not_a_crashed_phase(kube, ns, settings, stamp):
+    ctx = scenarios.context(kube, settings, ns, incident("when", alarm={**alarm_for(ns), "timestamp": stamp}))
+    out = gather.run(ctx)
+    assert "범위를 벗어나" in out["window"]["note"]
+    created = ctx.incident["metadata"]["creationTimestamp"][:16]
+    assert out["window"]["anchor"][:16] == created.replace("Z", "")[:16]
+
+
+def test_the_ttl_sweep_handles_each_incident_on_its_own(kube, ns):
+    from incident_operator.handlers import expire_finished
+    from incident_operator.kube.incidents import IncidentStore
+
+    store = IncidentStore(kube)
+    for name, finished in (("naive", "2020-01-01T00:00:00"), ("garbage", "not a time"), ("fine", "2020-01-01T00:00:00+00:00")):
+        kube.custom.create_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", incident(name, target={"namespace": ns}))
+        kube.custom.patch_namespaced_custom_object_status("netaiops.io", "v1alpha1", ns, "incidents", name, {
+            "status": {"phase": "Resolved", "finishedAt": finished}})
+    assert expire_finished(store, 3600, [ns]) == 2  # the timezone-less one as UTC; the garbage one skipped
+    assert [i["metadata"]["name"] for i in store.list(ns)] == ["garbage"]

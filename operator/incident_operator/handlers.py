@@ -124,15 +124,21 @@ def expire_finished(store: IncidentStore, ttl: float, namespaces: list[str]) -> 
     now = datetime.now(timezone.utc)
     items = [i for ns in namespaces for i in store.list(ns)] if namespaces else store.list()
     for inc in items:
-        status = inc.get("status") or {}
-        finished = status.get("finishedAt")
-        if status.get("phase") in FINISHED_PHASES and finished:
-            age = (now - datetime.fromisoformat(finished)).total_seconds()
-            if age >= ttl:
-                meta = inc["metadata"]
-                log.info("deleting %s/%s: finished %.0fs ago (ttl %.0fs)", meta["namespace"], meta["name"], age, ttl)
-                store.delete(meta["namespace"], meta["name"])
-                deleted += 1
+        meta = inc.get("metadata") or {}
+        try:  # each Incident on its own: one bad value never stops the sweep
+            status = inc.get("status") or {}
+            finished = status.get("finishedAt")
+            if status.get("phase") in FINISHED_PHASES and finished:
+                at = datetime.fromisoformat(str(finished).replace("Z", "+00:00"))
+                if at.tzinfo is None:
+                    at = at.replace(tzinfo=timezone.utc)  # written without a zone: UTC, as the operator writes it
+                age = (now - at).total_seconds()
+                if age >= ttl:
+                    log.info("deleting %s/%s: finished %.0fs ago (ttl %.0fs)", meta["namespace"], meta["name"], age, ttl)
+                    store.delete(meta["namespace"], meta["name"])
+                    deleted += 1
+        except Exception as exc:  # noqa: BLE001 - say which one, go on with the rest
+            log.warning("expiry: skipping %s/%s: %s", meta.get("namespace"), meta.get("name"), exc)
     return deleted
 
 

@@ -93,17 +93,42 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
     target = scoped_target(ctx.namespace, infer_target(spec.target, alarm), scope)
     scope.check(target)  # before the first read: tenancy.Refused fails the Incident for good
     target, affected = resolve_workloads(ctx, target)
-    created = ctx.incident["metadata"].get("creationTimestamp")
-    anchor = (alarm.timestamp if alarm and alarm.timestamp else
-              datetime.fromisoformat(created.replace("Z", "+00:00")) if created else datetime.now(timezone.utc))
+    anchor, note = window_anchor(alarm, ctx.incident["metadata"].get("creationTimestamp"))
     width = timedelta(minutes=spec.options.window_minutes)
     labels = similarity_labels(alarm, affected)
     if labels:
         ctx.store.patch(ctx.namespace, ctx.name, {"metadata": {"labels": labels}})
-    return {
+    out = {
         "incidentType": incident_type(alarm),
         "target": target.model_dump(mode="json", by_alias=True, exclude_none=True),
         "affected": affected,
         "window": {"start": (anchor - width).isoformat(), "end": (anchor + width).isoformat(),
                    "anchor": anchor.isoformat()},
     }
+    if note:
+        out["window"]["note"] = note
+    return out
+
+
+MAX_ALARM_AGE = timedelta(days=366)
+MAX_ALARM_LEAD = timedelta(days=1)
+
+
+def window_anchor(alarm: Alarm | None, created: str | None) -> tuple[datetime, str | None]:
+    """The time the window is centred on: the alarm's, unless it is absurd (year 0001 or 9999 would
+    overflow the window); then the Incident's creation, with a note saying why."""
+    now = datetime.now(timezone.utc)
+    try:
+        fallback = datetime.fromisoformat(created.replace("Z", "+00:00")) if created else now
+    except ValueError:
+        fallback = now
+    if fallback.tzinfo is None:
+        fallback = fallback.replace(tzinfo=timezone.utc)
+    t = alarm.timestamp if alarm else None
+    if t is None:
+        return fallback, None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    if not (now - MAX_ALARM_AGE <= t <= now + MAX_ALARM_LEAD):
+        return fallback, f"알람 시각 {t.isoformat()}이(가) 범위를 벗어나 Incident 생성 시각을 기준으로 함"
+    return t, None

@@ -14,8 +14,7 @@ from . import metrics, pipeline
 from .constants import ANN_RERUN, ANN_SILENCED, FINISHED_PHASES, GROUP, NEEDS_ACTION, PLURAL, RESOLVED, VERSION
 from .kube.client import Kube
 from .kube.incidents import IncidentStore
-from .report import render
-from .report.sinks import ReportRef
+from .report import outbox
 from .runtime import build_context
 from .settings import get_settings
 from .tools.base import ToolDeps
@@ -176,11 +175,24 @@ def alarm_recovered(name: str, namespace: str, new: Any, memo: kopf.Memo, logger
     if status.get("phase") not in (RESOLVED, NEEDS_ACTION) or not status.get("report") or status["report"].get("closed"):
         return  # the responding phase reads spec.recovery itself when it gets there
     ctx = build_context(memo.kube, memo.settings, incident, logger, memo.deps)
-    ref = ReportRef.model_validate(status["report"])
-    body = "\n".join(["# 알람 정상화", ""] + render.recovery_section(status, incident.get("spec", {})))
-    ctx.sink.comment(ref, "recovered", body)
-    ctx.sink.close(ref, "# 알람 정상화")
-    ctx.patch_status({"report": {"closed": True, "comments": sorted(set(status["report"].get("comments", [])) | {"recovered"})},
-                      "outcome": status.get("outcome") if status.get("outcome") == "remediated" else "recovered"})
+    ctx.patch_status({"outcome": status.get("outcome") if status.get("outcome") == "remediated" else "recovered"})
+    outbox.deliver(ctx, [{"op": "comment", "key": "recovered"}, {"op": "close", "title": "# 알람 정상화"}])
     if status.get("phase") == NEEDS_ACTION:  # the alarm is back to OK: the incident is over
         pipeline.finish(ctx)
+
+
+def _has_outbox(status: Any, **_: Any) -> bool:
+    return bool(((status or {}).get("report") or {}).get("outbox"))
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=5.0, when=_has_outbox)
+def deliver_reports(name: str, namespace: str, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    """What the report still owes, once the Incident is finished (while it runs, each phase delivers)."""
+    incident = _fresh(memo, namespace, name)
+    status = incident.get("status") or {}
+    if status.get("phase") not in FINISHED_PHASES or not outbox.due(status):
+        return
+    ctx = build_context(memo.kube, memo.settings, incident, logger, memo.deps)
+    report = outbox.deliver(ctx)
+    if not report.get("outbox"):
+        logger.info("report for %s/%s delivered", namespace, name)

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
                                     pattern=r"^[\w.-]+/[\w.-]+$")
     github_api_url: str = Field(default="https://api.github.com", validation_alias=AliasChoices("INCIDENT_GITHUB_API_URL", "GITHUB_API_URL"))
     github_write_interval_seconds: float = Field(default=1.0, ge=0, description="GitHub's advice against secondary rate limits")
+    report_timeout_seconds: float = Field(default=10.0, gt=0, description="Longest a phase waits for the report sink")
+    report_retry_seconds: float = Field(default=5.0, gt=0, description="First retry of an undelivered report operation")
+    report_retry_max_seconds: float = Field(default=300.0, gt=0, description="Longest wait between report retries")
     opensearch_url: str | None = Field(default=None, description="e.g. https://search-logs.ap-northeast-2.es.amazonaws.com")
     opensearch_index: str = "eks-app-logs"
     opensearch_username: str | None = None

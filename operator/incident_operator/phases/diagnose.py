@@ -8,8 +8,7 @@ from .. import metrics
 from ..analyzers import analyze
 from ..constants import LABEL_CAUSE
 from ..models.diagnosis import Diagnosis
-from ..report import render
-from ..report.sinks import ReportRef
+from ..report import outbox
 from .context import PhaseContext
 from .correlate import similar_incidents
 
@@ -80,9 +79,5 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
         ctx.store.patch(ctx.namespace, ctx.name, {"metadata": {"labels": {LABEL_CAUSE: diagnosis.top.kind}}})
     if llm:
         out["llm"] = llm
-    view = {**ctx.status, **out}
-    ref = ReportRef.model_validate(ctx.status["report"])
-    key = ctx.comment_key("analysis")
-    ctx.sink.comment(ref, key, render.analysis_comment(view))
-    out["report"] = {"comments": sorted(set(ctx.status["report"].get("comments", [])) | {key})}
+    out["report"] = outbox.deliver(ctx, [{"op": "comment", "key": ctx.comment_key("analysis")}], patch=False, view=out)
     return out

@@ -23,8 +23,7 @@ from ..models.diagnosis import RemediationProposal
 from ..redact import redact
 from ..remediation.actions import action_for
 from ..remediation.policy import decide
-from ..report import render
-from ..report.sinks import ReportRef
+from ..report import outbox, render
 from .context import PhaseContext
 
 DONE_STATES = {"succeeded", "failed", "dry-run", "skipped", "unverified"}
@@ -173,19 +172,10 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
         summary = f"dry-run 기록 (수동 조치 필요): {summary}"
     elif outcome != "recovered":
         summary = f"수동 조치 필요: {summary}"
-    view = {**ctx.status, "summary": summary, "outcome": outcome}
-    ref = ReportRef.model_validate(ctx.status["report"])
-    comments = set(ctx.status["report"].get("comments", []))
-    key = ctx.comment_key("resolution")
-    ctx.sink.comment(ref, key, render.resolution_comment(view, spec))
-    comments.add(key)
-    closed = bool(ctx.status["report"].get("closed"))
-    if outcome in ("remediated", "recovered") and not closed:
-        ctx.sink.close(ref, "# 복구 완료" if outcome == "remediated" else "# 알람 정상화")
-        closed = True
-    return {
-        "summary": summary[:300],
-        "outcome": outcome,
-        "report": {"comments": sorted(comments), "closed": closed,
-                   "markdown": render.full_report(ctx.name, spec, view, ctx.settings.report_max_chars)},
-    }
+    view = {"summary": summary[:300], "outcome": outcome}
+    ops = [{"op": "comment", "key": ctx.comment_key("resolution")}]
+    if outcome in ("remediated", "recovered"):  # only a verified fix, or the alarm back to OK, closes it
+        ops.append({"op": "close", "title": "# 복구 완료" if outcome == "remediated" else "# 알람 정상화"})
+    report = outbox.deliver(ctx, ops, patch=False, view=view)
+    report["markdown"] = render.full_report(ctx.name, spec, {**ctx.status, **view}, ctx.settings.report_max_chars)
+    return {**view, "report": report}

@@ -9,6 +9,10 @@ from pydantic import BaseModel
 from ..kube.events import EventRecorder
 
 
+class SinkRejected(Exception):
+    """The sink refused for good (bad credentials, no such repository): retrying cannot help."""
+
+
 class ReportRef(BaseModel):
     sink: str
     ref: str
@@ -64,18 +68,34 @@ class GitHubSink(ReportSink):
     def _number(ref: ReportRef) -> int:
         return int(ref.ref.rsplit("#", 1)[1])
 
+    @staticmethod
+    def classify(exc: Exception) -> Exception:
+        """GitHub's 401/404/410/422 are for good; rate limits, 5xx and network errors may pass."""
+        from github import GithubException, RateLimitExceededException
+        if isinstance(exc, GithubException) and not isinstance(exc, RateLimitExceededException):
+            if exc.status in (401, 404, 410, 422) or (exc.status == 403 and "rate limit" not in str(exc).lower()):
+                return SinkRejected(f"GitHub {exc.status}: {(exc.data or {}).get('message') if isinstance(exc.data, dict) else exc.data}")
+        return exc
+
+    def _call(self, fn, *args):
+        try:
+            return fn(*args)
+        except Exception as exc:  # noqa: BLE001 - re-raised, classified
+            raise self.classify(exc) from exc
+
     def open(self, fingerprint: str, title: str, body: str, labels: list[str]) -> ReportRef:
-        from ..tools.github import CreateIssueInput, create_issue
-        issue = create_issue(CreateIssueInput(title=title, body=body, labels=labels, fingerprint=fingerprint), self.deps)
+        from ..tools.github import CreateIssueInput, create_issue, fit_title
+        issue = self._call(create_issue, CreateIssueInput(title=fit_title(title), body=body, labels=labels,
+                                                          fingerprint=fingerprint), self.deps)
         if issue.created:
             self.recorder.emit("ReportOpened", f"{title}: {issue.url}", key="report-opened")
         return ReportRef(sink=self.name, ref=f"{self.deps.settings.github_repo}#{issue.number}", url=issue.url)
 
     def comment(self, ref: ReportRef, key: str, body: str) -> None:
         from ..tools.github import AddCommentInput, add_comment
-        add_comment(AddCommentInput(issue_number=self._number(ref), body=body, key=key), self.deps)
+        self._call(add_comment, AddCommentInput(issue_number=self._number(ref), body=body, key=key), self.deps)
 
     def close(self, ref: ReportRef, body: str) -> None:
         from ..tools.github import CloseIssueInput, close_issue
-        close_issue(CloseIssueInput(issue_number=self._number(ref)), self.deps)
+        self._call(close_issue, CloseIssueInput(issue_number=self._number(ref)), self.deps)
         self.recorder.emit("ReportClosed", f"{ref.ref} closed", key="report-closed")

@@ -43,17 +43,32 @@ def repository(deps: ToolDeps):
         gh = Github(auth=Auth.Token(s.github_token.get_secret_value()), base_url=s.github_api_url, lazy=True,
                     timeout=int(s.tool_timeout_seconds), per_page=50, seconds_between_requests=0,
                     seconds_between_writes=s.github_write_interval_seconds,
-                    retry=GithubRetry(total=5, connect=2, backoff_factor=0.2, secondary_rate_wait=1,
+                    retry=GithubRetry(total=2, connect=1, backoff_factor=0.2, secondary_rate_wait=1,
                                       max_rate_limit_wait=60))
         return gh.get_repo(s.github_repo)
     return deps.client("github", make)
 
 
 def ensure_labels(repo, labels: list[str]) -> None:
+    """Create the missing labels; another Incident creating one at the same moment is fine (422 already_exists)."""
+    from github import GithubException
     existing = {l.name for l in repo.get_labels()}
     for name in labels:
         if name not in existing:
-            repo.create_label(name=name, color=LABEL_COLORS.get(name, "ededed"))
+            try:
+                repo.create_label(name=name, color=LABEL_COLORS.get(name, "ededed"))
+            except GithubException as exc:
+                errors = (exc.data or {}).get("errors", []) if isinstance(exc.data, dict) else []
+                if exc.status != 422 or not any(e.get("code") == "already_exists" for e in errors):
+                    raise
+
+
+TITLE_MAX = 256  # GitHub's limit
+
+
+def fit_title(title: str) -> str:
+    """Cut to GitHub's 256 characters, with an ellipsis that says so."""
+    return title if len(title) <= TITLE_MAX else title[: TITLE_MAX - 1] + "…"
 
 
 def written_by_us(body: str | None, marker: str) -> bool:
@@ -70,7 +85,7 @@ def find_issue(repo, fingerprint: str):
 
 
 class CreateIssueInput(BaseModel):
-    title: str = Field(max_length=256)
+    title: str = Field(max_length=TITLE_MAX)
     body: str
     labels: list[str] = ["incident", "auto-analysis"]
     fingerprint: str = Field(description="Stable id of the incident; the same fingerprint never opens a second issue")

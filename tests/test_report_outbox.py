@@ -1,0 +1,86 @@
+"""The report never blocks the incident: GitHub down, hanging or racing, and what is owed arrives once."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from .support import scenarios
+from .support.cluster import wait_for
+from .support.github_server import TOKEN, GitHubServer
+from .support.workloads import incident
+
+
+@pytest.fixture
+def github():
+    server = GitHubServer()
+    yield server
+    server.stop()
+
+
+def env(server: GitHubServer, **extra: str) -> dict[str, str]:
+    return {"GITHUB_TOKEN": TOKEN, "GITHUB_REPO": "acme/shop", "GITHUB_API_URL": server.url,
+            "INCIDENT_GITHUB_WRITE_INTERVAL_SECONDS": "0", "INCIDENT_REPORT_TIMEOUT_SECONDS": "3",
+            "INCIDENT_REPORT_RETRY_SECONDS": "1", "INCIDENT_REPORT_RETRY_MAX_SECONDS": "2", **extra}
+
+
+def down(server: GitHubServer, status: int = 500, delay: float = 0.0) -> None:
+    server.fault("GET", ".*", status=status, delay=delay, times=10**6)
+    server.fault("POST", ".*", status=status, delay=delay, times=10**6)
+    server.fault("PATCH", ".*", status=status, delay=delay, times=10**6)
+
+
+def back(server: GitHubServer) -> None:
+    with server.lock:
+        server.faults.clear()
+
+
+def test_github_down_for_the_whole_analysis_then_back(kube, ns, incidents, start_operator, github):
+    scenarios.bad_rollout(kube, ns)
+    down(github)
+    start_operator(env(github))
+    incidents.create(incident("gh-down", target={"namespace": ns, "kind": "Deployment", "name": "api"}))
+    st = incidents.wait_phase("gh-down", ("Resolved", "NeedsAction", "Failed"), 90)["status"]
+    # the remediation happened while the report could not be written
+    assert st["phase"] == "Resolved" and st["outcome"] == "remediated", st.get("lastError")
+    assert kube.apps.read_namespaced_deployment("api", ns).spec.template.spec.containers[0].image == "nginx:1.27"
+    assert st["report"]["pending"] is True and [o["op"] for o in st["report"]["outbox"]] == ["open", "comment", "comment", "close"]
+    assert not github.issues and incidents.events("gh-down", "ReportDeferred")
+    back(github)
+    st = wait_for(lambda: (lambda s: s if not s["report"].get("outbox") else None)(incidents.get("gh-down")["status"]),
+                  60, "outbox delivered")
+    assert len(github.issues) == 1
+    issue = github.issue_list()[0]
+    assert issue["state"] == "closed" and st["report"]["closed"] is True and st["report"]["ref"] == "acme/shop#1"
+    bodies = [c["body"] for c in github.comments[1]]
+    assert len(bodies) == 2 and bodies[0].startswith("# 원인 분석 결과") and bodies[1].startswith("# 복구 완료")
+    time.sleep(6)  # another timer round would show a duplicate
+    assert len(github.issues) == 1 and len(github.comments[1]) == 2
+
+
+def test_a_hanging_github_does_not_hold_the_incident(kube, ns, incidents, start_operator, github):
+    scenarios.scaled_to_zero(kube, ns, replicas=1)
+    down(github, status=0, delay=30)  # every call hangs far past the report timeout
+    start_operator(env(github))
+    started = time.monotonic()
+    incidents.create(incident("gh-slow", target={"namespace": ns, "kind": "Deployment", "name": "web"}))
+    st = incidents.wait_phase("gh-slow", ("Resolved", "NeedsAction", "Failed"), 60)["status"]
+    assert st["phase"] == "Resolved" and time.monotonic() - started < 40  # not ~400 s
+    assert kube.apps.read_namespaced_deployment("web", ns).spec.replicas == 1
+    assert st["report"]["outbox"]
+
+
+def test_concurrent_incidents_on_a_fresh_repository_and_a_long_alarm_name(kube, ns, incidents, start_operator, github):
+    start_operator(env(github, INCIDENT_WORKERS="4"))
+    long_name = "a" * 250
+    for i in range(4):
+        alarm = {"name": long_name if i == 0 else f"alarm-{i}", "threshold": 80,
+                 "dimensions": {"ClusterName": "demo", "Namespace": ns, "PodName": f"p{i}"}}
+        incidents.create(incident(f"race-{i}", alarm=alarm))
+    for i in range(4):
+        st = incidents.wait_phase(f"race-{i}", ("Resolved", "NeedsAction", "Failed"), 60)["status"]
+        assert st["phase"] == "NeedsAction" and not st["report"].get("outbox"), st["report"]
+    assert len(github.issues) == 4 and sorted(github.labels) == ["auto-analysis", "incident", "severity:high"]
+    titles = [i["title"] for i in github.issue_list()]
+    assert max(len(t) for t in titles) == 256 and any(t.endswith("…") for t in titles)

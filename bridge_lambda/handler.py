@@ -100,6 +100,40 @@ def handle_record(record: dict[str, Any], writer: IncidentWriter) -> dict[str, A
     return result | {"status": w.outcome, "incident": w.incident, "occurrences": w.occurrences}
 
 
+def failed_event(record: Any) -> dict[str, Any] | None:
+    """The SNS event inside what Lambda sends to an on-failure destination (an invocation record:
+    `{"version": "1.0", "requestContext": {"condition": "RetriesExhausted", ...}, "requestPayload": EVENT,
+    "responseContext": {...}, "responsePayload": {"errorMessage": ...}}`), or inside a dead-letter queue
+    message (the event itself), possibly as the JSON text of an SQS/SNS message body."""
+    if isinstance(record, str):
+        try:
+            record = json.loads(record)
+        except ValueError:
+            return None
+    if not isinstance(record, dict):
+        return None
+    if isinstance(record.get("requestContext"), dict) and "requestPayload" in record:
+        payload = record["requestPayload"]
+        return payload if isinstance(payload, dict) and isinstance(payload.get("Records"), list) else None
+    return record if isinstance(record.get("Records"), list) else None
+
+
+def redrive(records: list[Any], writer: IncidentWriter | None = None) -> dict[str, Any]:
+    """Hand failed invocations back to the bridge (after an outage): what already landed is recognised
+    by the alarms' state records, the rest is applied. Returns the results per failed event."""
+    out = []
+    for rec in records:
+        event = failed_event(rec)
+        if event is None:
+            out.append({"status": "invalid", "reason": "not a Lambda invocation record or SNS event"})
+            continue
+        try:
+            out.append(handle(event, None, writer))
+        except RetryableRecords as exc:
+            out.append({"status": "error", "reason": str(exc)})
+    return {"events": out}
+
+
 def handle(event: dict[str, Any], context: Any = None, writer: IncidentWriter | None = None) -> dict[str, Any]:
     records = event.get("Records") if isinstance(event, dict) else None
     if not isinstance(records, list):

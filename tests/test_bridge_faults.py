@@ -171,3 +171,26 @@ def test_concurrent_deliveries_of_one_transition_make_one_incident(kube, ns, wri
         outs = list(pool.map(lambda r: handle({"Records": [r]}, None, writer)["results"][0]["status"], copies))
     assert outs.count("created") >= 1 and len(incidents(kube, ns)) == 1
     assert hashlib.sha256(b"x").hexdigest()  # (keeps the import honest)
+
+
+def test_failed_invocations_from_the_on_failure_destination_can_be_redriven(kube, ns, writer):
+    """The invocation record Lambda sends to an on-failure destination after its retries, as AWS
+    documents it; redriven after the outage, it lands once."""
+    from bridge_lambda.handler import redrive
+
+    event = {"Records": [note("ALARM", 0, alarm_def("redriven"), message_id="lost-1"), note("ALARM", 0, alarm_def("other"))]}
+    handle({"Records": [event["Records"][1]]}, None, writer)  # one of them had landed before the outage
+    invocation_record = {
+        "version": "1.0", "timestamp": "2026-11-25T01:02:03.456Z",
+        "requestContext": {"requestId": "e4b46cbf-b738-4c27-8880-a18cdf61200e",
+                           "functionArn": "arn:aws:lambda:ap-northeast-2:123456789012:function:incident-bridge:$LATEST",
+                           "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": "1 record(s) to retry: lost-1", "errorType": "RetryableRecords"},
+    }
+    sqs_body = json.dumps(invocation_record)  # as it sits in an SQS destination
+    out = redrive([sqs_body, invocation_record, {"what": "ever"}], writer)["events"]
+    assert statuses(out[0]) == ["created", "duplicate"] and statuses(out[1]) == ["duplicate", "duplicate"]
+    assert out[2]["status"] == "invalid"
+    assert sorted(i["spec"]["alarm"]["name"] for i in incidents(kube, ns)) == ["other", "redriven"]

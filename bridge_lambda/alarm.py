@@ -52,6 +52,9 @@ class CloudWatchAlarm(BaseModel):
     changed_at: datetime = Field(alias="StateChangeTime")
     region: str | None = Field(default=None, alias="Region")
     trigger: Trigger = Field(alias="Trigger")
+    # one contributor (time series) of a multi-time-series alarm, e.g. {"Namespace": "shop", "PodName": "api"}
+    contributor_id: str | None = Field(default=None, alias="AlarmContributorId", max_length=256)
+    contributor_attributes: dict[str, str] = Field(default={}, alias="AlarmContributorAttributes")
 
     @field_validator("changed_at")
     @classmethod
@@ -70,8 +73,20 @@ class CloudWatchAlarm(BaseModel):
         return v
 
     @property
+    def query(self) -> str | None:
+        """The Metrics Insights query the alarm evaluates, if it is one."""
+        return next((m["Expression"] for m in self.trigger.metrics
+                     if isinstance(m.get("Expression"), str) and m["Expression"].lstrip().upper().startswith("SELECT")), None)
+
+    @property
     def dimensions(self) -> dict[str, str]:
+        """The metric's dimensions, the WHERE filters of a Metrics Insights query (ClusterName), and the
+        contributor's attributes (its GROUP BY values): together, what the alarm is about."""
         dims = {d.name: d.value for d in self.trigger.dimensions}
+        if self.query:
+            for key, value in re.findall(r"\b(\w+)\s*=\s*'((?:[^']|'')*)'", self.query):
+                dims.setdefault(key, value.replace("''", "'"))
+        dims.update(self.contributor_attributes)
         for m in self.trigger.metrics:  # metric-math alarms: the dimensions of their metric queries
             stat = (m.get("MetricStat") or {}).get("Metric") or {}
             for d in stat.get("Dimensions") or []:
@@ -83,6 +98,10 @@ class CloudWatchAlarm(BaseModel):
     def metric_name(self) -> str | None:
         if self.trigger.metric_name:
             return self.trigger.metric_name
+        if self.query:  # SELECT AVG(pod_cpu_utilization) FROM ...
+            m = re.match(r"\s*SELECT\s+\w+\s*\(\s*\"?([\w.-]+)\"?\s*\)", self.query, re.I)
+            if m:
+                return m.group(1)
         for m in self.trigger.metrics:
             stat = (m.get("MetricStat") or {}).get("Metric") or {}
             if stat.get("MetricName"):
@@ -99,7 +118,8 @@ class CloudWatchAlarm(BaseModel):
         return None
 
     def fingerprint(self) -> str:
-        """Same alarm on the same resource = same fingerprint (ARN, or name, plus dimensions)."""
+        """Same alarm on the same resource = same fingerprint (ARN, or name, plus dimensions, which hold
+        a contributor's attributes: one episode per contributor)."""
         key = json.dumps([self.arn or self.name, sorted(self.dimensions.items())], separators=(",", ":"))
         return hashlib.sha256(key.encode()).hexdigest()[:32]
 
@@ -111,11 +131,15 @@ def parse_message(message: str) -> CloudWatchAlarm:
         raise InvalidRecord(f"Message is not JSON: {exc}") from None
     if not isinstance(data, dict) or "AlarmName" not in data or "NewStateValue" not in data:
         raise InvalidRecord("Message is not a CloudWatch alarm notification (no AlarmName/NewStateValue)")
+    name = str(data.get("AlarmName"))[:255]
     try:
-        return CloudWatchAlarm.model_validate(data)
+        alarm = CloudWatchAlarm.model_validate(data)
     except ValidationError as exc:
         fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
-        raise InvalidRecord(f"CloudWatch alarm notification is missing or has bad fields: {fields}") from None
+        raise InvalidRecord(f"alarm {name}: CloudWatch alarm notification is missing or has bad fields: {fields}") from None
+    if not alarm.trigger.metric_name and not alarm.trigger.metrics:
+        raise InvalidRecord(f"alarm {name}: unknown notification shape (Trigger has neither MetricName nor Metrics)")
+    return alarm
 
 
 def dns_label(text: str, limit: int) -> str:
@@ -177,6 +201,11 @@ def spec_alarm(alarm: CloudWatchAlarm, raw: str | None) -> dict[str, Any]:
         out["raw"] = raw
     if alarm.old_state:
         out["previousState"] = alarm.old_state
+    if alarm.query:
+        out["query"] = alarm.query[:4000]
+    if alarm.contributor_id or alarm.contributor_attributes:
+        out["contributor"] = {"id": alarm.contributor_id or "",
+                              "attributes": {k[:255]: v[:1024] for k, v in list(alarm.contributor_attributes.items())[:30]}}
     if tr.threshold is not None and math.isfinite(tr.threshold):
         out["threshold"] = tr.threshold
     if alarm.arn and re.match(r"^arn:aws[a-zA-Z-]*:cloudwatch:[a-z0-9-]+:[0-9]{12}:alarm:.+$", alarm.arn):

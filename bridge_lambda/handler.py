@@ -61,6 +61,15 @@ def _message_id(record: Any) -> str | None:
     return mid[:MAX_MESSAGE_ID] if isinstance(mid, str) else None
 
 
+def _alarm_name(record: Any) -> str | None:
+    """The AlarmName of a record's notification, when it has one (for the log line of a bad record)."""
+    try:
+        name = json.loads((_sns(record) or {}).get("Message") or "{}").get("AlarmName")
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return str(name)[:255] if name else None
+
+
 def api_message(exc: Exception) -> str:
     """The API server's own message (its Status body), not the HTTP headers around it."""
     body = getattr(exc, "body", None)
@@ -144,18 +153,14 @@ def handle(event: dict[str, Any], context: Any = None, writer: IncidentWriter | 
     retry: list[str] = []
     for index, record in enumerate(records):
         message_id = _message_id(record)
-        alarm = None
+        alarm = _alarm_name(record)
         try:
             res = handle_record(record, writer)
             _log(logging.INFO, "record.done", index=index, **{k: v for k, v in res.items() if v is not None})
         except InvalidRecord as exc:
             res = {"messageId": message_id, "status": "invalid", "reason": str(exc)}
-            _log(logging.WARNING, "record.invalid", index=index, messageId=message_id, reason=str(exc))
+            _log(logging.WARNING, "record.invalid", index=index, messageId=message_id, alarm=alarm, reason=str(exc))
         except Exception as exc:  # noqa: BLE001 - the batch goes on, whatever one record does
-            try:
-                alarm = json.loads((_sns(record) or {}).get("Message") or "{}").get("AlarmName")
-            except (TypeError, ValueError, AttributeError):
-                alarm = None
             reason = api_message(exc)
             if is_permanent(exc):  # the API said no for good: retrying cannot help
                 res = {"messageId": message_id, "status": "invalid", "reason": f"rejected by the API server: {reason}"}

@@ -86,3 +86,36 @@ def test_mcp_over_streamable_http():
         proc.kill()
         proc.wait(10)
         dd.stop()
+
+
+def test_chaos_cleanup_over_mcp_is_a_dry_run_recorded_in_the_incident(kube, ns, incidents):
+    """The same guarded path as the respond phase: found by the burner analyzer, decided by the policy,
+    a dry-run unless the operator allows execution, audited in the Incident's status."""
+    from mcp.client.session import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    from .support import scenarios
+    from .support.workloads import incident
+
+    scenarios.cpu_burner(kube, ns, "burner")
+    scenarios.apply_deployment(kube, ns, __import__("tests.support.workloads", fromlist=["x"]).deployment("web", replicas=1))
+    incidents.create(incident("cleanup", target={"namespace": ns, "kind": "Deployment", "name": "burner"}))
+    params = StdioServerParameters(command=sys.executable, args=["-m", "incident_operator.cli", "mcp"], env=_env({}))
+
+    async def run():
+        async with stdio_client(params) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                asked = await session.call_tool("chaos-cleanup", {"namespace": ns, "name": "burner", "execute": True,
+                                                                  "incident": f"{ns}/cleanup"})
+                ordinary = await session.call_tool("chaos-cleanup", {"namespace": ns, "name": "web"})
+                return json.loads(asked.content[0].text), json.loads(ordinary.content[0].text)
+    asked, ordinary = asyncio.run(asyncio.wait_for(run(), 60))
+    assert asked["outcome"] == "ok", asked
+    out = asked["data"]
+    assert out["burner"] and out["state"] == "dry-run" and "INCIDENT_CHAOS_CLEANUP_EXECUTE" in out["message"]
+    assert out["before"]["deployment"]["exists"] is True and out["recorded_in"] == f"{ns}/cleanup"
+    assert kube.apps.read_namespaced_deployment("burner", ns)  # nothing was deleted
+    [action] = incidents.get("cleanup")["status"]["actions"]
+    assert action["via"] == "chaos-cleanup" and action["state"] == "dry-run" and action["action"] == "delete-cpu-burner"
+    assert ordinary["data"]["burner"] is False and ordinary["data"]["state"] == "skipped"

@@ -11,6 +11,14 @@ import yaml
 from pydantic import BaseModel, Field
 
 
+# The dimensions Container Insights publishes each metric with, and the ones that name the culprit
+SCHEMAS = {
+    "pod": ("SCHEMA(ContainerInsights, ClusterName, Namespace, PodName)", ("Namespace", "PodName")),
+    "node": ("SCHEMA(ContainerInsights, ClusterName, InstanceId, NodeName)", ("NodeName",)),
+}
+INSIGHTS_FUNCTIONS = {"Average": "AVG", "Maximum": "MAX", "Minimum": "MIN", "Sum": "SUM", "SampleCount": "COUNT"}
+
+
 class AlarmSpec(BaseModel):
     name: str
     metric: str
@@ -21,6 +29,19 @@ class AlarmSpec(BaseModel):
     statistic: Literal["Average", "Maximum", "Minimum", "Sum", "SampleCount"] = "Average"
     comparison: str = "GreaterThanThreshold"
     description: str = ""
+    contributors: int = Field(default=100, ge=1, le=500, description="LIMIT of the grouped query (time series watched)")
+
+    @property
+    def level(self) -> str:
+        return "node" if self.metric.startswith("node_") else "pod"
+
+    def query(self, cluster: str) -> str:
+        """A Metrics Insights query grouped by what names the culprit: one contributor per pod (or node)."""
+        schema, group = SCHEMAS[self.level]
+        fn = INSIGHTS_FUNCTIONS[self.statistic]
+        cluster_q = cluster.replace("'", "''")
+        return (f"SELECT {fn}({self.metric}) FROM {schema} WHERE ClusterName = '{cluster_q}' "
+                f"GROUP BY {', '.join(group)} ORDER BY {fn}() DESC LIMIT {self.contributors}")
 
 
 DEFAULT_ALARMS = [
@@ -45,10 +66,12 @@ def setup(cloudwatch: Any, sns: Any, cluster: str, topic_arn: str | None, topic_
     if not topic_arn:
         topic_arn = sns.create_topic(Name=topic_name or "netaiops-incident-alarms")["TopicArn"]  # idempotent
     for a in alarms:
+        # a multi-time-series alarm: each pod (node) is a contributor with its own state and notifications
         cloudwatch.put_metric_alarm(
-            AlarmName=a.name, AlarmDescription=a.description, Namespace="ContainerInsights", MetricName=a.metric,
-            Dimensions=[{"Name": "ClusterName", "Value": cluster}], Statistic=a.statistic, Period=a.period,
+            AlarmName=a.name, AlarmDescription=a.description,
+            Metrics=[{"Id": "q1", "Expression": a.query(cluster), "Period": a.period, "ReturnData": True,
+                      "Label": a.metric}],
             EvaluationPeriods=a.evaluation_periods, DatapointsToAlarm=a.datapoints_to_alarm, Threshold=a.threshold,
             ComparisonOperator=a.comparison, TreatMissingData="notBreaching", ActionsEnabled=True,
             AlarmActions=[topic_arn], OKActions=[topic_arn])
-    return {"topicArn": topic_arn, "alarms": [a.name for a in alarms]}
+    return {"topicArn": topic_arn, "alarms": [{"name": a.name, "query": a.query(cluster)} for a in alarms]}

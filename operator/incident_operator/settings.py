@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     remediation_verify_seconds: float = Field(
         default=300.0, ge=0, description="After acting, how long the respond phase waits for the workload to be healthy")
     remediation_verify_interval_seconds: float = Field(default=3.0, gt=0, description="How often it looks")
+    chaos_cleanup_execute: bool = Field(
+        default=False, description="Let the chaos-cleanup tool (MCP) act when its caller asks; otherwise always dry-run")
     remediation_undo_unverified: bool = Field(
         default=False, description="Undo an action (rollback / scale) that did not become healthy in time")
     max_attempts: int = Field(default=4, ge=1, le=20, description="Tries per phase before Failed")
@@ -40,6 +42,8 @@ class Settings(BaseSettings):
     source_timeout_seconds: float = Field(default=20.0, gt=0, description="Per evidence source")
     log_tail_lines: int = Field(default=50, ge=0, le=1000)
     max_pods: int = Field(default=30, ge=1, description="Pods examined per Incident")
+    max_suspects: int = Field(default=5, ge=1, le=50,
+                              description="Suspects sought when an alarm names no pod or node (each one's evidence is collected)")
     max_events: int = Field(default=100, ge=1)
     report_max_chars: int = Field(default=20000, ge=1000, description="Report kept in status")
     similar_incidents: int = Field(default=5, ge=0)

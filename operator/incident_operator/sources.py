@@ -54,8 +54,29 @@ class ClusterSource(EvidenceSource):
         self.collector = ClusterCollector(deps.kube, max_pods=s.max_pods, max_events=s.max_events,
                                           log_tail_lines=s.log_tail_lines, scope=deps.effective_scope())
 
+    also: list[Target] = []  # the other suspects of an alarm that named no pod (set by the collect phase)
+
     def collect(self, target: Target, alarm: Alarm | None, window: TimeWindow) -> SourceResult:
-        return SourceResult(cluster=self.collector.collect(target))
+        evidence = self.collector.collect(target)
+        for extra in self.also:
+            try:
+                evidence = merge(evidence, self.collector.collect(extra))
+            except Exception as exc:  # noqa: BLE001 - a suspect's evidence is a bonus, never the failure
+                import logging
+                logging.getLogger(__name__).info("no evidence for suspect %s: %s", extra, exc)
+        return SourceResult(cluster=evidence)
+
+
+def merge(a: ClusterEvidence, b: ClusterEvidence) -> ClusterEvidence:
+    """Two targets' cluster evidence as one, each object once."""
+    def union(xs, ys, key):
+        seen = {key(x) for x in xs}
+        return xs + [y for y in ys if key(y) not in seen]
+    return ClusterEvidence(
+        pods=union(a.pods, b.pods, lambda p: (p.namespace, p.name)),
+        events=union(a.events, b.events, lambda e: (e.namespace, e.object_kind, e.object_name, e.reason, e.message)),
+        deployments=union(a.deployments, b.deployments, lambda d: (d.namespace, d.name)),
+        nodes=union(a.nodes, b.nodes, lambda n: n.name))
 
 
 class CloudWatchSource(EvidenceSource):

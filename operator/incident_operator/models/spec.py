@@ -36,6 +36,7 @@ class Alarm(_Model):
     timestamp: datetime | None = None
     arn: str | None = None
     region: str | None = None
+    query: str | None = Field(default=None, description="Metrics Insights query of a multi-time-series alarm")
 
 
 class Target(_Model):

@@ -25,6 +25,12 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
     outcomes: list[SourceOutcome] = []
     results: list[SourceResult] = []
     timeout = ctx.settings.source_timeout_seconds
+    suspects = [Target(namespace=a.get("namespace"), pod=a["name"]) if a.get("kind") == "Pod" else
+                Target(kind="Node", name=a["name"], node=a["name"])
+                for a in (ctx.status.get("affected") or [])[1:] if a.get("reason") and a.get("kind") in ("Pod", "Node")]
+    for source in ctx.sources:
+        if hasattr(source, "also"):
+            source.also = suspects
     pool = ThreadPoolExecutor(max_workers=max(1, len(ctx.sources)), thread_name_prefix="collect")
     started = time.monotonic()
     futures = [(s, pool.submit(s.collect, target, alarm, window)) for s in ctx.sources]

@@ -11,6 +11,8 @@ from bridge_lambda.alarm import label_value, target_from_dimensions
 
 from ..constants import LABEL_ALARM, LABEL_WORKLOAD
 from ..models.spec import Alarm, Target
+from ..models.evidence import TimeWindow
+from ..suspects import find as find_suspects
 from ..tenancy import scoped_target
 from .context import PhaseContext
 
@@ -92,9 +94,25 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
     scope = ctx.deps.effective_scope()
     target = scoped_target(ctx.namespace, infer_target(spec.target, alarm), scope)
     scope.check(target)  # before the first read: tenancy.Refused fails the Incident for good
-    target, affected = resolve_workloads(ctx, target)
     anchor, note = window_anchor(alarm, ctx.incident["metadata"].get("creationTimestamp"))
     width = timedelta(minutes=spec.options.window_minutes)
+    suspects, searched = [], []
+    if alarm is not None and not (target.pod or target.node or target.kind or target.name):
+        # the alarm names no pod or node: find who it is about
+        window = TimeWindow(start=anchor - width, end=anchor + width, anchor=anchor)
+        own = next(iter(scope.namespaces), None) if scope.namespaces is not None else None
+        found, searched = find_suspects(ctx.deps, alarm, target.cluster or ctx.settings.cluster_name, window,
+                                        ctx.settings.max_suspects, own or target.namespace)
+        suspects = [s for s in found if s.kind != "Node" or scope.nodes]
+        if suspects:
+            top = suspects[0]
+            target = (target.model_copy(update={"kind": "Node", "name": top.name, "node": top.name}) if top.kind == "Node"
+                      else target.model_copy(update={"namespace": top.namespace, "pod": top.name}))
+            scope.check(target)
+    target, affected = resolve_workloads(ctx, target)
+    if suspects:
+        affected[0]["reason"] = suspects[0].reason
+        affected += [s.affected() for s in suspects[1:]]
     labels = similarity_labels(alarm, affected)
     if labels:
         ctx.store.patch(ctx.namespace, ctx.name, {"metadata": {"labels": labels}})
@@ -107,6 +125,8 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
     }
     if note:
         out["window"]["note"] = note
+    if suspects or searched:
+        out["suspectSearch"] = {"suspects": len(suspects), "failed": searched or None}
     return out
 
 

@@ -15,10 +15,30 @@ REGION_NAME = "Asia Pacific (Seoul)"
 
 
 def cloudwatch_message(alarm: dict[str, Any], old_state: str, new_state: str, reason: str,
-                       at: datetime | None = None) -> str:
-    """The notification JSON; `alarm` is shaped like a DescribeAlarms MetricAlarm."""
+                       at: datetime | None = None, contributor: dict[str, Any] | None = None) -> str:
+    """The notification JSON; `alarm` is shaped like a DescribeAlarms MetricAlarm.
+
+    A single-metric alarm's Trigger names the metric and its dimensions; an alarm on `Metrics` (metric
+    math, Metrics Insights) carries them as `Trigger.Metrics`, as CloudWatch documents. For one
+    contributor of a multi-time-series alarm, `contributor` ({"id", "attributes"}) adds
+    `AlarmContributorId` / `AlarmContributorAttributes` (the field names of CloudWatch's contributor
+    notifications and alarm history)."""
     at = at or datetime.now(timezone.utc)
-    return json.dumps({
+    trigger: dict[str, Any] = {
+        "Period": alarm.get("Period"), "EvaluationPeriods": alarm["EvaluationPeriods"],
+        "DatapointsToAlarm": alarm.get("DatapointsToAlarm"), "ComparisonOperator": alarm["ComparisonOperator"],
+        "Threshold": alarm["Threshold"], "TreatMissingData": alarm.get("TreatMissingData", "missing"),
+        "EvaluateLowSampleCountPercentile": "",
+    }
+    if alarm.get("Metrics"):
+        trigger["Metrics"] = [{k: v for k, v in m.items() if v is not None} for m in alarm["Metrics"]]
+        trigger["Period"] = trigger["Period"] or next((m.get("Period") for m in alarm["Metrics"] if m.get("Period")), None)
+    else:
+        trigger.update({
+            "MetricName": alarm["MetricName"], "Namespace": alarm["Namespace"], "StatisticType": "Statistic",
+            "Statistic": alarm["Statistic"].upper(), "Unit": None,
+            "Dimensions": [{"value": d["Value"], "name": d["Name"]} for d in alarm.get("Dimensions", [])]})
+    message: dict[str, Any] = {
         "AlarmName": alarm["AlarmName"], "AlarmDescription": alarm.get("AlarmDescription"),
         "AWSAccountId": alarm["AlarmArn"].split(":")[4], "AlarmConfigurationUpdatedTimestamp":
             str(alarm.get("AlarmConfigurationUpdatedTimestamp")),
@@ -27,16 +47,12 @@ def cloudwatch_message(alarm: dict[str, Any], old_state: str, new_state: str, re
         "Region": REGION_NAME, "AlarmArn": alarm["AlarmArn"], "OldStateValue": old_state,
         "OKActions": alarm.get("OKActions", []), "AlarmActions": alarm.get("AlarmActions", []),
         "InsufficientDataActions": alarm.get("InsufficientDataActions", []),
-        "Trigger": {
-            "MetricName": alarm["MetricName"], "Namespace": alarm["Namespace"], "StatisticType": "Statistic",
-            "Statistic": alarm["Statistic"].upper(), "Unit": None,
-            "Dimensions": [{"value": d["Value"], "name": d["Name"]} for d in alarm.get("Dimensions", [])],
-            "Period": alarm["Period"], "EvaluationPeriods": alarm["EvaluationPeriods"],
-            "DatapointsToAlarm": alarm.get("DatapointsToAlarm"), "ComparisonOperator": alarm["ComparisonOperator"],
-            "Threshold": alarm["Threshold"], "TreatMissingData": alarm.get("TreatMissingData", "missing"),
-            "EvaluateLowSampleCountPercentile": "",
-        },
-    })
+        "Trigger": trigger,
+    }
+    if contributor:
+        message["AlarmContributorId"] = contributor["id"]
+        message["AlarmContributorAttributes"] = contributor["attributes"]
+    return json.dumps(message, default=str)
 
 
 def lambda_record(envelope: dict[str, Any], subscription_arn: str) -> dict[str, Any]:

@@ -6,8 +6,8 @@ from .base import ToolRegistry
 
 
 def default_registry() -> ToolRegistry:
-    from . import cloudwatch, datadog, github, kubernetes, opensearch
+    from . import cloudwatch, datadog, github, kubernetes, opensearch, remediation
     registry = ToolRegistry()
-    for module in (cloudwatch, opensearch, datadog, github, kubernetes):
+    for module in (cloudwatch, opensearch, datadog, github, kubernetes, remediation):
         registry.register(*module.TOOLS)
     return registry

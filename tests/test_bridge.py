@@ -55,12 +55,9 @@ def test_alarms_setup_creates_the_three_alarms_idempotently(aws, capsys):
     alarms = {a["AlarmName"]: a for a in aws.client("cloudwatch").describe_alarms()["MetricAlarms"]
               if a["AlarmName"].startswith("netaiops-")}
     assert set(alarms) == {"netaiops-cpu-spike", "netaiops-pod-restarts", "netaiops-node-cpu-high"}
-    cpu, restarts, node = (alarms[n] for n in ("netaiops-cpu-spike", "netaiops-pod-restarts", "netaiops-node-cpu-high"))
-    assert (cpu["MetricName"], cpu["Threshold"], cpu["Period"], cpu["DatapointsToAlarm"], cpu["EvaluationPeriods"]) == ("pod_cpu_utilization", 80, 60, 2, 3)
-    assert (restarts["MetricName"], restarts["Threshold"], restarts["Period"], restarts["EvaluationPeriods"]) == ("pod_number_of_container_restarts", 3, 300, 1)
-    assert (node["MetricName"], node["Threshold"], node["Period"]) == ("node_cpu_utilization", 85, 60)
     assert all(a["AlarmActions"] == [topic] and a["OKActions"] == [topic] for a in alarms.values())
-    assert cpu["Dimensions"] == [{"Name": "ClusterName", "Value": "demo"}]
+    # the query shapes and thresholds: tests/test_real_alarms.py
+    assert all(len(a["Metrics"]) == 1 and "'demo'" in a["Metrics"][0]["Expression"] for a in alarms.values())
 
 
 def test_alarm_state_change_becomes_one_incident_with_the_alarm_in_its_spec(aws, kube, ns, writer):

@@ -45,3 +45,32 @@ def test_a_broken_bundle_gets_a_clear_error(tmp_path):
     assert out.returncode == 2 and "cannot read evidence bundle" in out.stderr and "window" in out.stderr
     missing = cli("analyze", "--evidence", str(tmp_path / "nope.json"))
     assert missing.returncode == 2 and "No such file" in missing.stderr
+
+
+def test_version_kubeconfig_context_and_the_contexts_namespace(kube, ns, incidents, kubeconfig, tmp_path):
+    import yaml
+
+    from incident_operator import __version__
+
+    assert cli("--version").stdout.strip() == f"incident-operator {__version__}"
+    incidents.create(incident("ctx", target={"namespace": ns}))
+    kube.custom.patch_namespaced_custom_object_status("netaiops.io", "v1alpha1", ns, "incidents", "ctx", {
+        "status": {"phase": "NeedsAction", "report": {"markdown": "# 보고서 ctx"}}})
+    cfg = yaml.safe_load(open(kubeconfig))
+    ctx = dict(cfg["contexts"][0])
+    cfg["contexts"] = [ctx, {"name": "shop", "context": {**ctx["context"], "namespace": ns}}]
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(cfg))
+    # no -n: the namespace of the chosen context, as kubectl does
+    out = subprocess.run([sys.executable, "-m", "incident_operator.cli", "--kubeconfig", str(path), "--context", "shop",
+                          "report", "ctx"], capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0 and out.stdout.startswith("# 보고서 ctx"), out.stderr
+    other = subprocess.run([sys.executable, "-m", "incident_operator.cli", "--kubeconfig", str(path), "report", "ctx"],
+                           capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert other.returncode == 1 and "default/ctx" in other.stderr  # the current context has no namespace
+
+
+def test_a_closed_pipe_ends_quietly():
+    proc = subprocess.run(f"{sys.executable} -m incident_operator.cli schema evidence | head -c 10",
+                          shell=True, capture_output=True, text=True, timeout=60)
+    assert proc.stdout == '{\n  "$defs"'[:10] and "Traceback" not in proc.stderr

@@ -186,7 +186,12 @@ def cmd_tools(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="incident-operator", description=__doc__)
+    p.add_argument("--version", action="version", version=f"incident-operator {__version__}")
+    p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
+    p.add_argument("--context", help="kubeconfig context to use (default: its current context)")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run the operator against the current kubeconfig or in-cluster config")
     r.add_argument("-n", "--namespace", action="append", help="watch only these namespaces (repeatable)")
@@ -238,14 +243,31 @@ def parser() -> argparse.ArgumentParser:
                               ("evidence", cmd_evidence, "print an Incident's stored evidence bundle")):
         x = sub.add_parser(name, help=help_)
         x.add_argument("name")
-        x.add_argument("-n", "--namespace", default="default")
+        x.add_argument("-n", "--namespace", default=None, help="default: the kubeconfig context's namespace")
         x.set_defaults(func=func)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
     args = parser().parse_args(argv)
-    return args.func(args)
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig
+    if args.context:
+        from .kube.client import CONTEXT_ENV
+        os.environ[CONTEXT_ENV] = args.context
+    if getattr(args, "namespace", "") is None and args.command in ("report", "evidence"):
+        from .kube.client import default_namespace
+        args.namespace = default_namespace()
+    try:
+        code = args.func(args)
+        sys.stdout.flush()  # inside the try: a reader that left shows up here, not at interpreter exit
+        return code
+    except BrokenPipeError:  # `incident-operator analyze ... | head`: the reader left, so do we, quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

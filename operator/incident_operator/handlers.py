@@ -86,8 +86,13 @@ def _reconcile(memo: kopf.Memo, namespace: str, name: str, logger: logging.Logge
             return
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
+def _unfinished(status: Any, **_: Any) -> bool:
+    """Kopf evaluates this on the body it already has: a finished Incident costs no request at start-up."""
+    return (status or {}).get("phase") not in FINISHED_PHASES
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL, when=_unfinished)
+@kopf.on.create(GROUP, VERSION, PLURAL, when=_unfinished)
 def reconcile(name: str, namespace: str, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     _reconcile(memo, namespace, name, logger)
 

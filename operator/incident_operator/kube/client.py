@@ -8,13 +8,29 @@ from dataclasses import dataclass
 from kubernetes import client, config
 
 
+CONTEXT_ENV = "INCIDENT_KUBE_CONTEXT"  # set by `incident-operator --context`
+
+
 def load_config() -> None:
-    """In a pod: the service account; elsewhere: $KUBECONFIG or ~/.kube/config."""
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
+    """In a pod: the service account; elsewhere: $KUBECONFIG (or ~/.kube/config), its current context
+    unless --context names another."""
+    if os.environ.get(CONTEXT_ENV) or not os.environ.get("KUBERNETES_SERVICE_HOST"):
         # read $KUBECONFIG now, not when the kubernetes package was imported
-        config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None,
+                                context=os.environ.get(CONTEXT_ENV) or None)
+        return
+    config.load_incluster_config()
+
+
+def default_namespace() -> str:
+    """The namespace of the kubeconfig's (or --context's) context, like kubectl; else `default`."""
+    try:
+        contexts, current = config.list_kube_config_contexts(config_file=os.environ.get("KUBECONFIG") or None)
+    except Exception:  # noqa: BLE001 - no kubeconfig (in a pod): kubectl's default
+        return "default"
+    wanted = os.environ.get(CONTEXT_ENV)
+    ctx = next((c for c in contexts if c["name"] == wanted), None) if wanted else current
+    return ((ctx or {}).get("context") or {}).get("namespace") or "default"
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,12 @@ class IncidentStore:
     def get(self, namespace: str, name: str) -> dict[str, Any]:
         return self.kube.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
 
-    def list(self, namespace: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]:
-        kw = {"label_selector": label_selector} if label_selector else {}
+    def list(self, namespace: str | None = None, label_selector: str | None = None,
+             limit: int | None = None) -> list[dict[str, Any]]:
+        """One page (`limit`) or everything; callers whose cost must not grow with history pass a limit."""
+        kw: dict[str, Any] = {"label_selector": label_selector} if label_selector else {}
+        if limit:
+            kw["limit"] = limit
         if namespace:
             res = self.kube.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, **kw)
         else:

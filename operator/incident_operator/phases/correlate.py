@@ -13,6 +13,7 @@ from .context import PhaseContext
 from .gather import similarity_labels
 
 MAX_ANOMALIES = 30
+SIMILAR_SCAN = 50  # Incidents read per label when looking for similar ones
 _EPOCH = datetime.min.replace(tzinfo=timezone.utc)
 
 
@@ -102,7 +103,9 @@ def similar_incidents(ctx: PhaseContext, cause: str | None = None) -> list[Simil
         labels[LABEL_CAUSE] = cause
     candidates: dict[str, dict] = {}
     for key, value in labels.items():  # select by label instead of reading every Incident
-        for other in ctx.store.list(ctx.namespace if ctx.settings.namespaces else None, f"{key}={value}"):
+        # bounded: the cost of the lookup must not grow with the number of past Incidents
+        for other in ctx.store.list(ctx.namespace if ctx.settings.namespaces else None, f"{key}={value}",
+                                    limit=SIMILAR_SCAN):
             candidates[other["metadata"]["uid"]] = other
     found = []
     for other in candidates.values():

@@ -76,9 +76,16 @@ def written_by_us(body: str | None, marker: str) -> bool:
     return (body or "").rstrip().endswith(marker)
 
 
+FIND_SCAN = 100  # newest issues looked at; the report's number is normally in the Incident's status
+
+
 def find_issue(repo, fingerprint: str):
+    """The fallback when status has no issue number (the operator died right after creating it): the
+    issue is among the newest, so only those are read — never the whole history."""
     marker = fingerprint_marker(fingerprint)
-    for issue in repo.get_issues(state="all", labels=["incident"]):
+    for i, issue in enumerate(repo.get_issues(state="all", labels=["incident"], sort="created", direction="desc")):
+        if i >= FIND_SCAN:
+            break
         if written_by_us(issue.body, marker):
             return issue
     return None

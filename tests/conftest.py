@@ -126,6 +126,43 @@ def wait() -> Callable:
 __all__ = ["Incidents", "OperatorProcess", "time"]
 
 
+@pytest.fixture
+def make_namespace(kube: Kube) -> Iterator[Callable[[str], str]]:
+    """More namespaces for a test (another tenant, an incident namespace), deleted after it."""
+    made: list[str] = []
+
+    def make(prefix: str = "t") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+        wait_for(lambda: kube.core.read_namespaced_service_account("default", name), 30, "default ServiceAccount")
+        made.append(name)
+        return name
+    yield make
+    for name in made:
+        try:
+            kube.core.delete_namespace(name)
+        except client.ApiException:
+            pass
+
+
+@pytest.fixture
+def github() -> Iterator["GitHubServer"]:
+    """The GitHub REST stand-in (driven by PyGithub)."""
+    from .support.github_server import GitHubServer
+    server = GitHubServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bedrock() -> Iterator["BedrockServer"]:
+    """The Bedrock Converse stand-in (driven by strands' BedrockModel)."""
+    from .support.bedrock_server import BedrockServer
+    server = BedrockServer()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def aws() -> Iterator["LocalAws"]:
     from .support.aws import LocalAws

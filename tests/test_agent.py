@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
 from kubernetes import client
 
 from incident_operator.agent.engine import LlmDiagnoser
@@ -33,13 +32,6 @@ def diagnosis(kind: str, name: str, ns: str, action: str = "none", target: str |
         "remediation": {"action": action, "target_kind": "Deployment", "target_name": target or name,
                         "target_namespace": ns, "reason": "모델 제안"},
     }
-
-
-@pytest.fixture
-def bedrock():
-    server = BedrockServer()
-    yield server
-    server.stop()
 
 
 def settings_for(bedrock: BedrockServer, **kw) -> Settings:

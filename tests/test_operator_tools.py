@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 from .support import scenarios, workloads
 from .support.github_server import TOKEN, GitHubServer
 from .support.workloads import incident
 from .test_tools_cloudwatch import put_series
-
-
-@pytest.fixture
-def github():
-    server = GitHubServer()
-    yield server
-    server.stop()
 
 
 def github_env(server: GitHubServer) -> dict[str, str]:

@@ -23,13 +23,9 @@ from .support.cluster import wait_for
 
 
 @pytest.fixture
-def incident_ns(kube):
+def incident_ns(make_namespace):
     """The operator's incident namespace, where the bridge writes."""
-    name = f"inc-{uuid.uuid4().hex[:6]}"
-    kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    wait_for(lambda: kube.core.read_namespaced_service_account("default", name), 30, "default ServiceAccount")
-    yield name
-    kube.core.delete_namespace(name)
+    return make_namespace("inc")
 
 
 @pytest.fixture

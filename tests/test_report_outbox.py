@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from .support import scenarios
 from .support.cluster import wait_for
 from .support.github_server import TOKEN, GitHubServer
 from .support.workloads import incident
-
-
-@pytest.fixture
-def github():
-    server = GitHubServer()
-    yield server
-    server.stop()
 
 
 def env(server: GitHubServer, **extra: str) -> dict[str, str]:

@@ -16,15 +16,14 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from kubernetes import client
 
 from incident_operator.redact import redact, redact_data
 
 from .support import scenarios, workloads
-from .support.bedrock_server import BedrockServer, answer, call_tool
+from .support.bedrock_server import answer, call_tool
 from .support.cluster import ROOT
-from .support.github_server import TOKEN, GitHubServer
+from .support.github_server import TOKEN
 from .support.workloads import incident
 
 # distinctive values: none may appear in any output
@@ -44,20 +43,6 @@ S = {
     "alarm_token": "AlarmReasonTokenValue31",      # the alarm's reason
     "basic_auth": "dXNlcjpCYXNpY0F1dGhTZWNyZXQ=",  # an Event: Authorization: Basic ...
 }
-
-
-@pytest.fixture
-def github():
-    server = GitHubServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def bedrock():
-    server = BedrockServer()
-    yield server
-    server.stop()
 
 
 def test_redactor_masks_every_kind_and_keeps_json_valid():

@@ -4,7 +4,6 @@ operator's incident namespace. Each test is an attack a hostile tenant tried on 
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 from kubernetes import client
@@ -21,13 +20,9 @@ from .support.workloads import incident
 
 
 @pytest.fixture
-def other_ns(kube):
+def other_ns(make_namespace):
     """A second tenant's namespace (B)."""
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    wait_for(lambda: kube.core.read_namespaced_service_account("default", name), 30, "default ServiceAccount")
-    yield name
-    kube.core.delete_namespace(name)
+    return make_namespace("t")
 
 
 def condition(st: dict, ctype: str) -> dict:

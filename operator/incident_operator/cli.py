@@ -45,11 +45,18 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from .analyzers import analyze
     from .models.evidence import EvidenceBundle
 
+    from .models.strict import unknown_fields
+
     try:
         text = sys.stdin.read() if args.evidence == "-" else Path(args.evidence).read_text()
         bundle = EvidenceBundle.model_validate_json(text)
-    except (OSError, ValidationError) as exc:
+        unknown = unknown_fields(EvidenceBundle, json.loads(text))
+    except (OSError, ValidationError, ValueError) as exc:
         print(f"cannot read evidence bundle {args.evidence}: {exc}", file=sys.stderr)
+        return 2
+    if unknown:  # silently dropping them would analyse less than the file holds
+        print(f"cannot read evidence bundle {args.evidence}: unknown fields: {', '.join(unknown[:20])}"
+              + (f" (and {len(unknown) - 20} more)" if len(unknown) > 20 else ""), file=sys.stderr)
         return 2
     print(analyze(bundle).model_dump_json(indent=2, by_alias=True, exclude_none=True))
     return 0

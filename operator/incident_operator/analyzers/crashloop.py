@@ -36,9 +36,13 @@ class CrashLoopAnalyzer(Analyzer):
             if reason:
                 evidence.append(EvidenceItem(source="cluster", text=f"마지막 로그: {reason[:300]}", ref=pod_ref(pod)))
             confidence = 0.75 + (0.1 if reason else 0) + (0.1 if alarm_mentions(bundle, "restart") else 0)
+            if c.termination_message:
+                evidence.append(EvidenceItem(source="cluster", text=f"종료 메시지: {c.termination_message[:300]}", ref=pod_ref(pod)))
+                reason = reason or c.termination_message.strip().splitlines()[-1]
+            which = f"init 컨테이너 `{c.name}`" if c.init else "컨테이너"
             causes.append(Cause(
                 kind=self.kind,
-                title=f"`{ref.name}` 컨테이너가 반복 종료됨 (exit code {c.last_exit_code})" + (f": {reason[:120]}" if reason else ""),
+                title=f"`{ref.name}` {which}가 반복 종료됨 (exit code {c.last_exit_code})" + (f": {reason[:120]}" if reason else ""),
                 confidence=clamp(confidence), resource=ref, evidence=evidence,
                 immediate_actions=[f"`kubectl logs {pod.name} -n {pod.namespace} --previous`로 종료 직전 로그 확인",
                                    "최근 배포/설정 변경이 있었다면 롤백"],

@@ -17,12 +17,17 @@ from .oom import OomAnalyzer
 from .probes import ProbeFailureAnalyzer
 from .scaled_to_zero import ScaledToZeroAnalyzer
 from .unschedulable import UnschedulableAnalyzer
+from .evicted import EvictedAnalyzer
+from .pvc_unbound import PvcUnboundAnalyzer
+from .quota_exceeded import QuotaExceededAnalyzer
+from .service_endpoints import ServiceNoEndpointsAnalyzer
 
 log = logging.getLogger(__name__)
 
 ANALYZERS: tuple[Analyzer, ...] = (
     CpuBurnerAnalyzer(), ImagePullAnalyzer(), ScaledToZeroAnalyzer(), OomAnalyzer(), CrashLoopAnalyzer(),
-    MissingConfigAnalyzer(), UnschedulableAnalyzer(), ProbeFailureAnalyzer(), NodePressureAnalyzer(),
+    MissingConfigAnalyzer(), PvcUnboundAnalyzer(), QuotaExceededAnalyzer(), UnschedulableAnalyzer(),
+    ProbeFailureAnalyzer(), NodePressureAnalyzer(), EvictedAnalyzer(), ServiceNoEndpointsAnalyzer(),
     AppErrorsAnalyzer(),
 )
 MAX_CAUSES = 5

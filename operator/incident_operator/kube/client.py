@@ -47,6 +47,14 @@ class Kube:
         return cls(client.CoreV1Api(api_client), client.AppsV1Api(api_client),
                    client.CustomObjectsApi(api_client))
 
+    @property
+    def storage(self) -> client.StorageV1Api:
+        return client.StorageV1Api(self.core.api_client)
+
+    @property
+    def discovery(self) -> client.DiscoveryV1Api:
+        return client.DiscoveryV1Api(self.core.api_client)
+
 
 def is_not_found(exc: Exception) -> bool:
     return isinstance(exc, client.ApiException) and exc.status == 404

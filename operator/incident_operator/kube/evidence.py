@@ -10,7 +10,7 @@ from kubernetes import client
 
 from ..models.evidence import (
     ClusterEvidence, Condition, ContainerEvidence, DeploymentEvidence, EventEvidence, NodeEvidence,
-    PodEvidence, Resources, RevisionEvidence,
+    PodEvidence, PvcEvidence, QuotaEvidence, Resources, RevisionEvidence, ServiceEvidence,
 )
 from ..models.spec import Target
 from .client import Kube, is_not_found
@@ -73,11 +73,14 @@ def _apply_status(ev: ContainerEvidence, st: client.V1ContainerStatus) -> None:
         t = state.terminated
         ev.state, ev.state_reason, ev.state_message = "terminated", t.reason, t.message
         ev.last_exit_code = t.exit_code
+        ev.termination_message = (t.message or None) and t.message[:1000]
     last = st.last_state.terminated if st.last_state else None
     if last:
         ev.last_termination_reason = last.reason
         ev.last_exit_code = last.exit_code
         ev.last_terminated_at = last.finished_at
+        if last.message:
+            ev.termination_message = last.message[:1000]
 
 
 class ClusterCollector:
@@ -157,6 +160,10 @@ class ClusterCollector:
 
     def pod_evidence(self, pod: client.V1Pod, with_logs: bool) -> PodEvidence:
         meta, spec, status = pod.metadata, pod.spec, pod.status or client.V1PodStatus()
+        inits = {c.name: container_from_spec(c).model_copy(update={"init": True}) for c in spec.init_containers or []}
+        for st in status.init_container_statuses or []:
+            if st.name in inits:
+                _apply_status(inits[st.name], st)
         containers = {c.name: container_from_spec(c) for c in spec.containers}
         for st in status.container_statuses or []:
             if st.name in containers:
@@ -166,7 +173,9 @@ class ClusterCollector:
             name=meta.name, namespace=meta.namespace, node=spec.node_name, phase=status.phase,
             owner_kind=owner_kind, owner_name=owner_name, workload_kind=wl_kind, workload_name=wl_name,
             labels=dict(meta.labels or {}), created_at=meta.creation_timestamp,
-            containers=list(containers.values()), conditions=_conditions(status.conditions),
+            containers=list(inits.values()) + list(containers.values()), conditions=_conditions(status.conditions),
+            reason=status.reason, message=(status.message or None) and status.message[:1000],
+            claims=sorted({v.persistent_volume_claim.claim_name for v in spec.volumes or [] if v.persistent_volume_claim}),
         )
         if with_logs and self.log_tail_lines and spec.node_name:
             ev.log_tail = self._log_tail(pod)
@@ -289,12 +298,83 @@ class ClusterCollector:
                 deployments[(ns, name)] = d
         node_names = sorted({p.node for p in pod_ev if p.node} | ({target.node} if target.node else set()))
         nodes = [n for n in (self.node(x) for x in node_names[:10]) if n] if self._may_read_nodes() else []
+        ns = target.namespace
+        pvcs = self._read_each("pvc", lambda: self.pvcs(ns, sorted({c for p in pod_ev for c in p.claims}))) if ns else []
+        services = self._read_each("services", lambda: self.services(ns, pod_ev, every=not target.kind)) if ns else []
+        quotas = self._read_each("quotas", lambda: self.quotas(ns)) if ns else []
         names = {p.name for p in pod_ev} | {d.name for d in deployments.values()}
         names |= {r.replica_set for d in deployments.values() for r in d.revisions}
-        names |= {n.name for n in nodes}
+        names |= {n.name for n in nodes} | {c.name for c in pvcs} | {s.name for s in services}
         events: list[EventEvidence] = []
         if target.namespace:
             events = self.events(target.namespace, names)
         elif names and self._may_read(None):
             events = self.events(None, names)
-        return ClusterEvidence(pods=pod_ev, events=events, deployments=list(deployments.values()), nodes=nodes)
+        return ClusterEvidence(pods=pod_ev, events=events, deployments=list(deployments.values()), nodes=nodes,
+                               pvcs=pvcs, services=services, quotas=quotas)
+
+    # ---- storage, services, quotas (each read may fail on its own) -----------------------------
+    @staticmethod
+    def _read_each(what: str, read):
+        try:
+            return read()
+        except client.ApiException as exc:  # e.g. no RBAC for it: the rest of the evidence stands
+            log.info("no %s evidence: %s", what, exc.reason)
+            return []
+
+    def pvcs(self, namespace: str, names: list[str]) -> list[PvcEvidence]:
+        out = []
+        for name in names[: self.max_pods]:
+            try:
+                pvc = self.kube.core.read_namespaced_persistent_volume_claim(name, namespace)
+            except client.ApiException as exc:
+                if is_not_found(exc):
+                    out.append(PvcEvidence(name=name, namespace=namespace, phase="Missing"))
+                    continue
+                raise
+            sc = pvc.spec.storage_class_name
+            exists = None
+            if sc:
+                try:
+                    self.kube.storage.read_storage_class(sc)
+                    exists = True
+                except client.ApiException as exc:
+                    exists = False if is_not_found(exc) else None
+            req = ((pvc.spec.resources.requests or {}) if pvc.spec.resources else {}).get("storage")
+            out.append(PvcEvidence(name=name, namespace=namespace, phase=pvc.status.phase if pvc.status else None,
+                                   storage_class=sc, storage_class_exists=exists, volume_name=pvc.spec.volume_name,
+                                   requested=req))
+        return out
+
+    def services(self, namespace: str, pods: list[PodEvidence], every: bool = False) -> list[ServiceEvidence]:
+        """Services whose selector picks the target's pods — or, for a whole-namespace target, every
+        Service of the namespace (a selector with a typo picks nothing) — with their endpoints."""
+        labels = [p.labels for p in pods]
+        out = []
+        for svc in self.kube.core.list_namespaced_service(namespace, limit=200).items:
+            sel = (svc.spec.selector or {}) if svc.spec else {}
+            if not sel:
+                continue
+            if not every and not any(all(l.get(k) == v for k, v in sel.items()) for l in labels):
+                continue
+            ready = not_ready = 0
+            for es in self.kube.discovery.list_namespaced_endpoint_slice(
+                    namespace, label_selector=f"kubernetes.io/service-name={svc.metadata.name}").items:
+                for ep in es.endpoints or []:
+                    if ep.conditions and ep.conditions.ready is False:
+                        not_ready += 1
+                    else:
+                        ready += 1
+            matching = len(self.kube.core.list_namespaced_pod(
+                namespace, label_selector=",".join(f"{k}={v}" for k, v in sorted(sel.items())), limit=100).items)
+            out.append(ServiceEvidence(name=svc.metadata.name, namespace=namespace, type=svc.spec.type, selector=sel,
+                                       ready_endpoints=ready, not_ready_endpoints=not_ready, matching_pods=matching))
+            if len(out) >= 10:
+                break
+        return out
+
+    def quotas(self, namespace: str) -> list[QuotaEvidence]:
+        return [QuotaEvidence(name=q.metadata.name, namespace=namespace,
+                              hard={k: str(v) for k, v in ((q.status.hard if q.status else None) or {}).items()},
+                              used={k: str(v) for k, v in ((q.status.used if q.status else None) or {}).items()})
+                for q in self.kube.core.list_namespaced_resource_quota(namespace, limit=20).items]

@@ -43,6 +43,8 @@ class ContainerEvidence(_Model):
     has_readiness_probe: bool = False
     env_from: list[str] = Field(default=[], description="ConfigMaps/Secrets the container reads (kind/name)")
     env: list[str] = Field(default=[], description="Names of the container's env variables (never their values)")
+    init: bool = Field(default=False, description="An init container (runs to completion before the others)")
+    termination_message: str | None = Field(default=None, description="The last termination's message (terminationMessagePath)")
 
 
 class Condition(_Model):
@@ -64,8 +66,11 @@ class PodEvidence(_Model):
     workload_name: str | None = None
     labels: dict[str, str] = {}
     created_at: datetime | None = None
-    containers: list[ContainerEvidence] = []
+    containers: list[ContainerEvidence] = Field(default=[], description="Init containers first (init=true), then the app's")
     conditions: list[Condition] = []
+    reason: str | None = Field(default=None, description="status.reason, e.g. Evicted")
+    message: str | None = Field(default=None, description="status.message, e.g. the node was low on ephemeral-storage")
+    claims: list[str] = Field(default=[], description="PersistentVolumeClaims the pod mounts")
     log_tail: str | None = Field(default=None, description="Last lines of the first container's log, if the API served them")
 
 
@@ -151,11 +156,41 @@ class TimeWindow(_Model):
     anchor: datetime = Field(description="When the incident happened (the alarm time or creation)")
 
 
+class PvcEvidence(_Model):
+    name: str
+    namespace: str
+    phase: str | None = None
+    storage_class: str | None = None
+    storage_class_exists: bool | None = Field(default=None, description="None: not asked (no class named, or no access)")
+    volume_name: str | None = None
+    requested: str | None = None
+
+
+class ServiceEvidence(_Model):
+    name: str
+    namespace: str
+    type: str | None = None
+    selector: dict[str, str] = {}
+    ready_endpoints: int = 0
+    not_ready_endpoints: int = 0
+    matching_pods: int = Field(default=0, description="Pods in the namespace its selector matches")
+
+
+class QuotaEvidence(_Model):
+    name: str
+    namespace: str
+    hard: dict[str, str] = {}
+    used: dict[str, str] = {}
+
+
 class ClusterEvidence(_Model):
     pods: list[PodEvidence] = []
     events: list[EventEvidence] = []
     deployments: list[DeploymentEvidence] = []
     nodes: list[NodeEvidence] = []
+    pvcs: list[PvcEvidence] = []
+    services: list[ServiceEvidence] = []
+    quotas: list[QuotaEvidence] = []
 
 
 class EvidenceBundle(_Model):

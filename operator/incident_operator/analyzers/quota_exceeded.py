@@ -1,0 +1,47 @@
+"""A ResourceQuota refusing new pods: the ReplicaSet / Job controller's FailedCreate events say so."""
+
+from __future__ import annotations
+
+import re
+
+from ..models.diagnosis import Cause, EvidenceItem, ResourceRef
+from ..models.evidence import EvidenceBundle
+from .base import Analyzer, event_item, events_matching
+
+EXCEEDED = re.compile(r"exceeded quota: ([\w.-]+)", re.I)
+
+
+class QuotaExceededAnalyzer(Analyzer):
+    kind = "quota-exceeded"
+    title = "ResourceQuota 초과로 파드 생성 거부"
+
+    def analyze(self, bundle: EvidenceBundle) -> list[Cause]:
+        refused = events_matching(bundle, {"FailedCreate"}, r"exceeded quota|forbidden: failed quota")
+        if not refused:
+            return []
+        causes = []
+        by_quota: dict[str, list] = {}
+        for e in refused:
+            m = EXCEEDED.search(e.message or "")
+            by_quota.setdefault(m.group(1) if m else "?", []).append(e)
+        for quota_name, events in by_quota.items():
+            e = events[0]
+            q = next((q for q in bundle.cluster.quotas if q.name == quota_name), None)
+            ref = ResourceRef(kind="ResourceQuota", name=quota_name, namespace=e.namespace)
+            evidence = [event_item(x) for x in events[:3]]
+            if q:
+                full = [f"{k} {q.used.get(k, '?')}/{v}" for k, v in q.hard.items() if q.used.get(k) == v]
+                if full:
+                    evidence.append(EvidenceItem(source="cluster", text=f"한도에 도달한 항목: {', '.join(full)}", ref=str(ref)))
+            dep = next((d for d in bundle.cluster.deployments if any(r.replica_set == e.object_name for r in d.revisions)), None)
+            who = f"Deployment `{dep.name}`" if dep else f"{e.object_kind} `{e.object_name}`"
+            if dep:
+                evidence.append(EvidenceItem(source="cluster", text=f"Deployment `{dep.name}` 준비 {dep.ready_replicas}/{dep.replicas}"))
+            causes.append(Cause(
+                kind=self.kind, title=f"ResourceQuota `{quota_name}` 초과로 {who}의 파드를 만들 수 없음",
+                confidence=0.9, resource=ref, evidence=evidence,
+                immediate_actions=[f"`kubectl describe resourcequota {quota_name} -n {e.namespace}`로 사용량 확인",
+                                   "불필요한 파드 정리 또는 쿼터 상향 요청", "파드의 requests/limits를 쿼터에 맞게 조정"],
+                long_term=["네임스페이스 쿼터 사용률에 대한 알람", "LimitRange로 기본 requests 지정"],
+            ))
+        return causes

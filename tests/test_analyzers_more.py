@@ -1,0 +1,111 @@
+"""The failure kinds k8sgpt's analyzers and the Kubernetes troubleshooting pages name, reproduced for real
+on the control plane where it can (a PVC whose StorageClass does not exist, a ResourceQuota refusing pods,
+a Service whose selector matches nothing) and from a recorded bundle where only a kubelet could (eviction)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+from kubernetes import client
+
+from incident_operator.analyzers import analyze
+from incident_operator.models.evidence import EvidenceBundle
+from incident_operator.models.spec import Target
+
+from .support import scenarios, workloads
+from .support.cluster import wait_for
+
+
+def test_pvc_without_storage_class_is_the_root_of_unschedulable(kube, ns):
+    """Source: Kubernetes docs, "Troubleshooting ... PersistentVolumeClaim Pending"; k8sgpt pvc analyzer."""
+    kube.core.create_namespaced_persistent_volume_claim(ns, client.V1PersistentVolumeClaim(
+        metadata=client.V1ObjectMeta(name="data"),
+        spec=client.V1PersistentVolumeClaimSpec(access_modes=["ReadWriteOnce"], storage_class_name="fast-ssd-missing",
+                                                resources=client.V1VolumeResourceRequirements(requests={"storage": "1Gi"}))))
+    body = workloads.deployment("db", replicas=1)
+    body["spec"]["template"]["spec"]["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]
+    body["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
+    scenarios.apply_deployment(kube, ns, body)
+    wait_for(lambda: any(c.type == "PodScheduled" and c.status == "False"
+                         for p in scenarios.pods_of(kube, ns, "db") for c in (p.status.conditions or [])), 30, "db Pending")
+    d = analyze(scenarios.evidence(kube, Target(namespace=ns, kind="Deployment", name="db")))
+    kinds = [c.kind for c in d.causes]
+    assert kinds[0] == "pvc-unbound", kinds
+    assert "unschedulable" in kinds and kinds.index("pvc-unbound") < kinds.index("unschedulable")  # root first
+    assert "fast-ssd-missing" in d.causes[0].title and d.causes[0].confidence >= 0.9
+
+
+def test_resource_quota_refusing_pods(kube, ns):
+    """Source: Kubernetes docs, "Configure Memory and CPU Quotas for a Namespace" (FailedCreate: exceeded quota)."""
+    kube.core.create_namespaced_resource_quota(ns, client.V1ResourceQuota(
+        metadata=client.V1ObjectMeta(name="pods-cap"), spec=client.V1ResourceQuotaSpec(hard={"pods": "1"})))
+    wait_for(lambda: (kube.core.read_namespaced_resource_quota("pods-cap", ns).status.hard or {}), 30, "quota counted")
+    scenarios.apply_deployment(kube, ns, workloads.deployment("api", replicas=3))
+    wait_for(lambda: any(e.reason == "FailedCreate" and "exceeded quota" in (e.message or "")
+                         for e in kube.core.list_namespaced_event(ns).items), 30, "FailedCreate")
+    d = analyze(scenarios.evidence(kube, Target(namespace=ns, kind="Deployment", name="api")))
+    top = d.causes[0]
+    assert top.kind == "quota-exceeded" and top.resource.name == "pods-cap", [c.kind for c in d.causes]
+    assert "Deployment `api`" in top.title and any("exceeded quota" in e.text for e in top.evidence)
+
+
+def test_service_whose_selector_matches_nothing(kube, ns):
+    """Source: Kubernetes docs, "Debug Services" (no endpoints); k8sgpt service analyzer."""
+    scenarios.apply_deployment(kube, ns, workloads.deployment("checkout", replicas=1))
+    scenarios.wait_ready(kube, ns, "checkout", 1)
+    kube.core.create_namespaced_service(ns, client.V1Service(
+        metadata=client.V1ObjectMeta(name="checkout"),
+        spec=client.V1ServiceSpec(selector={"app": "checkout-v2"}, ports=[client.V1ServicePort(port=80)])))
+    wait_for(lambda: kube.discovery.list_namespaced_endpoint_slice(
+        ns, label_selector="kubernetes.io/service-name=checkout").items, 30, "EndpointSlice")
+    d = analyze(scenarios.evidence(kube, Target(namespace=ns)))
+    top = d.causes[0]
+    assert top.kind == "service-no-endpoints" and top.resource.name == "checkout", [c.kind for c in d.causes]
+    assert "app=checkout-v2" in top.evidence[0].text
+
+
+def _bundle(**cluster) -> dict:
+    now = datetime.now(timezone.utc)
+    return {"incident": "shop/evicted", "target": {"namespace": "shop", "kind": "Deployment", "name": "reports"},
+            "window": {"start": (now - timedelta(minutes=30)).isoformat(), "end": now.isoformat(), "anchor": now.isoformat()},
+            "cluster": cluster}
+
+
+def test_evicted_pods_from_a_recorded_bundle():
+    """Source: Kubernetes docs, "Node-pressure Eviction" (status.reason Evicted, the kubelet's message).
+    Only a kubelet evicts, so this one is a recorded bundle."""
+    pods = [{"name": f"reports-7d9f-{i}", "namespace": "shop", "phase": "Failed", "node": "ip-10-0-1-5",
+             "workloadKind": "Deployment", "workloadName": "reports", "reason": "Evicted",
+             "message": "The node was low on resource: ephemeral-storage. Threshold quantity: 1Gi, available: 512Mi.",
+             "containers": [{"name": "app", "image": "acme/reports:1", "state": "terminated"}]} for i in range(3)]
+    d = analyze(EvidenceBundle.model_validate(_bundle(pods=pods)))
+    assert d.causes[0].kind == "evicted" and "ephemeral-storage" in d.causes[0].title
+
+
+def test_a_crash_looping_init_container_is_seen():
+    """Source: Kubernetes docs, "Debug Init Containers" (Init:CrashLoopBackOff, termination message)."""
+    pods = [{"name": "api-1", "namespace": "shop", "phase": "Pending", "workloadKind": "Deployment", "workloadName": "api",
+             "containers": [
+                 {"name": "migrate", "image": "acme/migrate:3", "init": True, "state": "waiting", "stateReason": "CrashLoopBackOff",
+                  "restartCount": 6, "lastTerminationReason": "Error", "lastExitCode": 1,
+                  "terminationMessage": "schema migration failed: relation \"orders\" already exists"},
+                 {"name": "app", "image": "acme/api:3", "state": "waiting", "stateReason": "PodInitializing"}]}]
+    d = analyze(EvidenceBundle.model_validate(_bundle(pods=pods)))
+    top = d.causes[0]
+    assert top.kind == "crash-loop" and "init 컨테이너 `migrate`" in top.title and "already exists" in top.title
+
+
+def test_analyze_names_the_fields_it_does_not_know(tmp_path):
+    bundle = _bundle(pods=[{"name": "p", "namespace": "shop", "phaze": "Running", "containers": [
+        {"name": "c", "image": "i", "exitColour": "red"}]}])
+    bundle["severityGuess"] = "high"
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    out = subprocess.run([sys.executable, "-m", "incident_operator.cli", "analyze", "--evidence", str(path)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    for name in ("severityGuess", "cluster.pods[0].phaze", "cluster.pods[0].containers[0].exitColour"):
+        assert name in out.stderr

@@ -218,6 +218,28 @@ class IncidentWriter:
                     raise
                 time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
 
+    def _raise_occurrences(self, name: str, value: int) -> None:
+        """Set the occurrence count, never lowering it: concurrent bumps may land out of order."""
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            try:
+                obj = self.custom.get_namespaced_custom_object(GROUP, VERSION, self.cfg.namespace, PLURAL, name)
+            except client.ApiException as exc:
+                if exc.status == 404:
+                    return
+                raise
+            current = int((obj["metadata"].get("annotations") or {}).get(ANN_OCCURRENCES, "0") or 0)
+            if current >= value:
+                return
+            try:
+                self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.cfg.namespace, PLURAL, name, {
+                    "metadata": {"resourceVersion": obj["metadata"]["resourceVersion"], "annotations": {
+                        ANN_OCCURRENCES: str(value), ANN_LAST_SEEN: _now()}}})
+                return
+            except client.ApiException as exc:
+                if exc.status != 409:
+                    raise
+                time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+
     # ---- notifications ---------------------------------------------------------------------
     def on_notification(self, alarm: CloudWatchAlarm, raw: str, message_id: str) -> WriteResult:
         """Decide against the record, move the record (conditionally), then make the Incidents match it.
@@ -271,8 +293,7 @@ class IncidentWriter:
         if alarm.new_state == "ALARM" and rec.opened_at == at:  # this transition opened the episode
             self._create(alarm, raw, fingerprint, rec.incident, message_id, recovery)
         elif alarm.new_state == "ALARM" and rec.state == "ALARM" and rec.changed_at == at:
-            self._patch(rec.incident, {"metadata": {"annotations": {
-                ANN_OCCURRENCES: str(rec.occurrences), ANN_LAST_SEEN: _now()}}})
+            self._raise_occurrences(rec.incident, rec.occurrences)
         elif alarm.new_state == "OK" and rec.recovered_at == at:  # this transition ended the episode
             self._patch(rec.incident, {"metadata": {"annotations": {ANN_LAST_SEEN: _now()}}, "spec": {"recovery": recovery}})
 

@@ -52,6 +52,7 @@ class AlarmDef(BaseModel):
 class Scenario(BaseModel):
     name: str
     description: str = ""
+    source: str = Field(default="", description="The public failure catalogue the scenario is derived from")
     manifests: list[dict[str, Any]] = []
     steps: list[dict[str, Any]] = []
     metrics: list[Series] = []
@@ -88,6 +89,9 @@ def _pods(kube: Kube, ns: str, app: str) -> list[client.V1Pod]:
 def _settled(kube: Kube, ns: str) -> bool:
     """Every Deployment has its pods, and every pod has a status from the (simulated) kubelet or the scheduler."""
     for d in kube.apps.list_namespaced_deployment(ns).items:
+        refused = any(c.type == "ReplicaFailure" and c.status == "True" for c in d.status.conditions or [])
+        if refused:  # the ReplicaSet cannot create its pods (a quota, an admission webhook): that is the state
+            continue
         if (d.status.replicas or 0) < (d.spec.replicas or 0) or (d.status.observed_generation or 0) < d.metadata.generation:
             return False
     pods = kube.core.list_namespaced_pod(ns).items

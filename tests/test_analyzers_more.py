@@ -109,3 +109,58 @@ def test_analyze_names_the_fields_it_does_not_know(tmp_path):
     assert out.returncode == 2
     for name in ("severityGuess", "cluster.pods[0].phaze", "cluster.pods[0].containers[0].exitColour"):
         assert name in out.stderr
+
+
+def _pod(name: str, **kw) -> dict:
+    return {"name": name, "namespace": "shop", "phase": "Running", "workloadKind": "Deployment", "workloadName": "api",
+            "containers": [{"name": "app", "image": "acme/api:3", "state": "running", "ready": True}], **kw}
+
+
+def test_a_failed_job_and_its_reason_from_a_recorded_bundle():
+    """Source: Kubernetes docs, "Jobs" (BackoffLimitExceeded: Job has reached the specified backoff limit);
+    k8sgpt pkg/analyzer/job.go. The pods' failure needs a kubelet, so the bundle is recorded."""
+    job = {"name": "nightly-report-29121440", "namespace": "shop", "cronjob": "nightly-report", "failed": 7,
+           "backoffLimit": 6, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                                              "message": "Job has reached the specified backoff limit"}]}
+    pods = [{"name": f"nightly-report-29121440-{i}", "namespace": "shop", "phase": "Failed", "ownerKind": "Job",
+             "ownerName": "nightly-report-29121440", "workloadKind": "Job", "workloadName": "nightly-report-29121440",
+             "logTail": "loading rows\nERROR: permission denied for table invoices",
+             "containers": [{"name": "report", "image": "acme/report:1", "state": "terminated", "lastExitCode": 1}]}
+            for i in range(2)]
+    d = analyze(EvidenceBundle.model_validate(_bundle(pods=pods, jobs=[job])))
+    top = d.causes[0]
+    assert top.kind == "job-failed" and top.resource.kind == "CronJob" and top.resource.name == "nightly-report"
+    assert "BackoffLimitExceeded" in top.title and "permission denied" in top.title
+
+
+def test_dns_rbac_and_slow_dependency_read_logs_with_or_without_a_level():
+    """Sources: Kubernetes docs "Debugging DNS Resolution"; "Using RBAC Authorization" (forbidden: User ...
+    cannot ...); chaos-mesh NetworkChaos "delay" experiment (latency with no error)."""
+    dns = _pod("api-1", logTail="\n".join(["dial tcp: lookup payments.shop.svc.cluster.local on 10.100.0.10:53: no such host"] * 3))
+    d = analyze(EvidenceBundle.model_validate(_bundle(pods=[dns])))
+    assert d.causes[0].kind == "dns-resolution" and "payments.shop.svc.cluster.local" in d.causes[0].title
+
+    rbac = _pod("api-2", logTail='E1125 error listing configmaps: configmaps is forbidden: User "system:serviceaccount:shop:api" '
+                                 'cannot list resource "configmaps" in API group "" in the namespace "shop"')
+    d = analyze(EvidenceBundle.model_validate(_bundle(pods=[rbac])))
+    assert d.causes[0].kind == "rbac-forbidden" and "system:serviceaccount:shop:api" in d.causes[0].title
+
+    slow = _pod("api-3", logTail="\n".join(f"GET https://ledger.internal:8443/balance took {s}s" for s in (2.1, 3.4, 5.0, 4.2)))
+    logs = [{"level": "WARN", "message": "upstream timed out calling ledger.internal:8443", "service": "api"}]
+    d = analyze(EvidenceBundle.model_validate({**_bundle(pods=[slow]), "logs": logs}))
+    assert d.causes[0].kind == "slow-dependency" and "ledger.internal" in d.causes[0].title
+    # fast requests are not a slow dependency
+    fast = _pod("api-4", logTail="\n".join("GET https://ledger.internal/balance took 12ms" for _ in range(5)))
+    assert analyze(EvidenceBundle.model_validate(_bundle(pods=[fast]))).causes[0].kind == "unknown"
+
+
+def test_jobs_are_collected_for_a_job_target(kube, ns):
+    kube.batch.create_namespaced_job(ns, client.V1Job(
+        metadata=client.V1ObjectMeta(name="migrate"),
+        spec=client.V1JobSpec(backoff_limit=2, template=client.V1PodTemplateSpec(spec=client.V1PodSpec(
+            restart_policy="Never", containers=[client.V1Container(name="m", image="acme/migrate:1")])))))
+    wait_for(lambda: scenarios.pods_of(kube, ns, "x") is not None and kube.core.list_namespaced_pod(
+        ns, label_selector="job-name=migrate").items, 30, "job pod")
+    bundle = scenarios.evidence(kube, Target(namespace=ns, kind="Job", name="migrate"))
+    [job] = bundle.cluster.jobs
+    assert job.name == "migrate" and job.backoff_limit == 2 and bundle.cluster.pods[0].owner_kind == "Job"

@@ -17,7 +17,11 @@ from .oom import OomAnalyzer
 from .probes import ProbeFailureAnalyzer
 from .scaled_to_zero import ScaledToZeroAnalyzer
 from .unschedulable import UnschedulableAnalyzer
+from .dns_resolution import DnsResolutionAnalyzer
 from .evicted import EvictedAnalyzer
+from .job_failed import JobFailedAnalyzer
+from .rbac_forbidden import RbacForbiddenAnalyzer
+from .slow_dependency import SlowDependencyAnalyzer
 from .pvc_unbound import PvcUnboundAnalyzer
 from .quota_exceeded import QuotaExceededAnalyzer
 from .service_endpoints import ServiceNoEndpointsAnalyzer
@@ -26,9 +30,9 @@ log = logging.getLogger(__name__)
 
 ANALYZERS: tuple[Analyzer, ...] = (
     CpuBurnerAnalyzer(), ImagePullAnalyzer(), ScaledToZeroAnalyzer(), OomAnalyzer(), CrashLoopAnalyzer(),
-    MissingConfigAnalyzer(), PvcUnboundAnalyzer(), QuotaExceededAnalyzer(), UnschedulableAnalyzer(),
+    MissingConfigAnalyzer(), JobFailedAnalyzer(), PvcUnboundAnalyzer(), QuotaExceededAnalyzer(), UnschedulableAnalyzer(),
     ProbeFailureAnalyzer(), NodePressureAnalyzer(), EvictedAnalyzer(), ServiceNoEndpointsAnalyzer(),
-    AppErrorsAnalyzer(),
+    RbacForbiddenAnalyzer(), DnsResolutionAnalyzer(), SlowDependencyAnalyzer(), AppErrorsAnalyzer(),
 )
 MAX_CAUSES = 5
 

@@ -48,6 +48,10 @@ class Kube:
                    client.CustomObjectsApi(api_client))
 
     @property
+    def batch(self) -> client.BatchV1Api:
+        return client.BatchV1Api(self.core.api_client)
+
+    @property
     def storage(self) -> client.StorageV1Api:
         return client.StorageV1Api(self.core.api_client)
 

@@ -10,7 +10,7 @@ from kubernetes import client
 
 from ..models.evidence import (
     ClusterEvidence, Condition, ContainerEvidence, DeploymentEvidence, EventEvidence, NodeEvidence,
-    PodEvidence, PvcEvidence, QuotaEvidence, Resources, RevisionEvidence, ServiceEvidence,
+    JobEvidence, PodEvidence, PvcEvidence, QuotaEvidence, Resources, RevisionEvidence, ServiceEvidence,
 )
 from ..models.spec import Target
 from .client import Kube, is_not_found
@@ -112,6 +112,8 @@ class ClusterCollector:
             if selector is None:
                 return []
             return core.list_namespaced_pod(ns, label_selector=selector).items
+        if target.kind == "Job" and ns and target.name:
+            return core.list_namespaced_pod(ns, label_selector=f"job-name={target.name}").items
         if target.kind == "Pod" and ns and target.name:
             return self.target_pods(Target(namespace=ns, pod=target.name))
         if target.node or target.kind == "Node":
@@ -302,16 +304,18 @@ class ClusterCollector:
         pvcs = self._read_each("pvc", lambda: self.pvcs(ns, sorted({c for p in pod_ev for c in p.claims}))) if ns else []
         services = self._read_each("services", lambda: self.services(ns, pod_ev, every=not target.kind)) if ns else []
         quotas = self._read_each("quotas", lambda: self.quotas(ns)) if ns else []
+        job_names = {p.owner_name for p in pod_ev if p.owner_kind == "Job"} | ({target.name} if target.kind == "Job" else set())
+        jobs = self._read_each("jobs", lambda: self.jobs(ns, sorted(n for n in job_names if n))) if ns else []
         names = {p.name for p in pod_ev} | {d.name for d in deployments.values()}
         names |= {r.replica_set for d in deployments.values() for r in d.revisions}
-        names |= {n.name for n in nodes} | {c.name for c in pvcs} | {s.name for s in services}
+        names |= {n.name for n in nodes} | {c.name for c in pvcs} | {s.name for s in services} | {j.name for j in jobs}
         events: list[EventEvidence] = []
         if target.namespace:
             events = self.events(target.namespace, names)
         elif names and self._may_read(None):
             events = self.events(None, names)
         return ClusterEvidence(pods=pod_ev, events=events, deployments=list(deployments.values()), nodes=nodes,
-                               pvcs=pvcs, services=services, quotas=quotas)
+                               pvcs=pvcs, services=services, quotas=quotas, jobs=jobs)
 
     # ---- storage, services, quotas (each read may fail on its own) -----------------------------
     @staticmethod
@@ -371,6 +375,22 @@ class ClusterCollector:
                                        ready_endpoints=ready, not_ready_endpoints=not_ready, matching_pods=matching))
             if len(out) >= 10:
                 break
+        return out
+
+    def jobs(self, namespace: str, names: list[str]) -> list[JobEvidence]:
+        out = []
+        for name in names[:10]:
+            try:
+                j = self.kube.batch.read_namespaced_job(name, namespace)
+            except client.ApiException as exc:
+                if is_not_found(exc):
+                    continue
+                raise
+            st = j.status or client.V1JobStatus()
+            cron = next((o.name for o in j.metadata.owner_references or [] if o.kind == "CronJob"), None)
+            out.append(JobEvidence(name=name, namespace=namespace, cronjob=cron, active=st.active or 0,
+                                   succeeded=st.succeeded or 0, failed=st.failed or 0,
+                                   backoff_limit=j.spec.backoff_limit, conditions=_conditions(st.conditions)))
         return out
 
     def quotas(self, namespace: str) -> list[QuotaEvidence]:

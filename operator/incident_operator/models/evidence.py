@@ -166,6 +166,17 @@ class PvcEvidence(_Model):
     requested: str | None = None
 
 
+class JobEvidence(_Model):
+    name: str
+    namespace: str
+    cronjob: str | None = Field(default=None, description="The CronJob that created it, if any")
+    active: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    backoff_limit: int | None = None
+    conditions: list[Condition] = []
+
+
 class ServiceEvidence(_Model):
     name: str
     namespace: str
@@ -189,6 +200,7 @@ class ClusterEvidence(_Model):
     deployments: list[DeploymentEvidence] = []
     nodes: list[NodeEvidence] = []
     pvcs: list[PvcEvidence] = []
+    jobs: list[JobEvidence] = []
     services: list[ServiceEvidence] = []
     quotas: list[QuotaEvidence] = []
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Severity = Literal["critical", "high", "medium", "low"]
 RemediationMode = Literal["auto", "dry-run", "off"]
-TargetKind = Literal["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod", "Node"]
+TargetKind = Literal["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod", "Node", "Job"]
 
 
 class _Model(BaseModel):

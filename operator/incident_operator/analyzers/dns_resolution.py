@@ -1,0 +1,39 @@
+"""Names that do not resolve: CoreDNS down or blocked (often by a NetworkPolicy without a DNS egress rule),
+or a wrong Service name. Read from log lines, with or without a level."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from ..models.diagnosis import Cause, EvidenceItem
+from ..models.evidence import EvidenceBundle
+from .base import Analyzer, clamp
+from .logs import matching
+
+DNS_FAILURE = re.compile(r"no such host|NXDOMAIN|name or service not known|temporary failure in name resolution|"
+                         r"could not resolve (host|hostname)|getaddrinfo (ENOTFOUND|EAI_AGAIN)|"
+                         r"UnknownHostException|lookup [\w.-]+( on [\d.:]+)?: (no such host|server misbehaving|i/o timeout)", re.I)
+HOST = re.compile(r"(?:lookup|host|resolve(?: host)?|ENOTFOUND|UnknownHostException:?)\s+['\"]?([a-z0-9][\w.-]*[a-z0-9])", re.I)
+
+
+class DnsResolutionAnalyzer(Analyzer):
+    kind = "dns-resolution"
+    title = "DNS 이름 해석 실패"
+
+    def analyze(self, bundle: EvidenceBundle) -> list[Cause]:
+        lines = matching(bundle, DNS_FAILURE)
+        if len(lines) < 2:
+            return []
+        hosts = Counter(m.group(1) for l in lines for m in [HOST.search(l.text)] if m)
+        host = hosts.most_common(1)[0][0] if hosts else None
+        cluster_dns = bool(host and (host.endswith(".svc") or ".svc." in host or host.endswith("cluster.local")))
+        return [Cause(
+            kind=self.kind, title=f"`{host or '?'}` 이름 해석 실패 ({len(lines)}건)" + (" — 클러스터 내부 DNS" if cluster_dns else ""),
+            confidence=clamp(0.7 + min(len(lines), 10) * 0.02), evidence=[
+                EvidenceItem(source=l.source, text=f"로그: {l.text[:240]}", ref=l.ref) for l in lines[:3]],
+            immediate_actions=["`kubectl -n kube-system get pods -l k8s-app=kube-dns`로 CoreDNS 상태 확인",
+                               "파드의 NetworkPolicy에 kube-dns(UDP/TCP 53) egress 허용이 있는지 확인",
+                               f"호스트 이름 `{host or '?'}`의 오타·네임스페이스 확인"],
+            long_term=["NetworkPolicy 템플릿에 DNS egress 기본 포함", "NodeLocal DNSCache 도입"],
+        )]

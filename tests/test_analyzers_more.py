@@ -17,6 +17,7 @@ from incident_operator.models.spec import Target
 
 from .support import scenarios, workloads
 from .support.cluster import wait_for
+from .support.workloads import incident
 
 
 def test_pvc_without_storage_class_is_the_root_of_unschedulable(kube, ns):
@@ -164,3 +165,42 @@ def test_jobs_are_collected_for_a_job_target(kube, ns):
     bundle = scenarios.evidence(kube, Target(namespace=ns, kind="Job", name="migrate"))
     [job] = bundle.cluster.jobs
     assert job.name == "migrate" and job.backoff_limit == 2 and bundle.cluster.pods[0].owner_kind == "Job"
+
+
+def test_a_bad_rollout_is_rolled_back_and_verified(kube, ns, incidents, start_operator):
+    """Source: Kubernetes docs, "Deployments — Rolling Back a Deployment" (a new revision that crash-loops
+    while the previous ReplicaSet still serves)."""
+    scenarios.apply_deployment(kube, ns, workloads.deployment("cart", image="nginx:1.27", replicas=2))
+    scenarios.wait_ready(kube, ns, "cart", 2)
+    workloads.set_image_with_fault(kube.apps, ns, "cart", "nginx:1.29-rc", "crash-loop")
+    scenarios.wait_pod_state(kube, ns, "cart", "CrashLoopBackOff")
+    start_operator()
+    incidents.create(incident("rollout", target={"namespace": ns, "kind": "Deployment", "name": "cart"}))
+    st = incidents.wait_phase("rollout", ("Resolved", "NeedsAction", "Failed"), 60)["status"]
+    kinds = [c["kind"] for c in st["causes"]]
+    assert kinds[0] == "bad-rollout" and (kinds.index("crash-loop") > 0 if "crash-loop" in kinds else True), kinds
+    assert st["phase"] == "Resolved" and st["actions"][0]["action"] == "rollback-image", st.get("lastError")
+    assert kube.apps.read_namespaced_deployment("cart", ns).spec.template.spec.containers[0].image == "nginx:1.27"
+
+
+def test_nodes_out_of_pod_capacity_from_a_recorded_bundle():
+    """Source: k8sgpt pkg/analyzer/pod.go and the scheduler's message "0/3 nodes are available: 3 Too many pods"."""
+    msg = "0/3 nodes are available: 3 Too many pods. preemption: 0/3 nodes are available: 3 No preemption victims found."
+    pods = [{"name": "api-9", "namespace": "shop", "phase": "Pending", "workloadKind": "Deployment", "workloadName": "api",
+             "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": msg}],
+             "containers": [{"name": "app", "image": "acme/api:3"}]}]
+    d = analyze(EvidenceBundle.model_validate(_bundle(pods=pods)))
+    kinds = [c.kind for c in d.causes]
+    assert kinds[:2] == ["node-too-many-pods", "unschedulable"]  # the root before its symptom
+
+
+def test_unschedulable_names_the_real_blocker():
+    """Source: the scheduler's FailedScheduling messages (Kubernetes docs, "Assigning Pods to Nodes",
+    "Taints and Tolerations")."""
+    msg = ("0/4 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}, "
+           "3 node(s) didn't match Pod's node affinity/selector.")
+    pods = [{"name": "train-1", "namespace": "shop", "phase": "Pending", "workloadKind": "Deployment", "workloadName": "train",
+             "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": msg}],
+             "containers": [{"name": "app", "image": "acme/train:1"}]}]
+    top = analyze(EvidenceBundle.model_validate(_bundle(pods=pods))).causes[0]
+    assert top.kind == "unschedulable" and "taint" in top.title and "nodeSelector" in top.title

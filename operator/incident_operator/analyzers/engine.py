@@ -17,7 +17,9 @@ from .oom import OomAnalyzer
 from .probes import ProbeFailureAnalyzer
 from .scaled_to_zero import ScaledToZeroAnalyzer
 from .unschedulable import UnschedulableAnalyzer
+from .bad_rollout import BadRolloutAnalyzer
 from .dns_resolution import DnsResolutionAnalyzer
+from .node_capacity import NodeTooManyPodsAnalyzer
 from .evicted import EvictedAnalyzer
 from .job_failed import JobFailedAnalyzer
 from .rbac_forbidden import RbacForbiddenAnalyzer
@@ -29,12 +31,31 @@ from .service_endpoints import ServiceNoEndpointsAnalyzer
 log = logging.getLogger(__name__)
 
 ANALYZERS: tuple[Analyzer, ...] = (
-    CpuBurnerAnalyzer(), ImagePullAnalyzer(), ScaledToZeroAnalyzer(), OomAnalyzer(), CrashLoopAnalyzer(),
-    MissingConfigAnalyzer(), JobFailedAnalyzer(), PvcUnboundAnalyzer(), QuotaExceededAnalyzer(), UnschedulableAnalyzer(),
+    CpuBurnerAnalyzer(), ImagePullAnalyzer(), ScaledToZeroAnalyzer(), OomAnalyzer(), BadRolloutAnalyzer(), CrashLoopAnalyzer(),
+    MissingConfigAnalyzer(), JobFailedAnalyzer(), PvcUnboundAnalyzer(), QuotaExceededAnalyzer(), NodeTooManyPodsAnalyzer(),
+    UnschedulableAnalyzer(),
     ProbeFailureAnalyzer(), NodePressureAnalyzer(), EvictedAnalyzer(), ServiceNoEndpointsAnalyzer(),
     RbacForbiddenAnalyzer(), DnsResolutionAnalyzer(), SlowDependencyAnalyzer(), AppErrorsAnalyzer(),
 )
 MAX_CAUSES = 5
+# symptom -> the kinds that explain it: when both are found, the root is listed first
+ROOTS = {"crash-loop": ("bad-rollout",), "unschedulable": ("pvc-unbound", "quota-exceeded", "node-too-many-pods")}
+
+
+def roots_first(causes: list[Cause]) -> list[Cause]:
+    out = list(causes)
+    for symptom, roots in ROOTS.items():
+        for i, c in enumerate(out):
+            if c.kind != symptom:
+                continue
+            later = [r for r in out[i + 1:] if r.kind in roots]
+            for r in later:
+                out.remove(r)
+            out[i:i] = later
+            if later:
+                c.evidence.append(EvidenceItem(source="operator", text="근본 원인 후보: " + ", ".join(f"{r.kind}" for r in later)))
+            break
+    return out
 
 
 def unknown_cause(bundle: EvidenceBundle) -> Cause:
@@ -81,7 +102,7 @@ def analyze(bundle: EvidenceBundle, analyzers: tuple[Analyzer, ...] = ANALYZERS)
             log.exception("analyzer %s failed", analyzer.kind)
     order = {a.kind: i for i, a in enumerate(analyzers)}
     causes.sort(key=lambda c: (-c.confidence, order.get(c.kind, 99)))
-    causes = causes[:MAX_CAUSES] or [unknown_cause(bundle)]
+    causes = roots_first(causes)[:MAX_CAUSES] or [unknown_cause(bundle)]
     immediate: list[str] = []
     long_term: list[str] = []
     for c in causes[:3]:

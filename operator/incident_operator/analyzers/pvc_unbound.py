@@ -33,7 +33,7 @@ class PvcUnboundAnalyzer(Analyzer):
                 evidence.append(EvidenceItem(source="cluster", text=f"이 PVC를 쓰는 파드 {len(pending)}개가 Pending (스케줄링 불가의 근본 원인)"))
                 confidence += 0.05
             owner = workload_ref(users[0]) if users else ref
-            fix = (f"StorageClass를 만들거나 PVC의 storageClassName을 있는 것(`kubectl get storageclass`)으로 변경"
+            fix = ("StorageClass를 만들거나 PVC의 storageClassName을 있는 것(`kubectl get storageclass`)으로 변경"
                    if pvc.storage_class_exists is False else "프로비저너(CSI 드라이버) 상태와 ProvisioningFailed 이벤트 확인")
             causes.append(Cause(
                 kind=self.kind, title=f"PVC `{pvc.name}`이(가) 바인딩되지 않아 `{owner.name}` 파드가 시작되지 못함"

@@ -204,3 +204,79 @@ def test_unschedulable_names_the_real_blocker():
              "containers": [{"name": "app", "image": "acme/train:1"}]}]
     top = analyze(EvidenceBundle.model_validate(_bundle(pods=pods))).causes[0]
     assert top.kind == "unschedulable" and "taint" in top.title and "nodeSelector" in top.title
+
+
+def test_a_network_policy_without_dns_egress_is_the_root_of_dns_failures(kube, ns):
+    """Source: Kubernetes docs, "Network Policies" (default-deny egress) and "Debugging DNS Resolution"."""
+    from incident_operator.models.evidence import LogEntry
+
+    scenarios.apply_deployment(kube, ns, workloads.deployment("api", replicas=1))
+    scenarios.wait_ready(kube, ns, "api", 1)
+    kube.networking.create_namespaced_network_policy(ns, client.V1NetworkPolicy(
+        metadata=client.V1ObjectMeta(name="lockdown"),
+        spec=client.V1NetworkPolicySpec(pod_selector=client.V1LabelSelector(match_labels={"app": "api"}),
+                                        policy_types=["Egress"], egress=[client.V1NetworkPolicyEgressRule(
+                                            ports=[client.V1NetworkPolicyPort(port=5432, protocol="TCP")])])))
+    bundle = scenarios.evidence(kube, Target(namespace=ns, kind="Deployment", name="api"))
+    [policy] = bundle.cluster.network_policies
+    assert policy.name == "lockdown" and policy.allows_dns is False
+    # the application's log lines, as the logs source would bring them (a kwok pod writes none)
+    bundle.logs = [LogEntry(message=f"lookup db.{ns}.svc.cluster.local on 10.100.0.10:53: i/o timeout") for _ in range(4)]
+    kinds = [c.kind for c in analyze(bundle).causes]
+    assert kinds[0] == "network-policy" and kinds.index("dns-resolution") > 0, kinds
+
+
+def test_an_hpa_that_cannot_read_metrics(kube, ns):
+    """Source: Kubernetes docs, "Horizontal Pod Autoscaling" (ScalingActive False, FailedGetResourceMetric);
+    k8sgpt pkg/analyzer/hpa.go. The real HPA controller, with no metrics API in this cluster."""
+    scenarios.apply_deployment(kube, ns, workloads.deployment("web", replicas=1))
+    kube.autoscaling.create_namespaced_horizontal_pod_autoscaler(ns, client.V2HorizontalPodAutoscaler(
+        metadata=client.V1ObjectMeta(name="web"),
+        spec=client.V2HorizontalPodAutoscalerSpec(
+            scale_target_ref=client.V2CrossVersionObjectReference(api_version="apps/v1", kind="Deployment", name="web"),
+            min_replicas=1, max_replicas=5, metrics=[client.V2MetricSpec(type="Resource", resource=client.V2ResourceMetricSource(
+                name="cpu", target=client.V2MetricTarget(type="Utilization", average_utilization=60)))])))
+    wait_for(lambda: any(c.type == "ScalingActive" and c.status == "False" for c in (
+        kube.autoscaling.read_namespaced_horizontal_pod_autoscaler("web", ns).status.conditions or [])), 60, "HPA condition")
+    d = analyze(scenarios.evidence(kube, Target(namespace=ns, kind="Deployment", name="web")))
+    assert d.causes[0].kind == "hpa-misconfigured" and "ScalingActive" not in d.causes[0].title
+    assert "지표를 읽지 못해" in d.causes[0].title
+
+
+def test_an_ingress_routing_to_a_missing_service(kube, ns):
+    """Source: k8sgpt pkg/analyzer/ingress.go (backend Service does not exist); Kubernetes docs, "Ingress"."""
+    scenarios.apply_deployment(kube, ns, workloads.deployment("shop", replicas=1))
+    kube.core.create_namespaced_service(ns, client.V1Service(metadata=client.V1ObjectMeta(name="shop"), spec=client.V1ServiceSpec(
+        selector={"app": "shop"}, ports=[client.V1ServicePort(port=80, name="http")])))
+    kube.networking.create_namespaced_ingress(ns, client.V1Ingress(metadata=client.V1ObjectMeta(name="edge"), spec=client.V1IngressSpec(
+        rules=[client.V1IngressRule(host="shop.example", http=client.V1HTTPIngressRuleValue(paths=[
+            client.V1HTTPIngressPath(path="/", path_type="Prefix", backend=client.V1IngressBackend(service=client.V1IngressServiceBackend(
+                name="shop", port=client.V1ServiceBackendPort(number=80)))),
+            client.V1HTTPIngressPath(path="/api", path_type="Prefix", backend=client.V1IngressBackend(service=client.V1IngressServiceBackend(
+                name="shop-api", port=client.V1ServiceBackendPort(number=8080))))]))])))
+    d = analyze(scenarios.evidence(kube, Target(namespace=ns)))
+    assert d.causes[0].kind == "ingress-misconfigured" and "shop-api:8080" in d.causes[0].title
+    assert "shop:80" not in d.causes[0].title
+
+
+def _series(name: str, values: list[float], **dims: str) -> dict:
+    now = datetime.now(timezone.utc)
+    return {"name": name, "dimensions": dims, "points": [
+        {"timestamp": (now - timedelta(minutes=len(values) - i)).isoformat(), "value": v} for i, v in enumerate(values)]}
+
+
+def test_throttling_and_a_memory_leak_from_recorded_metrics():
+    """Sources: Container Insights pod_cpu_utilization_over_pod_limit (CPU limits and throttling, Kubernetes docs
+    "Resource Management for Pods and Containers"); a leak ending in OOMKilled (ITBench/chaos-mesh memory stress)."""
+    slow = _pod("api-1")
+    slow["containers"][0]["limits"] = {"cpu": "100m"}
+    b = {**_bundle(pods=[slow]), "metrics": [_series("pod_cpu_utilization_over_pod_limit", [97, 99, 100, 98], PodName="api")]}
+    top = analyze(EvidenceBundle.model_validate(b)).causes[0]
+    assert top.kind == "cpu-throttling" and "100m" in top.title
+
+    oom = _pod("api-2", containers=[{"name": "app", "image": "acme/api:3", "state": "waiting", "stateReason": "CrashLoopBackOff",
+                                      "restartCount": 4, "lastTerminationReason": "OOMKilled", "lastExitCode": 137,
+                                      "limits": {"memory": "512Mi"}}])
+    b = {**_bundle(pods=[oom]), "metrics": [_series("pod_memory_utilization", [31, 38, 44, 52, 61, 70, 79, 88, 97], PodName="api")]}
+    kinds = [c.kind for c in analyze(EvidenceBundle.model_validate(b)).causes]
+    assert kinds[0] == "memory-leak" and "oom-killed" in kinds[1:], kinds

@@ -18,6 +18,11 @@ from .probes import ProbeFailureAnalyzer
 from .scaled_to_zero import ScaledToZeroAnalyzer
 from .unschedulable import UnschedulableAnalyzer
 from .bad_rollout import BadRolloutAnalyzer
+from .cpu_throttling import CpuThrottlingAnalyzer
+from .hpa import HpaMisconfiguredAnalyzer
+from .ingress import IngressMisconfiguredAnalyzer
+from .memory_leak import MemoryLeakAnalyzer
+from .network_policy import NetworkPolicyAnalyzer
 from .dns_resolution import DnsResolutionAnalyzer
 from .node_capacity import NodeTooManyPodsAnalyzer
 from .evicted import EvictedAnalyzer
@@ -31,15 +36,18 @@ from .service_endpoints import ServiceNoEndpointsAnalyzer
 log = logging.getLogger(__name__)
 
 ANALYZERS: tuple[Analyzer, ...] = (
-    CpuBurnerAnalyzer(), ImagePullAnalyzer(), ScaledToZeroAnalyzer(), OomAnalyzer(), BadRolloutAnalyzer(), CrashLoopAnalyzer(),
+    CpuBurnerAnalyzer(), ImagePullAnalyzer(), ScaledToZeroAnalyzer(), MemoryLeakAnalyzer(), OomAnalyzer(),
+    BadRolloutAnalyzer(), CrashLoopAnalyzer(),
     MissingConfigAnalyzer(), JobFailedAnalyzer(), PvcUnboundAnalyzer(), QuotaExceededAnalyzer(), NodeTooManyPodsAnalyzer(),
     UnschedulableAnalyzer(),
     ProbeFailureAnalyzer(), NodePressureAnalyzer(), EvictedAnalyzer(), ServiceNoEndpointsAnalyzer(),
-    RbacForbiddenAnalyzer(), DnsResolutionAnalyzer(), SlowDependencyAnalyzer(), AppErrorsAnalyzer(),
+    RbacForbiddenAnalyzer(), NetworkPolicyAnalyzer(), DnsResolutionAnalyzer(), SlowDependencyAnalyzer(),
+    IngressMisconfiguredAnalyzer(), HpaMisconfiguredAnalyzer(), CpuThrottlingAnalyzer(), AppErrorsAnalyzer(),
 )
 MAX_CAUSES = 5
 # symptom -> the kinds that explain it: when both are found, the root is listed first
-ROOTS = {"crash-loop": ("bad-rollout",), "unschedulable": ("pvc-unbound", "quota-exceeded", "node-too-many-pods")}
+ROOTS = {"crash-loop": ("bad-rollout",), "unschedulable": ("pvc-unbound", "quota-exceeded", "node-too-many-pods"),
+         "oom-killed": ("memory-leak",), "dns-resolution": ("network-policy",)}
 
 
 def roots_first(causes: list[Cause]) -> list[Cause]:

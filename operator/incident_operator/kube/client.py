@@ -48,6 +48,14 @@ class Kube:
                    client.CustomObjectsApi(api_client))
 
     @property
+    def networking(self) -> client.NetworkingV1Api:
+        return client.NetworkingV1Api(self.core.api_client)
+
+    @property
+    def autoscaling(self) -> client.AutoscalingV2Api:
+        return client.AutoscalingV2Api(self.core.api_client)
+
+    @property
     def batch(self) -> client.BatchV1Api:
         return client.BatchV1Api(self.core.api_client)
 

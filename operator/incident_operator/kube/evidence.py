@@ -10,7 +10,7 @@ from kubernetes import client
 
 from ..models.evidence import (
     ClusterEvidence, Condition, ContainerEvidence, DeploymentEvidence, EventEvidence, NodeEvidence,
-    JobEvidence, PodEvidence, PvcEvidence, QuotaEvidence, Resources, RevisionEvidence, ServiceEvidence,
+    HpaEvidence, IngressEvidence, JobEvidence, NetworkPolicyEvidence, PodEvidence, PvcEvidence, QuotaEvidence, Resources, RevisionEvidence, ServiceEvidence,
 )
 from ..models.spec import Target
 from .client import Kube, is_not_found
@@ -304,6 +304,10 @@ class ClusterCollector:
         pvcs = self._read_each("pvc", lambda: self.pvcs(ns, sorted({c for p in pod_ev for c in p.claims}))) if ns else []
         services = self._read_each("services", lambda: self.services(ns, pod_ev, every=not target.kind)) if ns else []
         quotas = self._read_each("quotas", lambda: self.quotas(ns)) if ns else []
+        policies = self._read_each("networkpolicies", lambda: self.network_policies(ns, pod_ev)) if ns else []
+        workloads = {(p.workload_kind, p.workload_name) for p in pod_ev} | ({(target.kind, target.name)} if target.kind else set())
+        hpas = self._read_each("hpas", lambda: self.hpas(ns, workloads)) if ns else []
+        ingresses = self._read_each("ingresses", lambda: self.ingresses(ns, services, every=not target.kind)) if ns else []
         job_names = {p.owner_name for p in pod_ev if p.owner_kind == "Job"} | ({target.name} if target.kind == "Job" else set())
         jobs = self._read_each("jobs", lambda: self.jobs(ns, sorted(n for n in job_names if n))) if ns else []
         names = {p.name for p in pod_ev} | {d.name for d in deployments.values()}
@@ -315,7 +319,8 @@ class ClusterCollector:
         elif names and self._may_read(None):
             events = self.events(None, names)
         return ClusterEvidence(pods=pod_ev, events=events, deployments=list(deployments.values()), nodes=nodes,
-                               pvcs=pvcs, services=services, quotas=quotas, jobs=jobs)
+                               pvcs=pvcs, services=services, quotas=quotas, jobs=jobs, network_policies=policies,
+                               hpas=hpas, ingresses=ingresses)
 
     # ---- storage, services, quotas (each read may fail on its own) -----------------------------
     @staticmethod
@@ -373,6 +378,69 @@ class ClusterCollector:
                 namespace, label_selector=",".join(f"{k}={v}" for k, v in sorted(sel.items())), limit=100).items)
             out.append(ServiceEvidence(name=svc.metadata.name, namespace=namespace, type=svc.spec.type, selector=sel,
                                        ready_endpoints=ready, not_ready_endpoints=not_ready, matching_pods=matching))
+            if len(out) >= 10:
+                break
+        return out
+
+    def network_policies(self, namespace: str, pods: list[PodEvidence]) -> list[NetworkPolicyEvidence]:
+        """NetworkPolicies that select the target's pods (an empty selector selects every pod)."""
+        out = []
+        for np in self.kube.networking.list_namespaced_network_policy(namespace, limit=100).items:
+            sel = (np.spec.pod_selector.match_labels or {}) if np.spec.pod_selector else {}
+            if pods and not any(all(p.labels.get(k) == v for k, v in sel.items()) for p in pods):
+                continue
+            egress = np.spec.egress or []
+            types = list(np.spec.policy_types or [])
+            dns = None
+            if "Egress" in types:
+                dns = any(any(str(getattr(port, "port", "")) in ("53", "dns") for port in (rule.ports or []))
+                          or not rule.ports and not rule.to for rule in egress)
+            out.append(NetworkPolicyEvidence(name=np.metadata.name, namespace=namespace, pod_selector=sel, policy_types=types,
+                                             ingress_rules=len(np.spec.ingress or []), egress_rules=len(egress), allows_dns=dns))
+            if len(out) >= 10:
+                break
+        return out
+
+    def hpas(self, namespace: str, workloads: set) -> list[HpaEvidence]:
+        out = []
+        for h in self.kube.autoscaling.list_namespaced_horizontal_pod_autoscaler(namespace, limit=100).items:
+            ref = h.spec.scale_target_ref
+            if workloads and (ref.kind, ref.name) not in workloads:
+                continue
+            st = h.status
+            out.append(HpaEvidence(name=h.metadata.name, namespace=namespace, target_kind=ref.kind, target_name=ref.name,
+                                   min_replicas=h.spec.min_replicas, max_replicas=h.spec.max_replicas,
+                                   current_replicas=st.current_replicas if st else None,
+                                   desired_replicas=st.desired_replicas if st else None,
+                                   conditions=_conditions(st.conditions if st else None)))
+        return out[:10]
+
+    def ingresses(self, namespace: str, services: list[ServiceEvidence], every: bool) -> list[IngressEvidence]:
+        """Ingresses routing to the target's Services (or all of the namespace), with backends that do not exist."""
+        known = {s.metadata.name: s for s in self.kube.core.list_namespaced_service(namespace, limit=500).items}
+        wanted = {s.name for s in services}
+        out = []
+        for ing in self.kube.networking.list_namespaced_ingress(namespace, limit=100).items:
+            backends = []
+            spec = ing.spec
+            if spec.default_backend and spec.default_backend.service:
+                backends.append(spec.default_backend.service)
+            for rule in spec.rules or []:
+                for path in (rule.http.paths if rule.http else []) or []:
+                    if path.backend and path.backend.service:
+                        backends.append(path.backend.service)
+            names = [f"{b.name}:{(b.port.number or b.port.name) if b.port else ''}" for b in backends]
+            if not every and not ({b.name for b in backends} & wanted):
+                continue
+            missing = []
+            for b, label in zip(backends, names):
+                svc = known.get(b.name)
+                ports = {p.port for p in (svc.spec.ports or [])} | {p.name for p in (svc.spec.ports or [])} if svc else set()
+                want = (b.port.number or b.port.name) if b.port else None
+                if svc is None or (want is not None and want not in ports):
+                    missing.append(label)
+            out.append(IngressEvidence(name=ing.metadata.name, namespace=namespace, backends=names, missing_backends=missing,
+                                       ingress_class=spec.ingress_class_name))
             if len(out) >= 10:
                 break
         return out

@@ -177,6 +177,36 @@ class JobEvidence(_Model):
     conditions: list[Condition] = []
 
 
+class NetworkPolicyEvidence(_Model):
+    name: str
+    namespace: str
+    pod_selector: dict[str, str] = {}
+    policy_types: list[str] = []
+    ingress_rules: int = 0
+    egress_rules: int = 0
+    allows_dns: bool | None = Field(default=None, description="An egress rule opens port 53 (None: no egress policy)")
+
+
+class HpaEvidence(_Model):
+    name: str
+    namespace: str
+    target_kind: str | None = None
+    target_name: str | None = None
+    min_replicas: int | None = None
+    max_replicas: int | None = None
+    current_replicas: int | None = None
+    desired_replicas: int | None = None
+    conditions: list[Condition] = []
+
+
+class IngressEvidence(_Model):
+    name: str
+    namespace: str
+    backends: list[str] = Field(default=[], description="service:port of every rule and the default backend")
+    missing_backends: list[str] = Field(default=[], description="Backends whose Service (or port) does not exist")
+    ingress_class: str | None = None
+
+
 class ServiceEvidence(_Model):
     name: str
     namespace: str
@@ -203,6 +233,9 @@ class ClusterEvidence(_Model):
     jobs: list[JobEvidence] = []
     services: list[ServiceEvidence] = []
     quotas: list[QuotaEvidence] = []
+    network_policies: list[NetworkPolicyEvidence] = []
+    hpas: list[HpaEvidence] = []
+    ingresses: list[IngressEvidence] = []
 
 
 class EvidenceBundle(_Model):

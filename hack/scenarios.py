@@ -23,6 +23,24 @@ from tests.support.opensearch import LocalOpenSearch  # noqa: E402
 from tests.support.stack import operator, stack_env  # noqa: E402
 
 
+def calibration_error(results: list[dict], bins: int = 5) -> float | None:
+    """Expected calibration error of the top cause: |mean confidence - accuracy| per confidence bin,
+    weighted by the bin's share of scenarios."""
+    pairs = [((r.get("got") or {}).get("confidence"), bool(r.get("top1"))) for r in results]
+    pairs = [(c, ok) for c, ok in pairs if isinstance(c, (int, float))]
+    if not pairs:
+        return None
+    total = 0.0
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        inside = [(c, ok) for c, ok in pairs if lo <= c < hi or (b == bins - 1 and c == 1.0)]
+        if inside:
+            conf = sum(c for c, _ in inside) / len(inside)
+            acc = sum(ok for _, ok in inside) / len(inside)
+            total += len(inside) / len(pairs) * abs(conf - acc)
+    return round(total, 3)
+
+
 def main() -> int:
     kubeconfig, _ = ensure_cluster()
     os.environ["KUBECONFIG"] = kubeconfig
@@ -50,9 +68,17 @@ def main() -> int:
               f"{(r.get('timings') or {}).get('alarmToResolved') or 0:>8.2f}s")
     n = len(results) or 1
     resolved = [r["timings"]["alarmToResolved"] for r in results if r.get("timings", {}).get("alarmToResolved")]
+    kinds: dict[str, list[bool]] = {}
+    for r in results:
+        kinds.setdefault(r.get("expected", {}).get("topCause", "?"), []).append(bool(r.get("top1")))
+    print("\nper kind (top-1):", ", ".join(f"{k} {sum(v)}/{len(v)}" for k, v in sorted(kinds.items())))
+    misses = [f"{r['scenario']} (expected {r.get('expected', {}).get('topCause')}, got {(r.get('got') or {}).get('topCause')})"
+              for r in results if not r.get("top1")]
+    print("misses:", ", ".join(misses) or "none")
     print(json.dumps({"scenarios": len(results), "top1": round(sum(bool(r.get("top1")) for r in results) / n, 3),
                       "top3": round(sum(bool(r.get("top3")) for r in results) / n, 3),
                       "pass": sum(bool(r.get("pass")) for r in results),
+                      "expectedCalibrationError": calibration_error(results),
                       "alarmToResolvedP50": round(statistics.median(resolved), 3) if resolved else None}))
     return 0 if results and all(r.get("pass") for r in results) else 1
 

@@ -208,6 +208,7 @@ def replay(path: Path, kube: Kube, settings: Settings, timeout: float = 90) -> d
         return inc if (inc.get("status") or {}).get("phase") in FINISHED_PHASES else None
     st = _wait(finished, timeout, f"Incident {ns}/{name}")["status"]
     kinds = [c["kind"] for c in st.get("causes") or []]
+    confidence = (st.get("causes") or [{}])[0].get("confidence")
     acted = next((a for a in st.get("actions") or [] if a.get("state") in ("succeeded", "dry-run")), None)
     remediation = acted["action"] if acted else "none"
     e = sc.expected
@@ -219,6 +220,7 @@ def replay(path: Path, kube: Kube, settings: Settings, timeout: float = 90) -> d
         "scenario": sc.name, "namespace": ns, "incident": name,
         "expected": {"topCause": e.top_cause, "alternatives": e.alternatives, "remediation": e.remediation},
         "got": {"topCause": kinds[0] if kinds else None, "causes": kinds[:3], "remediation": remediation,
+                "confidence": confidence,
                 "remediationState": acted["state"] if acted else None,
                 "phase": st.get("phase"), "engine": st.get("engine")},
         "pass": top1 and remediation == e.remediation, "top1": top1, "top3": top3,

@@ -104,6 +104,17 @@ def silence_changed(name: str, namespace: str, old: Any, new: Any, memo: kopf.Me
         _reconcile(memo, namespace, name, logger)
 
 
+def _unsilenced(status: Any, annotations: Any, **_: Any) -> bool:
+    return bool((status or {}).get("silenced")) and (annotations or {}).get(ANN_SILENCED) != "true"
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=2.0, when=_unsilenced)
+def carry_on_when_unsilenced(name: str, namespace: str, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    """The annotation is gone but the Incident still says silenced: carry on. Decided on the current body,
+    so it works even when the removal raced Kopf's own bookkeeping and no field change was seen."""
+    _reconcile(memo, namespace, name, logger)
+
+
 @kopf.on.field(GROUP, VERSION, PLURAL, field=("metadata", "annotations", ANN_RERUN))
 def rerun(name: str, namespace: str, new: Any, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     """`kubectl annotate inc NAME netaiops.io/rerun=$(date +%s) --overwrite`: analyse again."""

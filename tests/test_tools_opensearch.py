@@ -80,3 +80,24 @@ def test_failure_paths(opensearch, index):
     assert res.outcome == "failed" and "index_not_found" in res.error
     bad = REG.call("opensearch-search-logs", {"size": 5000}, ToolDeps(Settings(opensearch_url=opensearch.url)))
     assert bad.outcome == "failed" and "size" in bad.error
+
+
+def test_the_logs_source_brings_errors_warnings_and_lines_without_a_level(opensearch):
+    """A slow dependency often shows only as warnings or access lines with no level: the collect phase's
+    logs source keeps those, and leaves plain INFO chatter out."""
+    from incident_operator.models.evidence import TimeWindow
+    from incident_operator.models.spec import Target
+    from incident_operator.sources import OpenSearchSource
+
+    name = f"eks-app-logs-{uuid.uuid4().hex[:6]}"
+    docs = [log(5, "INFO", "GET /health 200"), log(4, "WARN", "GET https://ledger.internal/balance took 3.4s"),
+            log(3, "ERROR", "payments: connection refused")]
+    bare = log(2, "", "10.0.3.9 - - \"GET /invoice\" 200 duration=3100ms")
+    bare.pop("level")
+    opensearch.bulk(name, docs + [bare])
+    source = OpenSearchSource(ToolDeps(Settings(opensearch_url=opensearch.url, opensearch_index=name)))
+    got = source.collect(Target(namespace="shop", kind="Deployment", name="checkout"), None,
+                         TimeWindow(start=NOW - timedelta(minutes=30), end=NOW + timedelta(minutes=1), anchor=NOW))
+    messages = sorted(l.message for l in got.logs)
+    assert len(messages) == 3 and not any("health" in m for m in messages)
+    assert any("duration=3100ms" in m for m in messages) and any("took 3.4s" in m for m in messages)

@@ -123,7 +123,8 @@ class DatadogSource(EvidenceSource):
 
 
 class OpenSearchSource(EvidenceSource):
-    """The target's recent error logs (newest first) from the application log index."""
+    """The target's recent notable logs (newest first) from the application log index: errors, warnings,
+    and lines that carry no level at all (a slow dependency is often only a warning or an access log)."""
 
     name = "opensearch"
     max_entries = 100
@@ -135,7 +136,7 @@ class OpenSearchSource(EvidenceSource):
         from .tools import opensearch as osearch
         pod = target.pod or (target.name if target.kind in ("Deployment", "StatefulSet", "DaemonSet", "Pod") else None)
         res = osearch.search_logs(osearch.SearchLogsInput(
-            query=osearch.ERROR_LEVELS, pod=pod, end=window.end, size=self.max_entries,
+            query=osearch.NOTABLE_LEVELS, pod=pod, end=window.end, size=self.max_entries,
             window_minutes=_window_minutes(window)), self.deps)
         return SourceResult(logs=[LogEntry(timestamp=h.timestamp, level=h.level, message=h.message, service=h.service,
                                            pod=h.pod, error_type=h.error_type) for h in res.hits])

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from .base import NotConfigured, Tool, ToolDeps
 
 ERROR_LEVELS = "level:(ERROR OR FATAL OR CRITICAL)"
+NOTABLE_LEVELS = "level:(ERROR OR FATAL OR CRITICAL OR WARN OR WARNING) OR (*:* AND NOT _exists_:level)"
 MAX_SIZE = 200
 
 

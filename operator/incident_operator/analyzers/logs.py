@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..models.diagnosis import EvidenceItem
 from ..models.evidence import EvidenceBundle
 
 
@@ -28,3 +29,8 @@ def log_lines(bundle: EvidenceBundle) -> list[Line]:
 
 def matching(bundle: EvidenceBundle, pattern: re.Pattern[str]) -> list[Line]:
     return [l for l in log_lines(bundle) if pattern.search(l.text)]
+
+
+def log_items(lines: list[Line], most: int = 3) -> list[EvidenceItem]:
+    """The first few matching lines as evidence, each naming where it came from."""
+    return [EvidenceItem(source=l.source, text=f"로그: {l.text[:240]}", ref=l.ref) for l in lines[:most]]

@@ -9,7 +9,7 @@ from ..models.diagnosis import Cause, EvidenceItem, ResourceRef
 from ..models.evidence import EvidenceBundle
 from .base import Analyzer, clamp
 from .dns_resolution import DNS_FAILURE
-from .logs import matching
+from .logs import log_items, matching
 
 TIMEOUT = re.compile(r"(i/o timeout|connect(ion)? timed? ?out|ETIMEDOUT|dial tcp [\d.:]+: (i/o )?timeout|context deadline exceeded)", re.I)
 
@@ -34,7 +34,7 @@ class NetworkPolicyAnalyzer(Analyzer):
                                  ref=f"NetworkPolicy/{policy.namespace}/{policy.name}")]
         if no_dns:
             evidence.append(EvidenceItem(source="cluster", text="egress 규칙에 DNS(53) 허용이 없습니다"))
-        evidence += [EvidenceItem(source=l.source, text=f"로그: {l.text[:240]}", ref=l.ref) for l in (dns if no_dns else timeouts)[:2]]
+        evidence += log_items(dns if no_dns else timeouts, 2)
         confidence = 0.6 + (0.25 if no_dns and dns else 0) + min(len(timeouts), 10) * 0.02
         return [Cause(
             kind=self.kind, title=f"NetworkPolicy `{policy.name}`가 " + ("DNS 조회를 막아 이름 해석 실패" if no_dns and dns

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 
-from ..models.diagnosis import Cause, EvidenceItem
+from ..models.diagnosis import Cause
 from ..models.evidence import EvidenceBundle
 from .base import Analyzer, event_item
-from .logs import matching
+from .logs import log_items, matching
 
 FORBIDDEN = re.compile(r"forbidden: User \"(system:serviceaccount:[\w.-]+:[\w.-]+)\" cannot (\w+) resource \"([\w./-]+)\"", re.I)
 
@@ -24,7 +24,7 @@ class RbacForbiddenAnalyzer(Analyzer):
         if not texts:
             return []
         sa, verb, resource = FORBIDDEN.search(texts[0]).groups()
-        evidence = [EvidenceItem(source=l.source, text=f"로그: {l.text[:240]}", ref=l.ref) for l in lines[:2]]
+        evidence = log_items(lines, 2)
         evidence += [event_item(e) for e in events[:2]]
         ns, name = sa.split(":")[2:4]
         return [Cause(

@@ -179,18 +179,20 @@ class IncidentWriter:
         }
 
     def _create(self, alarm: CloudWatchAlarm, raw: str, fingerprint: str, name: str, message_id: str,
-                recovery: dict[str, str] | None = None) -> bool:
-        """Create the episode's Incident; False if it exists already (this transition, delivered again)."""
+                recovery: dict[str, str] | None = None) -> None:
+        """Create the episode's Incident (it may exist already: this transition, delivered again) and,
+        for a large notification, the ConfigMap holding it — also on a redelivery, in case the first
+        delivery died between the two."""
         try:
             created = self.custom.create_namespaced_custom_object(
                 GROUP, VERSION, self.cfg.namespace, PLURAL, self._body(alarm, raw, fingerprint, name, message_id, recovery))
         except client.ApiException as exc:
-            if exc.status == 409:
-                return False
-            raise
+            if exc.status != 409:
+                raise
+            created = None
         if len(raw) > RAW_INLINE_MAX:
+            created = created or self.custom.get_namespaced_custom_object(GROUP, VERSION, self.cfg.namespace, PLURAL, name)
             self._keep_raw(name, created["metadata"]["uid"], raw)
-        return True
 
     def _keep_raw(self, name: str, uid: str, raw: str) -> None:
         """A notification over the CRD's inline limit, kept whole beside its Incident (owned by it)."""
@@ -207,16 +209,12 @@ class IncidentWriter:
                 raise
 
     def _patch(self, name: str, body: dict[str, Any]) -> None:
-        for attempt in range(MAX_CONFLICT_RETRIES):
-            try:
-                self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.cfg.namespace, PLURAL, name, body)
-                return
-            except client.ApiException as exc:
-                if exc.status == 404:
-                    return  # the episode's Incident was deleted (TTL, or by hand): the record still moves on
-                if exc.status != 409:
-                    raise
-                time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+        """An unconditional merge patch (no resourceVersion, so no conflict to retry)."""
+        try:
+            self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.cfg.namespace, PLURAL, name, body)
+        except client.ApiException as exc:
+            if exc.status != 404:  # 404: the episode's Incident was deleted (TTL, or by hand): the record still moves on
+                raise
 
     def _raise_occurrences(self, name: str, value: int) -> None:
         """Set the occurrence count, never lowering it: concurrent bumps may land out of order."""

@@ -182,3 +182,21 @@ def test_failed_invocations_from_the_on_failure_destination_can_be_redriven(kube
     assert statuses(out[0]) == ["created", "duplicate"] and statuses(out[1]) == ["duplicate", "duplicate"]
     assert out[2]["status"] == "invalid"
     assert sorted(i["spec"]["alarm"]["name"] for i in incidents(kube, ns)) == ["other", "redriven"]
+
+
+def test_a_large_notification_survives_a_crash_between_incident_and_configmap(kube, ns, writer):
+    """The first delivery dies after creating the Incident, before keeping the notification; the
+    redelivery (a duplicate for the state record) still keeps it whole."""
+    from bridge_lambda.handler import RetryableRecords
+
+    class DiesBeforeTheConfigMap(IncidentWriter):
+        def _keep_raw(self, name, uid, raw):
+            raise ConnectionError("Lambda timed out")
+
+    rec = note("ALARM", 0, alarm_def("chatty-crash", AlarmDescription="x" * 120_000))
+    with pytest.raises(RetryableRecords):
+        handle({"Records": [rec]}, None, DiesBeforeTheConfigMap(client.ApiClient(), BridgeConfig(namespace=ns)))
+    out = handle({"Records": [rec]}, None, writer)["results"][0]
+    assert out["status"] == "duplicate"
+    inc = kube.custom.get_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", out["incident"])
+    assert writer.raw_notification(inc) == rec["Sns"]["Message"]

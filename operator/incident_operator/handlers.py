@@ -68,22 +68,15 @@ def _fresh(memo: kopf.Memo, namespace: str, name: str) -> dict:
 
 
 def _reconcile(memo: kopf.Memo, namespace: str, name: str, logger: logging.Logger | logging.LoggerAdapter) -> None:
-    for _ in range(3):
-        incident = _fresh(memo, namespace, name)
-        if (incident.get("status") or {}).get("phase") in FINISHED_PHASES:
-            return
-        ctx = build_context(memo.kube, memo.settings, incident, logger, memo.deps)
-        try:
-            phase = pipeline.run(ctx)
-        except pipeline.RetryLater as exc:
-            raise kopf.TemporaryError(str(exc), delay=exc.delay) from None
-        logger.info("incident %s/%s finished: %s", namespace, name, phase)
-        if not ctx.status.get("silenced"):
-            return
-        # stopped by the silence annotation: if it was removed meanwhile (before Kopf recorded this
-        # body as handled, so no field change would reach silence_changed), carry on now
-        if (_fresh(memo, namespace, name)["metadata"].get("annotations") or {}).get(ANN_SILENCED) == "true":
-            return
+    incident = _fresh(memo, namespace, name)
+    if (incident.get("status") or {}).get("phase") in FINISHED_PHASES:
+        return
+    ctx = build_context(memo.kube, memo.settings, incident, logger, memo.deps)
+    try:
+        phase = pipeline.run(ctx)
+    except pipeline.RetryLater as exc:
+        raise kopf.TemporaryError(str(exc), delay=exc.delay) from None
+    logger.info("incident %s/%s finished: %s", namespace, name, phase)
 
 
 def _unfinished(status: Any, **_: Any) -> bool:

@@ -84,9 +84,11 @@ def ready_condition(conditions: list[dict], phase: str, reason: str, message: st
     return upsert_condition(conditions, "Ready", "True" if phase == RESOLVED else "False", reason, message)
 
 
-def fail(ctx: PhaseContext, phase: str, message: str, reason: str | None = None) -> None:
+def fail(ctx: PhaseContext, phase: str, message: str, reason: str | None = None,
+         conditions: list[dict] | None = None) -> None:
     reason = reason or f"{phase}Failed"
-    conditions = upsert_condition(ctx.status.get("conditions") or [], "Failed", "True", reason, message)
+    conditions = upsert_condition(conditions if conditions is not None else ctx.status.get("conditions") or [],
+                                  "Failed", "True", reason, message)
     conditions = ready_condition(conditions, FAILED, reason, message)
     ctx.patch_status({"phase": FAILED, "lastError": message, "summary": message[:300], "conditions": conditions,
                       "finishedAt": now_iso()})
@@ -140,8 +142,8 @@ def run(ctx: PhaseContext) -> str:
         except Refused as exc:  # permanent: never retried
             metrics.PHASE_SECONDS.labels(phase).observe(time.monotonic() - started)
             conditions = upsert_condition(status.get("conditions") or [], "TargetAllowed", "False", exc.rule, exc.message)
-            ctx.patch_status({"conditions": conditions})
-            fail(ctx, phase, f"{PHASE_KO[phase]}({phase}) 단계에서 거부됨: {exc.message}", reason=exc.rule)
+            fail(ctx, phase, f"{PHASE_KO[phase]}({phase}) 단계에서 거부됨: {exc.message}", reason=exc.rule,
+                 conditions=conditions)
             return FAILED
         except Exception as exc:  # noqa: BLE001 - every failure is retried or recorded
             metrics.PHASE_SECONDS.labels(phase).observe(time.monotonic() - started)

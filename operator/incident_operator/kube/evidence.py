@@ -83,6 +83,11 @@ def _apply_status(ev: ContainerEvidence, st: client.V1ContainerStatus) -> None:
             ev.termination_message = last.message[:1000]
 
 
+def _selects_any(selector: dict[str, str], pods: list[PodEvidence]) -> bool:
+    """Whether a label selector (matchLabels) picks at least one of the pods."""
+    return any(all(p.labels.get(k) == v for k, v in selector.items()) for p in pods)
+
+
 class ClusterCollector:
     """Reads one target's evidence from the API. Every read is bounded by the settings."""
 
@@ -302,12 +307,13 @@ class ClusterCollector:
         nodes = [n for n in (self.node(x) for x in node_names[:10]) if n] if self._may_read_nodes() else []
         ns = target.namespace
         pvcs = self._read_each("pvc", lambda: self.pvcs(ns, sorted({c for p in pod_ev for c in p.claims}))) if ns else []
-        services = self._read_each("services", lambda: self.services(ns, pod_ev, every=not target.kind)) if ns else []
+        listed = self._read_each("services", lambda: self.kube.core.list_namespaced_service(ns, limit=500).items) if ns else []
+        services = self._read_each("services", lambda: self.services(ns, listed, pod_ev, every=not target.kind))
         quotas = self._read_each("quotas", lambda: self.quotas(ns)) if ns else []
         policies = self._read_each("networkpolicies", lambda: self.network_policies(ns, pod_ev)) if ns else []
         workloads = {(p.workload_kind, p.workload_name) for p in pod_ev} | ({(target.kind, target.name)} if target.kind else set())
         hpas = self._read_each("hpas", lambda: self.hpas(ns, workloads)) if ns else []
-        ingresses = self._read_each("ingresses", lambda: self.ingresses(ns, services, every=not target.kind)) if ns else []
+        ingresses = self._read_each("ingresses", lambda: self.ingresses(ns, listed, services, every=not target.kind)) if ns else []
         job_names = {p.owner_name for p in pod_ev if p.owner_kind == "Job"} | ({target.name} if target.kind == "Job" else set())
         jobs = self._read_each("jobs", lambda: self.jobs(ns, sorted(n for n in job_names if n))) if ns else []
         names = {p.name for p in pod_ev} | {d.name for d in deployments.values()}
@@ -355,16 +361,16 @@ class ClusterCollector:
                                    requested=req))
         return out
 
-    def services(self, namespace: str, pods: list[PodEvidence], every: bool = False) -> list[ServiceEvidence]:
-        """Services whose selector picks the target's pods — or, for a whole-namespace target, every
-        Service of the namespace (a selector with a typo picks nothing) — with their endpoints."""
-        labels = [p.labels for p in pods]
+    def services(self, namespace: str, listed: list[client.V1Service], pods: list[PodEvidence],
+                 every: bool = False) -> list[ServiceEvidence]:
+        """Of the namespace's Services (`listed`), those whose selector picks the target's pods — or, for a
+        whole-namespace target, every one (a selector with a typo picks nothing) — with their endpoints."""
         out = []
-        for svc in self.kube.core.list_namespaced_service(namespace, limit=200).items:
+        for svc in listed:
             sel = (svc.spec.selector or {}) if svc.spec else {}
             if not sel:
                 continue
-            if not every and not any(all(l.get(k) == v for k, v in sel.items()) for l in labels):
+            if not every and not _selects_any(sel, pods):
                 continue
             ready = not_ready = 0
             for es in self.kube.discovery.list_namespaced_endpoint_slice(
@@ -387,7 +393,7 @@ class ClusterCollector:
         out = []
         for np in self.kube.networking.list_namespaced_network_policy(namespace, limit=100).items:
             sel = (np.spec.pod_selector.match_labels or {}) if np.spec.pod_selector else {}
-            if pods and not any(all(p.labels.get(k) == v for k, v in sel.items()) for p in pods):
+            if pods and not _selects_any(sel, pods):
                 continue
             egress = np.spec.egress or []
             types = list(np.spec.policy_types or [])
@@ -415,9 +421,10 @@ class ClusterCollector:
                                    conditions=_conditions(st.conditions if st else None)))
         return out[:10]
 
-    def ingresses(self, namespace: str, services: list[ServiceEvidence], every: bool) -> list[IngressEvidence]:
+    def ingresses(self, namespace: str, listed: list[client.V1Service], services: list[ServiceEvidence],
+                  every: bool) -> list[IngressEvidence]:
         """Ingresses routing to the target's Services (or all of the namespace), with backends that do not exist."""
-        known = {s.metadata.name: s for s in self.kube.core.list_namespaced_service(namespace, limit=500).items}
+        known = {s.metadata.name: s for s in listed}
         wanted = {s.name for s in services}
         out = []
         for ing in self.kube.networking.list_namespaced_ingress(namespace, limit=100).items:

@@ -41,11 +41,12 @@ class IncidentStore:
         return res.get("items", [])
 
     def patch_status(self, namespace: str, name: str, patch: dict[str, Any],
-                     resource_version: str | None = None) -> dict[str, Any]:
+                     resource_version: str | None = None, *, redacted: bool = False) -> dict[str, Any]:
         """Merge-patch the status; with `resource_version`, only if nobody changed the Incident since.
 
-        Status is readable by whoever can read the Incident: every value passes the redactor."""
-        body: dict[str, Any] = {"status": redact_data(patch)}
+        Status is readable by whoever can read the Incident: every value passes the redactor (callers
+        that already passed it say `redacted=True`)."""
+        body: dict[str, Any] = {"status": patch if redacted else redact_data(patch)}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
         return self.kube.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name, body)

@@ -57,10 +57,11 @@ class PhaseContext:
     def patch_status(self, patch: dict[str, Any], *, guarded: bool = False) -> None:
         """Patch status in the API and in memory. `guarded`: fail with 409 if the Incident moved on."""
         meta = self.incident["metadata"]
-        stored = self.store.patch_status(self.namespace, self.name, patch,
-                                         meta.get("resourceVersion") if guarded else None)
+        clean = redact_data(patch)  # what the API stores is what the context keeps
+        stored = self.store.patch_status(self.namespace, self.name, clean,
+                                         meta.get("resourceVersion") if guarded else None, redacted=True)
         meta["resourceVersion"] = stored["metadata"]["resourceVersion"]
-        deep_merge(self.status, redact_data(patch))  # the same masked values the API stored
+        deep_merge(self.status, clean)
 
     def evidence(self) -> EvidenceBundle:
         if self._bundle is None:

@@ -12,8 +12,6 @@ from .. import failpoints
 from ..report import outbox
 from .context import PhaseContext
 
-fingerprint = outbox.fingerprint
-
 
 def run(ctx: PhaseContext) -> dict[str, Any]:
     known = ctx.status.get("report") or {}

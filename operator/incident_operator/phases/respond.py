@@ -114,14 +114,13 @@ def verify(ctx: PhaseContext, p: RemediationProposal, entry: dict[str, Any], *, 
             ctx.events.emit("RemediationVerified", f"{entry['id']}: {seen}")
             return entry
         if datetime.now(timezone.utc) >= datetime.fromisoformat(entry["verifyBy"]):
-            return _unverified(ctx, p, entry, seen)
+            return _unverified(ctx, action, p, entry, seen)
         if not block:
             raise Waiting(interval, f"{entry['id']} 정상화 대기: {seen}")
         time.sleep(interval)
 
 
-def _unverified(ctx: PhaseContext, p: RemediationProposal, entry: dict[str, Any], seen: str) -> dict[str, Any]:
-    action = action_for(p.action, ctx.kube)
+def _unverified(ctx: PhaseContext, action: Any, p: RemediationProposal, entry: dict[str, Any], seen: str) -> dict[str, Any]:
     message = (f"조치 후 {ctx.settings.remediation_verify_seconds:g}초 안에 정상화되지 않음: {seen}")
     entry.update(state="unverified", after=action.snapshot(p), message=message, at=now_iso())
     if ctx.settings.remediation_undo_unverified:

@@ -67,12 +67,13 @@ def rollout_complete(d: client.V1Deployment | None) -> tuple[bool, str]:
 class DeleteCpuBurner(Action):
     name = "delete-cpu-burner"
 
-    def _pods_left(self, p: RemediationProposal) -> list[str]:
+    def _pods_left(self, p: RemediationProposal, terminating: bool = False) -> list[str]:
+        """The burner pods that still exist (with `terminating`: those being deleted count too)."""
         left = []
         for name in p.params.get("pods", []) or []:
             try:
                 pod = self.kube.core.read_namespaced_pod(name, p.target.namespace)
-                if pod.metadata.deletion_timestamp is None:
+                if terminating or pod.metadata.deletion_timestamp is None:
                     left.append(name)
             except client.ApiException as exc:
                 if not is_not_found(exc):
@@ -94,14 +95,7 @@ class DeleteCpuBurner(Action):
         return not self._pods_left(p)
 
     def healthy(self, p: RemediationProposal) -> tuple[bool, str]:
-        left = []
-        for name in p.params.get("pods", []) or []:  # terminating pods still burn CPU: wait until gone
-            try:
-                self.kube.core.read_namespaced_pod(name, p.target.namespace)
-                left.append(name)
-            except client.ApiException as exc:
-                if not is_not_found(exc):
-                    raise
+        left = self._pods_left(p, terminating=True)  # terminating pods still burn CPU: wait until gone
         if p.target.kind == "Deployment" and p.params.get("deleteWorkload") and self._deployment(p) is not None:
             return False, f"Deployment `{p.target.name}` 삭제 진행 중, 남은 파드 {len(left)}개"
         return (not left), (f"부하 생성 파드 {len(left)}개 남음" if left else "부하 생성 파드 모두 종료")

@@ -150,3 +150,34 @@ def test_an_unknown_notification_shape_is_invalid_with_its_alarm_name(kube, ns, 
     assert "unknown notification shape" in out["results"][0]["reason"]
     line = next(l for l in caplog.text.splitlines() if "record.invalid" in l)
     assert '"alarm": "composite-thing"' in line
+
+
+def test_a_hanging_cloudwatch_does_not_hold_the_suspect_search(kube, ns):
+    """Nothing external blocks analysis: each search has the source timeout, and the others still answer."""
+    import time
+
+    from incident_operator.models.evidence import TimeWindow
+    from incident_operator.models.spec import Alarm
+    from incident_operator.settings import Settings
+    from incident_operator.suspects import find
+    from incident_operator.tools import ToolDeps
+
+    from .support.http_stub import StubServer
+
+    hanging = StubServer()
+    hanging.fault("POST", ".*", status=0, delay=20, times=10)
+    try:
+        scenarios.apply_deployment(kube, ns, workloads.deployment("crashy", replicas=1, fault="crash-loop"))
+        scenarios.wait_pod_state(kube, ns, "crashy", "CrashLoopBackOff")
+        deps = ToolDeps(settings=Settings(aws_endpoint_url=hanging.url, aws_region="ap-northeast-2", source_timeout_seconds=1),
+                        kube=kube)
+        alarm = Alarm(name="hand-made", metric={"name": "pod_cpu_utilization"}, threshold=80,
+                      query="SELECT AVG(pod_cpu_utilization) FROM SCHEMA(ContainerInsights, ClusterName, Namespace, PodName)")
+        now = datetime.now(timezone.utc)
+        started = time.monotonic()
+        found, failed = find(deps, alarm, "demo", TimeWindow(start=now - timedelta(minutes=30), end=now, anchor=now), 5, ns)
+        assert time.monotonic() - started < 5
+        assert sorted(f.split(":")[0] for f in failed) == ["contributors", "metrics"]
+        assert [s.name for s in found][:1] and found[0].name.startswith("crashy")  # the unhealthy scan still answered
+    finally:
+        hanging.stop()

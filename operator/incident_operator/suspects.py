@@ -1,7 +1,8 @@
 """Who an alarm is about when it names no pod or node (an aggregate alarm, a hand-made `ClusterName`-only
 one, or the alarm-level notification of a multi-time-series alarm): suspects, each with why.
 
-Three searches, each bounded and each allowed to fail on its own:
+Three searches, run in parallel, each bounded in size and time (`INCIDENT_SOURCE_TIMEOUT_SECONDS`) and
+each allowed to fail on its own:
 - the alarm's contributors in ALARM (CloudWatch `DescribeAlarmContributors`);
 - the top pods / nodes by the alarm's metric in the window (a Metrics Insights `GetMetricData` query,
   `GROUP BY Namespace, PodName` or `NodeName`, `ORDER BY ... DESC LIMIT n`);
@@ -12,6 +13,7 @@ A tenant's Incident searches its own namespace only.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -143,9 +145,14 @@ def find(deps: Any, alarm: Alarm | None, cluster: str | None, window: TimeWindow
         if cluster:
             searches.append(("metrics", lambda: metric_suspects(_cloudwatch(deps), alarm, cluster, window, limit, namespace)))
     searches.append(("unhealthy", lambda: unhealthy_suspects(deps.kube, limit, namespace)))
-    for name, search in searches:
+    timeout = deps.settings.source_timeout_seconds
+    futures = [(name, deps.pool.submit(search)) for name, search in searches]  # in parallel, each bounded
+    for name, future in futures:
         try:
-            found += search()
+            found += future.result(timeout=timeout)
+        except FutureTimeout:  # a slow AWS endpoint never holds the gather phase
+            future.cancel()
+            notes.append(f"{name}: no answer within {timeout:g}s")
         except Exception as exc:  # noqa: BLE001 - each search may fail on its own
             notes.append(f"{name}: {type(exc).__name__}: {str(exc)[:200]}")
             log.info("suspect search %s failed: %s", name, exc)

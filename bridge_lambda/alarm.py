@@ -177,8 +177,8 @@ def target_from_dimensions(dims: dict[str, str]) -> dict[str, str]:
         t["cluster"] = dims["ClusterName"]
     if dims.get("PodName"):
         t["pod"] = dims["PodName"]
-    elif dims.get("Service"):
-        t["kind"], t["name"] = "Deployment", dims["Service"]
+    elif dims.get("Service"):  # Container Insights' Service dimension is the Kubernetes Service
+        t["kind"], t["name"] = "Service", dims["Service"]
     if dims.get("NodeName"):
         t["node"] = dims["NodeName"]
         if "kind" not in t and "pod" not in t:

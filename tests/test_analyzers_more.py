@@ -39,6 +39,34 @@ def test_pvc_without_storage_class_is_the_root_of_unschedulable(kube, ns):
     assert "fast-ssd-missing" in d.causes[0].title and d.causes[0].confidence >= 0.9
 
 
+def test_a_claim_a_namespace_and_their_limits_as_targets(kube, ns):
+    """Targets may be a PersistentVolumeClaim or a whole Namespace: the collector finds the pods that use the
+    claim, the namespace's LimitRanges, and the nodes' capacity (pods, ephemeral storage) next to allocatable."""
+    kube.core.create_namespaced_persistent_volume_claim(ns, client.V1PersistentVolumeClaim(
+        metadata=client.V1ObjectMeta(name="uploads"),
+        spec=client.V1PersistentVolumeClaimSpec(access_modes=["ReadWriteOnce"], storage_class_name="nfs-missing",
+                                                resources=client.V1VolumeResourceRequirements(requests={"storage": "1Gi"}))))
+    kube.core.create_namespaced_limit_range(ns, client.V1LimitRange(
+        metadata=client.V1ObjectMeta(name="bounds"),
+        spec=client.V1LimitRangeSpec(limits=[client.V1LimitRangeItem(type="Container", max={"memory": "2Gi"})])))
+    body = workloads.deployment("web", replicas=1)
+    body["spec"]["template"]["spec"]["volumes"] = [{"name": "u", "persistentVolumeClaim": {"claimName": "uploads"}}]
+    scenarios.apply_deployment(kube, ns, body)
+    scenarios.apply_deployment(kube, ns, workloads.deployment("other", replicas=1))
+    wait_for(lambda: len(kube.core.list_namespaced_pod(ns).items) == 2, 30, "pods")
+    by_claim = scenarios.evidence(kube, Target(namespace=ns, kind="PersistentVolumeClaim", name="uploads"))
+    assert [p.workload_name for p in by_claim.cluster.pods] == ["web"]
+    assert by_claim.cluster.pvcs[0].name == "uploads" and by_claim.cluster.pvcs[0].storage_class_exists is False
+    limits = by_claim.cluster.limit_ranges[0].limits[0]  # the API server defaults default/defaultRequest from max
+    assert limits["type"] == "Container" and limits["max"] == {"memory": "2Gi"} and limits["default"] == {"memory": "2Gi"}
+    assert analyze(by_claim).causes[0].kind == "pvc-unbound"
+    whole = scenarios.evidence(kube, Target(kind="Namespace", name=ns))
+    assert whole.target.namespace == ns and {p.workload_name for p in whole.cluster.pods} == {"web", "other"}
+    wait_for(lambda: kube.core.list_namespaced_pod(ns, label_selector="app=other").items[0].spec.node_name, 30, "other scheduled")
+    node = scenarios.evidence(kube, Target(namespace=ns, kind="Deployment", name="other")).cluster.nodes[0]
+    assert node.capacity.pods == "110" and node.allocatable.pods == "110"
+
+
 def test_resource_quota_refusing_pods(kube, ns):
     """Source: Kubernetes docs, "Configure Memory and CPU Quotas for a Namespace" (FailedCreate: exceeded quota)."""
     kube.core.create_namespaced_resource_quota(ns, client.V1ResourceQuota(
@@ -280,3 +308,14 @@ def test_throttling_and_a_memory_leak_from_recorded_metrics():
     b = {**_bundle(pods=[oom]), "metrics": [_series("pod_memory_utilization", [31, 38, 44, 52, 61, 70, 79, 88, 97], PodName="api")]}
     kinds = [c.kind for c in analyze(EvidenceBundle.model_validate(b)).causes]
     assert kinds[0] == "memory-leak" and "oom-killed" in kinds[1:], kinds
+
+
+def test_a_memory_spike_that_fell_back_is_not_a_leak():
+    """LitmusChaos pod-memory-hog: memory jumps to the limit, the container is OOM-killed and restarts low.
+    That is an OOM kill under a burst, not a leak (a leak never gives memory back)."""
+    oom = _pod("catalog-1", containers=[{"name": "app", "image": "acme/catalog:1", "state": "waiting", "stateReason": "CrashLoopBackOff",
+                                          "restartCount": 3, "lastTerminationReason": "OOMKilled", "lastExitCode": 137,
+                                          "limits": {"memory": "256Mi"}}])
+    b = {**_bundle(pods=[oom]), "metrics": [_series("pod_memory_utilization_over_pod_limit", [35, 36, 99, 100, 40, 100], PodName="catalog")]}
+    kinds = [c.kind for c in analyze(EvidenceBundle.model_validate(b)).causes]
+    assert kinds[0] == "oom-killed" and "memory-leak" not in kinds, kinds

@@ -15,9 +15,9 @@ NOW = datetime.now(timezone.utc).replace(second=0, microsecond=0)
 
 
 def log(minutes_ago: float, level: str, message: str, pod: str = "checkout-7d9f-abc", service: str = "checkout",
-        error_type: str | None = None) -> dict:
+        error_type: str | None = None, namespace: str = "shop") -> dict:
     doc = {"@timestamp": (NOW - timedelta(minutes=minutes_ago)).isoformat(), "level": level, "message": message,
-           "service": service, "kubernetes": {"pod_name": pod}}
+           "service": service, "kubernetes": {"pod_name": pod, "namespace_name": namespace}}
     if error_type:
         doc["error_type"] = error_type
     return doc
@@ -94,10 +94,12 @@ def test_the_logs_source_brings_errors_warnings_and_lines_without_a_level(opense
             log(3, "ERROR", "payments: connection refused")]
     bare = log(2, "", "10.0.3.9 - - \"GET /invoice\" 200 duration=3100ms")
     bare.pop("level")
-    opensearch.bulk(name, docs + [bare])
+    # another namespace's workload of the same name is another incident's evidence
+    elsewhere = log(3, "ERROR", "lookup payments.other.svc: no such host", namespace="other")
+    opensearch.bulk(name, docs + [bare, elsewhere])
     source = OpenSearchSource(ToolDeps(Settings(opensearch_url=opensearch.url, opensearch_index=name)))
     got = source.collect(Target(namespace="shop", kind="Deployment", name="checkout"), None,
                          TimeWindow(start=NOW - timedelta(minutes=30), end=NOW + timedelta(minutes=1), anchor=NOW))
     messages = sorted(l.message for l in got.logs)
-    assert len(messages) == 3 and not any("health" in m for m in messages)
+    assert len(messages) == 3 and not any("health" in m for m in messages) and not any("no such host" in m for m in messages)
     assert any("duration=3100ms" in m for m in messages) and any("took 3.4s" in m for m in messages)

@@ -16,6 +16,9 @@ from .tools.metrics_math import MetricSummary
 
 __all__ = ["NotConfigured", "EvidenceSource", "SourceResult", "default_sources"]
 
+# targets whose pods are named after them (Container Insights' PodName, the logs' pod_name prefix)
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
+
 
 @dataclass
 class SourceResult:
@@ -94,7 +97,7 @@ class CloudWatchSource(EvidenceSource):
             raise NotConfigured("클러스터 이름이 설정되지 않음 (INCIDENT_CLUSTER_NAME 또는 알람의 ClusterName)")
         minutes = _window_minutes(window)
         out: list[MetricSeries] = []
-        pod = target.pod or (target.name if target.kind in ("Deployment", "StatefulSet", "DaemonSet") else None)
+        pod = target.pod or (target.name if target.kind in WORKLOAD_KINDS else None)
         if target.namespace and pod:
             res = cw.pod_metrics(cw.PodMetricsInput(cluster_name=cluster, namespace=target.namespace, pod_name=pod,
                                                     window_minutes=minutes), self.deps)
@@ -134,9 +137,9 @@ class OpenSearchSource(EvidenceSource):
 
     def collect(self, target: Target, alarm: Alarm | None, window: TimeWindow) -> SourceResult:
         from .tools import opensearch as osearch
-        pod = target.pod or (target.name if target.kind in ("Deployment", "StatefulSet", "DaemonSet", "Pod") else None)
+        pod = target.pod or (target.name if target.kind in (*WORKLOAD_KINDS, "Pod") else None)
         res = osearch.search_logs(osearch.SearchLogsInput(
-            query=osearch.NOTABLE_LEVELS, pod=pod, end=window.end, size=self.max_entries,
+            query=osearch.NOTABLE_LEVELS, pod=pod, namespace=target.namespace, end=window.end, size=self.max_entries,
             window_minutes=_window_minutes(window)), self.deps)
         return SourceResult(logs=[LogEntry(timestamp=h.timestamp, level=h.level, message=h.message, service=h.service,
                                            pod=h.pod, error_type=h.error_type) for h in res.hits])

@@ -34,7 +34,7 @@ class AppErrorsAnalyzer(Analyzer):
         title = (f"`{service}`의 의존 서비스 장애로 에러 급증: {top} ({count}건)" if dependency
                  else f"`{service}` 애플리케이션 에러 급증: {top} ({count}건)")
         return [Cause(
-            kind=self.kind, title=title, confidence=clamp(0.45 + 0.2 * share + (0.1 if dependency else 0)),
+            kind=self.kind, title=title, confidence=clamp(0.6 + 0.15 * share + (0.05 if dependency else 0)),
             resource=ref,
             evidence=[EvidenceItem(source="opensearch", text=f"에러 로그 {len(errors)}건 중 {count}건이 {top}: {sample.message[:200]}",
                                    ref=sample.pod)],

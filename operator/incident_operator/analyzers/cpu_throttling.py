@@ -44,7 +44,7 @@ class CpuThrottlingAnalyzer(Analyzer):
                 evidence.append(EvidenceItem(source="cloudwatch", text=f"pod_cpu_utilization_over_pod_limit 최대 {over:.0f}%"))
             causes.append(Cause(
                 kind=self.kind, title=f"`{ref.name}`이(가) CPU limit {c.limits.cpu}에 걸려 스로틀링됨 (limit 대비 {over or 0:.0f}%)",
-                confidence=0.8 if over is not None and over >= 95 else 0.7, resource=ref, evidence=evidence,
+                confidence=0.88 if over is not None and over >= 95 else 0.75, resource=ref, evidence=evidence,
                 immediate_actions=[f"`{ref.name}`의 CPU limit 상향 또는 제거 (requests는 유지)", "container_cpu_cfs_throttled 지표로 스로틀링 비율 확인"],
                 long_term=["CPU limit을 실제 사용량 기반으로 설정(VPA 권고)", "지연 SLO와 함께 스로틀링 알람"],
             ))

@@ -35,7 +35,7 @@ class CrashLoopAnalyzer(Analyzer):
             reason = next((r for r in (log_reason(p) for p, _ in pairs) if r), None)
             if reason:
                 evidence.append(EvidenceItem(source="cluster", text=f"마지막 로그: {reason[:300]}", ref=pod_ref(pod)))
-            confidence = 0.75 + (0.1 if reason else 0) + (0.1 if alarm_mentions(bundle, "restart") else 0)
+            confidence = 0.8 + (0.1 if reason or c.termination_message else 0) + (0.05 if alarm_mentions(bundle, "restart") else 0)
             if c.termination_message:
                 evidence.append(EvidenceItem(source="cluster", text=f"종료 메시지: {c.termination_message[:300]}", ref=pod_ref(pod)))
                 reason = reason or c.termination_message.strip().splitlines()[-1]

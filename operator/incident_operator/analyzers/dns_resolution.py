@@ -30,7 +30,7 @@ class DnsResolutionAnalyzer(Analyzer):
         cluster_dns = bool(host and (host.endswith(".svc") or ".svc." in host or host.endswith("cluster.local")))
         return [Cause(
             kind=self.kind, title=f"`{host or '?'}` 이름 해석 실패 ({len(lines)}건)" + (" — 클러스터 내부 DNS" if cluster_dns else ""),
-            confidence=clamp(0.7 + min(len(lines), 10) * 0.02), evidence=log_items(lines),
+            confidence=clamp(0.75 + min(len(lines), 10) * 0.02), evidence=log_items(lines),
             immediate_actions=["`kubectl -n kube-system get pods -l k8s-app=kube-dns`로 CoreDNS 상태 확인",
                                "파드의 NetworkPolicy에 kube-dns(UDP/TCP 53) egress 허용이 있는지 확인",
                                f"호스트 이름 `{host or '?'}`의 오타·네임스페이스 확인"],

@@ -46,17 +46,29 @@ ANALYZERS: tuple[Analyzer, ...] = (
 )
 MAX_CAUSES = 5
 # symptom -> the kinds that explain it: when both are found, the root is listed first
-ROOTS = {"crash-loop": ("bad-rollout",), "unschedulable": ("pvc-unbound", "quota-exceeded", "node-too-many-pods"),
-         "oom-killed": ("memory-leak",), "dns-resolution": ("network-policy",)}
+ROOTS = {"crash-loop": ("bad-rollout", "probe-failure"), "unschedulable": ("pvc-unbound", "quota-exceeded", "node-too-many-pods"),
+         "oom-killed": ("memory-leak",), "dns-resolution": ("network-policy",),
+         "service-no-endpoints": ("probe-failure",)}
+
+
+def explains(root: Cause, symptom: Cause) -> bool:
+    """Whether `root` can be the reason for `symptom` (kinds in ROOTS; a probe restarts containers only
+    when it is a liveness probe, and only for the same workload)."""
+    if root.kind not in ROOTS.get(symptom.kind, ()):
+        return False
+    if root.kind == "probe-failure" and symptom.kind == "crash-loop":
+        return "liveness" in root.title and (root.resource is None or symptom.resource is None
+                                             or root.resource.name == symptom.resource.name)
+    return True
 
 
 def roots_first(causes: list[Cause]) -> list[Cause]:
     out = list(causes)
-    for symptom, roots in ROOTS.items():
+    for symptom in ROOTS:
         for i, c in enumerate(out):
             if c.kind != symptom:
                 continue
-            later = [r for r in out[i + 1:] if r.kind in roots]
+            later = [r for r in out[i + 1:] if explains(r, c)]
             for r in later:
                 out.remove(r)
             out[i:i] = later

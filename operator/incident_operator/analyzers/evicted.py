@@ -25,7 +25,7 @@ class EvictedAnalyzer(Analyzer):
                 evidence.append(EvidenceItem(source="cluster", text=f"노드: {', '.join(nodes)}"))
             causes.append(Cause(
                 kind=self.kind, title=f"`{ref.name}` 파드가 노드의 {resource or '자원'} 부족으로 축출됨",
-                confidence=0.85 if resource else 0.75, resource=ref, evidence=evidence,
+                confidence=0.93 if resource else 0.8, resource=ref, evidence=evidence,
                 immediate_actions=["`kubectl get pods --field-selector=status.phase=Failed`로 축출된 파드 정리",
                                    f"노드 {', '.join(nodes) or ''} 의 {resource or '자원'} 사용량 확인 (`kubectl describe node`)"],
                 long_term=["컨테이너에 ephemeral-storage/memory requests·limits 지정", "로그·임시 파일을 볼륨 밖으로"],

@@ -19,9 +19,9 @@ class HpaMisconfiguredAnalyzer(Analyzer):
             able, active, limited = cond.get("AbleToScale"), cond.get("ScalingActive"), cond.get("ScalingLimited")
             problem = None
             if able and able.status == "False":
-                problem, confidence = f"스케일 불가 ({able.reason}): {able.message or ''}", 0.85
+                problem, confidence = f"스케일 불가 ({able.reason}): {able.message or ''}", 0.9
             elif active and active.status == "False":
-                problem, confidence = f"지표를 읽지 못해 스케일링 비활성 ({active.reason}): {active.message or ''}", 0.85
+                problem, confidence = f"지표를 읽지 못해 스케일링 비활성 ({active.reason}): {active.message or ''}", 0.9
             elif limited and limited.status == "True" and h.current_replicas == h.max_replicas:
                 problem, confidence = f"최대 레플리카 {h.max_replicas}에 고정 ({limited.reason})", 0.6
             if not problem:

@@ -41,7 +41,7 @@ class ImagePullAnalyzer(Analyzer):
             auth = bool(AUTH.search(messages))
             title = (f"`{ref.name}`의 이미지 `{c.image}` pull 인증 실패 (레지스트리 자격 증명 문제)" if auth
                      else f"`{ref.name}`의 이미지 `{c.image}`를 가져올 수 없음 (잘못된 이미지/태그)")
-            cause = Cause(kind=self.kind, title=title, confidence=clamp(0.9 if not auth else 0.85), resource=ref,
+            cause = Cause(kind=self.kind, title=title, confidence=clamp(0.95 if not auth else 0.92), resource=ref,
                           evidence=evidence,
                           immediate_actions=[f"`{ref}`를 정상 동작하던 이전 리비전으로 롤백 (`kubectl rollout undo deployment/{ref.name} -n {ref.namespace}`)"
                                              if ref.kind == "Deployment" else f"`{c.image}` 이미지 이름/태그 확인"],

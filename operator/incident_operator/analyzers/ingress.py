@@ -19,7 +19,7 @@ class IngressMisconfiguredAnalyzer(Analyzer):
             ref = ResourceRef(kind="Ingress", name=ing.name, namespace=ing.namespace)
             causes.append(Cause(
                 kind=self.kind, title=f"Ingress `{ing.name}`가 없는 Service/포트로 라우팅: {', '.join(ing.missing_backends)[:160]}",
-                confidence=0.88, resource=ref,
+                confidence=0.9, resource=ref,
                 evidence=[EvidenceItem(source="cluster", text=f"백엔드 {', '.join(ing.backends)} 중 없는 것: {', '.join(ing.missing_backends)}",
                                        ref=str(ref))],
                 immediate_actions=[f"`kubectl describe ingress {ing.name} -n {ing.namespace}`의 백엔드와 `kubectl get svc`를 비교",

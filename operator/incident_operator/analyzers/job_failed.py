@@ -37,7 +37,7 @@ class JobFailedAnalyzer(Analyzer):
             run = f"CronJob `{job.cronjob}`의 실행 `{job.name}`" if job.cronjob else f"Job `{job.name}`"
             causes.append(Cause(
                 kind=self.kind, title=f"{run}이(가) {failed.reason if failed else '재시도 한도 초과'}로 실패" + (f": {reason[:120]}" if reason else ""),
-                confidence=0.9 if reason else 0.8, resource=ref, evidence=evidence,
+                confidence=0.95 if reason else 0.85, resource=ref, evidence=evidence,
                 immediate_actions=[f"`kubectl logs job/{job.name} -n {job.namespace}`로 실패 원인 확인",
                                    "원인 수정 후 Job 재실행 (`kubectl create job --from=cronjob/...`)"],
                 long_term=["Job 실패 알람(kube_job_status_failed)", "backoffLimit·activeDeadlineSeconds를 작업 특성에 맞게 설정"],

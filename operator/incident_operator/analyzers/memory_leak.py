@@ -16,7 +16,10 @@ def steady_growth(values: list[float]) -> float | None:
         return None
     ups = sum(1 for a, b in zip(values, values[1:]) if b > a)
     share = ups / (len(values) - 1)
-    if share >= 0.7 and values[-1] >= values[0] * 1.5:
+    # a leak does not give memory back: a deep drop (a restart, a burst that ended) is a spike, not a leak
+    span = max(values) - min(values)
+    deepest_drop = max((a - b for a, b in zip(values, values[1:])), default=0)
+    if share >= 0.7 and values[-1] >= values[0] * 1.5 and deepest_drop <= 0.15 * span:
         return share
     return None
 

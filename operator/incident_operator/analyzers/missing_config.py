@@ -1,4 +1,5 @@
-"""Containers that cannot start because a ConfigMap or Secret they read is missing."""
+"""Containers that cannot start because a ConfigMap or Secret they read is missing: as env
+(CreateContainerConfigError) or as a volume (the kubelet's FailedMount events, pod stuck ContainerCreating)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 
 from ..models.diagnosis import Cause, EvidenceItem
 from ..models.evidence import EvidenceBundle
-from .base import Analyzer, group_by_workload, pod_containers, pod_ref, workload_ref
+from .base import Analyzer, event_item, events_matching, group_by_workload, pod_containers, pod_ref, workload_ref
 
 MISSING = re.compile(r'(configmap|secret) "?([\w.-]+)"? not found', re.I)
 
@@ -26,8 +27,27 @@ class MissingConfigAnalyzer(Analyzer):
             what = f"{m.group(1)} `{m.group(2)}`" if m else "참조한 설정"
             causes.append(Cause(
                 kind=self.kind, title=f"`{ref.name}`이(가) 참조하는 {what}이(가) 없어 컨테이너를 만들 수 없음",
-                confidence=0.9 if m else 0.7, resource=ref,
+                confidence=0.95 if m else 0.75, resource=ref,
                 evidence=[EvidenceItem(source="cluster", text=f"컨테이너 `{c.name}` {c.state_reason}: {(c.state_message or '')[:300]}", ref=pod_ref(pod))],
                 immediate_actions=[f"{what} 생성 또는 참조 이름 수정"],
                 long_term=["배포 전 참조 리소스 존재 여부 검증", "optional 참조 여부 명시"]))
-        return causes
+        return causes or self._failed_mounts(bundle)
+
+    def _failed_mounts(self, bundle: EvidenceBundle) -> list[Cause]:
+        pods = {p.name: p for p in bundle.cluster.pods}
+        seen: dict[str, Cause] = {}
+        for e in events_matching(bundle, {"FailedMount"}, MISSING.pattern):
+            pod = pods.get(e.object_name or "")
+            if pod is None:
+                continue
+            ref = workload_ref(pod)
+            if str(ref) in seen:
+                continue
+            m = MISSING.search(e.message or "")
+            what = f"{m.group(1)} `{m.group(2)}`"
+            seen[str(ref)] = Cause(
+                kind=self.kind, title=f"`{ref.name}`이(가) 볼륨으로 마운트하는 {what}이(가) 없어 파드가 시작되지 않음",
+                confidence=0.95, resource=ref, evidence=[event_item(e)],
+                immediate_actions=[f"{what} 생성 또는 볼륨의 참조 이름 수정"],
+                long_term=["배포 전 참조 리소스 존재 여부 검증", "optional 참조 여부 명시"])
+        return list(seen.values())

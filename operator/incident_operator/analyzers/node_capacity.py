@@ -27,7 +27,7 @@ class NodeTooManyPodsAnalyzer(Analyzer):
             evidence.append(EvidenceItem(source="cluster", text="노드별 파드 수: " + ", ".join(f"{n.name} {n.pod_count}" for n in full[:5])))
         return [Cause(
             kind=self.kind, title="모든 노드가 파드 수 한도(max pods)에 도달해 새 파드를 배치할 수 없음",
-            confidence=0.9, resource=ref, evidence=evidence,
+            confidence=0.93, resource=ref, evidence=evidence,
             immediate_actions=["노드 추가(노드 그룹 확장)", "완료/실패한 파드 정리 (`kubectl delete pod --field-selector=status.phase=Failed -A`)"],
             long_term=["VPC CNI prefix delegation 등으로 노드당 max pods 상향", "Cluster Autoscaler/Karpenter"],
         )]

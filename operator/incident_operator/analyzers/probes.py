@@ -35,7 +35,7 @@ class ProbeFailureAnalyzer(Analyzer):
             kind = "liveness" if liveness else "readiness"
             causes.append(Cause(
                 kind=self.kind, title=f"`{ref.name}`의 {kind} probe 실패로 " + ("컨테이너 재시작" if liveness else "트래픽에서 제외"),
-                confidence=clamp(0.7 + 0.1 * bool(events) + 0.05 * bool(not_ready)), resource=ref, evidence=evidence,
+                confidence=clamp(0.75 + 0.1 * bool(events) + 0.05 * bool(not_ready)), resource=ref, evidence=evidence,
                 immediate_actions=["probe 대상 엔드포인트와 포트를 직접 호출해 응답 확인", "의존 서비스(DB/캐시) 상태 확인"],
                 long_term=["probe의 timeoutSeconds/failureThreshold를 실제 응답 시간에 맞게 조정", "readiness와 liveness 엔드포인트 분리"],
             ))

@@ -29,7 +29,7 @@ class RbacForbiddenAnalyzer(Analyzer):
         ns, name = sa.split(":")[2:4]
         return [Cause(
             kind=self.kind, title=f"`{sa}`에 `{resource}` {verb} 권한이 없어 요청이 거부됨 ({len(texts)}건)",
-            confidence=0.88, evidence=evidence,
+            confidence=0.9, evidence=evidence,
             immediate_actions=[f"`kubectl auth can-i {verb} {resource} --as={sa} -n {ns}`로 확인",
                                f"필요한 최소 권한의 Role/RoleBinding을 `{name}`에 부여"],
             long_term=["워크로드별 권한을 매니페스트와 함께 관리", "배포 전 RBAC 검증(kubectl auth can-i) 자동화"],

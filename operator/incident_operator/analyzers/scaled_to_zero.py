@@ -41,7 +41,7 @@ class ScaledToZeroAnalyzer(Analyzer):
             evidence += [event_item(e) for e in events_matching(bundle, {"ScalingReplicaSet"}, r"to 0")][:2]
             causes.append(Cause(
                 kind=self.kind, title=f"Deployment `{dep.name}`이(가) 레플리카 0으로 축소되어 서비스 불가",
-                confidence=0.85, resource=ref, evidence=evidence,
+                confidence=0.92, resource=ref, evidence=evidence,
                 remediation=RemediationProposal(action="restore-replicas", target=ref, params={"replicas": n},
                                                 reason=f"이전 레플리카 수({n})로 복원"),
                 immediate_actions=[f"`kubectl scale deployment/{dep.name} -n {dep.namespace} --replicas={n}`"],

@@ -19,7 +19,7 @@ class ServiceNoEndpointsAnalyzer(Analyzer):
             ref = ResourceRef(kind="Service", name=svc.name, namespace=svc.namespace)
             selector = ",".join(f"{k}={v}" for k, v in sorted(svc.selector.items()))
             if svc.matching_pods == 0:
-                why, confidence = f"셀렉터 `{selector}`에 맞는 파드가 없습니다 (레이블 오타, 또는 워크로드가 없음)", 0.85
+                why, confidence = f"셀렉터 `{selector}`에 맞는 파드가 없습니다 (레이블 오타, 또는 워크로드가 없음)", 0.9
             else:
                 why, confidence = f"셀렉터에 맞는 파드 {svc.matching_pods}개가 모두 준비되지 않았습니다", 0.6
             evidence = [EvidenceItem(source="cluster", text=f"Service `{svc.name}` 준비된 엔드포인트 0개 "

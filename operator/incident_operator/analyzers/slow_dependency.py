@@ -39,7 +39,7 @@ class SlowDependencyAnalyzer(Analyzer):
         dep = targets.most_common(1)[0][0] if targets else None
         return [Cause(
             kind=self.kind, title=f"의존 서비스 `{dep or '?'}` 응답 지연 ({len(lines)}건, 1초 이상 또는 타임아웃)",
-            confidence=clamp(0.6 + min(len(lines), 10) * 0.02), evidence=log_items(lines),
+            confidence=clamp(0.65 + min(len(lines), 10) * 0.02), evidence=log_items(lines),
             immediate_actions=[f"`{dep or '의존 서비스'}`의 지연·포화 상태(CPU, 커넥션 풀, DB 쿼리) 확인",
                                "호출 측 타임아웃과 재시도 설정 확인 (재시도 폭주 여부)"],
             long_term=["의존 호출별 지연 지표와 SLO 알람", "타임아웃·서킷 브레이커·벌크헤드 적용"],

@@ -55,7 +55,7 @@ class UnschedulableAnalyzer(Analyzer):
             causes.append(Cause(
                 kind=self.kind, title=f"`{ref.name}` 파드를 배치할 노드가 없음: "
                                       + (", ".join(found) if found else (cond.message or cond.reason or "")[:120]),
-                confidence=0.85, resource=ref, evidence=evidence,
+                confidence=0.9 if found else 0.8, resource=ref, evidence=evidence,
                 immediate_actions=["요청 리소스(requests)·nodeSelector·toleration 확인", "노드 그룹 용량 확장"],
                 long_term=["Cluster Autoscaler/Karpenter로 용량 자동 확장", "requests를 실제 사용량에 맞게 조정"],
             ))

@@ -10,7 +10,7 @@ from kubernetes import client
 
 from ..models.evidence import (
     ClusterEvidence, Condition, ContainerEvidence, DeploymentEvidence, EventEvidence, NodeEvidence,
-    HpaEvidence, IngressEvidence, JobEvidence, NetworkPolicyEvidence, PodEvidence, PvcEvidence, QuotaEvidence, Resources, RevisionEvidence, ServiceEvidence,
+    HpaEvidence, IngressEvidence, JobEvidence, LimitRangeEvidence, NetworkPolicyEvidence, PodEvidence, PvcEvidence, QuotaEvidence, Resources, RevisionEvidence, ServiceEvidence,
 )
 from ..models.spec import Target
 from .client import Kube, is_not_found
@@ -33,7 +33,12 @@ def _conditions(items: Iterable | None) -> list[Condition]:
 
 def _resources(spec: dict | None) -> Resources:
     spec = spec or {}
-    return Resources(cpu=spec.get("cpu"), memory=spec.get("memory"))
+    return Resources(cpu=spec.get("cpu"), memory=spec.get("memory"), pods=spec.get("pods"),
+                     ephemeral_storage=spec.get("ephemeral-storage"))
+
+
+def _selector(labels: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
 def container_from_spec(c: client.V1Container) -> ContainerEvidence:
@@ -119,6 +124,22 @@ class ClusterCollector:
             return core.list_namespaced_pod(ns, label_selector=selector).items
         if target.kind == "Job" and ns and target.name:
             return core.list_namespaced_pod(ns, label_selector=f"job-name={target.name}").items
+        if target.kind == "CronJob" and ns and target.name:
+            jobs = self.cronjob_jobs(ns, target.name)
+            return core.list_namespaced_pod(ns, label_selector=f"job-name in ({','.join(jobs)})").items if jobs else []
+        if target.kind == "Service" and ns and target.name:
+            try:
+                svc = core.read_namespaced_service(target.name, ns)
+            except client.ApiException as exc:
+                if is_not_found(exc):
+                    return []
+                raise
+            sel = (svc.spec.selector or {}) if svc.spec else {}
+            return core.list_namespaced_pod(ns, label_selector=_selector(sel)).items if sel else []
+        if target.kind == "PersistentVolumeClaim" and ns and target.name:
+            return [p for p in core.list_namespaced_pod(ns, limit=500).items
+                    if any(v.persistent_volume_claim and v.persistent_volume_claim.claim_name == target.name
+                           for v in p.spec.volumes or [])]
         if target.kind == "Pod" and ns and target.name:
             return self.target_pods(Target(namespace=ns, pod=target.name))
         if target.node or target.kind == "Node":
@@ -145,7 +166,14 @@ class ClusterCollector:
                 return None
             raise
         labels = (obj.spec.selector.match_labels or {}) if obj.spec.selector else {}
-        return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or None
+        return _selector(labels) or None
+
+    def cronjob_jobs(self, namespace: str, cronjob: str) -> list[str]:
+        """The newest Jobs a CronJob made (by owner), newest first."""
+        jobs = [j for j in self.kube.batch.list_namespaced_job(namespace, limit=200).items
+                if any(o.kind == "CronJob" and o.name == cronjob for o in j.metadata.owner_references or [])]
+        jobs.sort(key=lambda j: j.metadata.creation_timestamp, reverse=True)
+        return [j.metadata.name for j in jobs[:5]]
 
     def _workload_of(self, pod: client.V1Pod) -> tuple[str | None, str | None, str | None, str | None]:
         owners = pod.metadata.owner_references or []
@@ -249,7 +277,7 @@ class ClusterCollector:
             images=[c.image for c in containers], containers=containers,
             labels=dict(d.metadata.labels or {}), annotations=ann, conditions=_conditions(st.conditions),
         )
-        selector = ",".join(f"{k}={v}" for k, v in sorted((d.spec.selector.match_labels or {}).items()))
+        selector = _selector(d.spec.selector.match_labels or {})
         for rs in apps.list_namespaced_replica_set(namespace, label_selector=selector).items:
             if not any(o.uid == d.metadata.uid for o in rs.metadata.owner_references or []):
                 continue
@@ -279,6 +307,7 @@ class ClusterCollector:
         return NodeEvidence(
             name=name, ready=ready, unschedulable=bool(n.spec.unschedulable), conditions=conds,
             allocatable=_resources(n.status.allocatable if n.status else None),
+            capacity=_resources(n.status.capacity if n.status else None),
             taints=[f"{t.key}={t.value or ''}:{t.effect}" for t in n.spec.taints or []],
             pod_count=len(pods),
         )
@@ -306,15 +335,23 @@ class ClusterCollector:
         node_names = sorted({p.node for p in pod_ev if p.node} | ({target.node} if target.node else set()))
         nodes = [n for n in (self.node(x) for x in node_names[:10]) if n] if self._may_read_nodes() else []
         ns = target.namespace
-        pvcs = self._read_each("pvc", lambda: self.pvcs(ns, sorted({c for p in pod_ev for c in p.claims}))) if ns else []
+        claims = {c for p in pod_ev for c in p.claims} | ({target.name} if target.kind == "PersistentVolumeClaim" else set())
+        pvcs = self._read_each("pvc", lambda: self.pvcs(ns, sorted(claims))) if ns else []
         listed = self._read_each("services", lambda: self.kube.core.list_namespaced_service(ns, limit=500).items) if ns else []
-        services = self._read_each("services", lambda: self.services(ns, listed, pod_ev, every=not target.kind))
+        services = self._read_each("services", lambda: self.services(
+            ns, listed, pod_ev, every=target.kind in (None, "Namespace"),
+            named=target.name if target.kind == "Service" else None))
         quotas = self._read_each("quotas", lambda: self.quotas(ns)) if ns else []
+        limit_ranges = self._read_each("limitranges", lambda: self.limit_ranges(ns)) if ns else []
         policies = self._read_each("networkpolicies", lambda: self.network_policies(ns, pod_ev)) if ns else []
         workloads = {(p.workload_kind, p.workload_name) for p in pod_ev} | ({(target.kind, target.name)} if target.kind else set())
+        if target.kind in (None, "Namespace"):
+            workloads = set()  # the whole namespace: every HPA
         hpas = self._read_each("hpas", lambda: self.hpas(ns, workloads)) if ns else []
-        ingresses = self._read_each("ingresses", lambda: self.ingresses(ns, listed, services, every=not target.kind)) if ns else []
+        ingresses = self._read_each("ingresses", lambda: self.ingresses(ns, listed, services, every=target.kind in (None, "Namespace"))) if ns else []
         job_names = {p.owner_name for p in pod_ev if p.owner_kind == "Job"} | ({target.name} if target.kind == "Job" else set())
+        if target.kind == "CronJob" and ns:
+            job_names |= set(self._read_each("jobs", lambda: self.cronjob_jobs(ns, target.name)))
         jobs = self._read_each("jobs", lambda: self.jobs(ns, sorted(n for n in job_names if n))) if ns else []
         names = {p.name for p in pod_ev} | {d.name for d in deployments.values()}
         names |= {r.replica_set for d in deployments.values() for r in d.revisions}
@@ -325,7 +362,7 @@ class ClusterCollector:
         elif names and self._may_read(None):
             events = self.events(None, names)
         return ClusterEvidence(pods=pod_ev, events=events, deployments=list(deployments.values()), nodes=nodes,
-                               pvcs=pvcs, services=services, quotas=quotas, jobs=jobs, network_policies=policies,
+                               pvcs=pvcs, services=services, quotas=quotas, limit_ranges=limit_ranges, jobs=jobs, network_policies=policies,
                                hpas=hpas, ingresses=ingresses)
 
     # ---- storage, services, quotas (each read may fail on its own) -----------------------------
@@ -362,7 +399,7 @@ class ClusterCollector:
         return out
 
     def services(self, namespace: str, listed: list[client.V1Service], pods: list[PodEvidence],
-                 every: bool = False) -> list[ServiceEvidence]:
+                 every: bool = False, named: str | None = None) -> list[ServiceEvidence]:
         """Of the namespace's Services (`listed`), those whose selector picks the target's pods — or, for a
         whole-namespace target, every one (a selector with a typo picks nothing) — with their endpoints."""
         out = []
@@ -370,7 +407,7 @@ class ClusterCollector:
             sel = (svc.spec.selector or {}) if svc.spec else {}
             if not sel:
                 continue
-            if not every and not _selects_any(sel, pods):
+            if not every and svc.metadata.name != named and not _selects_any(sel, pods):
                 continue
             ready = not_ready = 0
             for es in self.kube.discovery.list_namespaced_endpoint_slice(
@@ -381,7 +418,7 @@ class ClusterCollector:
                     else:
                         ready += 1
             matching = len(self.kube.core.list_namespaced_pod(
-                namespace, label_selector=",".join(f"{k}={v}" for k, v in sorted(sel.items())), limit=100).items)
+                namespace, label_selector=_selector(sel), limit=100).items)
             out.append(ServiceEvidence(name=svc.metadata.name, namespace=namespace, type=svc.spec.type, selector=sel,
                                        ready_endpoints=ready, not_ready_endpoints=not_ready, matching_pods=matching))
             if len(out) >= 10:
@@ -411,9 +448,11 @@ class ClusterCollector:
         out = []
         for h in self.kube.autoscaling.list_namespaced_horizontal_pod_autoscaler(namespace, limit=100).items:
             ref = h.spec.scale_target_ref
-            if workloads and (ref.kind, ref.name) not in workloads:
-                continue
             st = h.status
+            cannot_scale = any(c.type == "AbleToScale" and c.status == "False" for c in (st.conditions if st else None) or [])
+            # the target's own HPAs, and any of the namespace's that cannot scale at all (a renamed target)
+            if workloads and (ref.kind, ref.name) not in workloads and not cannot_scale:
+                continue
             out.append(HpaEvidence(name=h.metadata.name, namespace=namespace, target_kind=ref.kind, target_name=ref.name,
                                    min_replicas=h.spec.min_replicas, max_replicas=h.spec.max_replicas,
                                    current_replicas=st.current_replicas if st else None,
@@ -437,8 +476,6 @@ class ClusterCollector:
                     if path.backend and path.backend.service:
                         backends.append(path.backend.service)
             names = [f"{b.name}:{(b.port.number or b.port.name) if b.port else ''}" for b in backends]
-            if not every and not ({b.name for b in backends} & wanted):
-                continue
             missing = []
             for b, label in zip(backends, names):
                 svc = known.get(b.name)
@@ -446,6 +483,9 @@ class ClusterCollector:
                 want = (b.port.number or b.port.name) if b.port else None
                 if svc is None or (want is not None and want not in ports):
                     missing.append(label)
+            # the target's own routes, and any route of the namespace that leads nowhere (a renamed Service)
+            if not every and not missing and not ({b.name for b in backends} & wanted):
+                continue
             out.append(IngressEvidence(name=ing.metadata.name, namespace=namespace, backends=names, missing_backends=missing,
                                        ingress_class=spec.ingress_class_name))
             if len(out) >= 10:
@@ -466,6 +506,21 @@ class ClusterCollector:
             out.append(JobEvidence(name=name, namespace=namespace, cronjob=cron, active=st.active or 0,
                                    succeeded=st.succeeded or 0, failed=st.failed or 0,
                                    backoff_limit=j.spec.backoff_limit, conditions=_conditions(st.conditions)))
+        return out
+
+    def limit_ranges(self, namespace: str) -> list[LimitRangeEvidence]:
+        out = []
+        for lr in self.kube.core.list_namespaced_limit_range(namespace, limit=10).items:
+            limits = []
+            for item in (lr.spec.limits if lr.spec else None) or []:
+                entry = {"type": item.type}
+                for key, attr in (("max", "max"), ("min", "min"), ("default", "default"),
+                                  ("defaultRequest", "default_request"), ("maxLimitRequestRatio", "max_limit_request_ratio")):
+                    value = getattr(item, attr, None)
+                    if value:
+                        entry[key] = {k: str(v) for k, v in value.items()}
+                limits.append(entry)
+            out.append(LimitRangeEvidence(name=lr.metadata.name, namespace=namespace, limits=limits))
         return out
 
     def quotas(self, namespace: str) -> list[QuotaEvidence]:

@@ -7,7 +7,7 @@ FILE.json` runs the deterministic analyzer on a saved bundle.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -21,6 +21,8 @@ SourceOutcomeKind = Literal["ok", "failed", "not-configured", "timed-out", "skip
 class Resources(_Model):
     cpu: str | None = None
     memory: str | None = None
+    pods: str | None = Field(default=None, description="Nodes only: how many pods fit")
+    ephemeral_storage: str | None = None
 
 
 class ContainerEvidence(_Model):
@@ -117,6 +119,7 @@ class NodeEvidence(_Model):
     unschedulable: bool = False
     conditions: list[Condition] = []
     allocatable: Resources = Resources()
+    capacity: Resources = Resources()
     taints: list[str] = []
     pod_count: int | None = None
 
@@ -224,6 +227,14 @@ class QuotaEvidence(_Model):
     used: dict[str, str] = {}
 
 
+class LimitRangeEvidence(_Model):
+    """A namespace's LimitRange: defaults and bounds admission applies to every container / pod / PVC."""
+    name: str
+    namespace: str
+    limits: list[dict[str, Any]] = Field(default=[], description="type, max, min, default, defaultRequest, "
+                                                                  "maxLimitRequestRatio (quantities as strings)")
+
+
 class ClusterEvidence(_Model):
     pods: list[PodEvidence] = []
     events: list[EventEvidence] = []
@@ -233,6 +244,7 @@ class ClusterEvidence(_Model):
     jobs: list[JobEvidence] = []
     services: list[ServiceEvidence] = []
     quotas: list[QuotaEvidence] = []
+    limit_ranges: list[LimitRangeEvidence] = []
     network_policies: list[NetworkPolicyEvidence] = []
     hpas: list[HpaEvidence] = []
     ingresses: list[IngressEvidence] = []

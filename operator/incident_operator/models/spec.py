@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import model_validator, BaseModel, ConfigDict, Field
 
 Severity = Literal["critical", "high", "medium", "low"]
 RemediationMode = Literal["auto", "dry-run", "off"]
-TargetKind = Literal["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod", "Node", "Job"]
+TargetKind = Literal["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod", "Node", "Job", "CronJob",
+                     "Service", "PersistentVolumeClaim", "Namespace"]
 
 
 class _Model(BaseModel):
@@ -46,6 +47,13 @@ class Target(_Model):
     pod: str | None = None
     node: str | None = None
     cluster: str | None = None
+
+    @model_validator(mode="after")
+    def _namespace_target_is_its_namespace(self) -> "Target":
+        """A Namespace target is the whole namespace: `{kind: Namespace, name: shop}` reads as namespace shop."""
+        if self.kind == "Namespace" and self.name and not self.namespace:
+            self.namespace = self.name
+        return self
 
 
 class Options(_Model):

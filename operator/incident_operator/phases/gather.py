@@ -56,14 +56,28 @@ def infer_target(spec_target: Target, alarm: Alarm | None) -> Target:
 def resolve_workloads(ctx: PhaseContext, t: Target) -> tuple[Target, list[dict[str, Any]]]:
     """If the pod name is really a workload name (Container Insights' PodName), say so."""
     affected: list[dict[str, Any]] = []
-    apps = ctx.kube.apps
-    if t.pod and t.namespace and not t.kind:
+    apps, batch = ctx.kube.apps, ctx.kube.batch
+    if t.kind == "Service" and t.namespace and t.name:
         try:
-            apps.read_namespaced_deployment(t.pod, t.namespace)
-            t = t.model_copy(update={"kind": "Deployment", "name": t.pod, "pod": None})
+            ctx.kube.core.read_namespaced_service(t.name, t.namespace)
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
+            # no such Service: the dimension named the workload (Container Insights' Service is often its name)
+            t = t.model_copy(update={"kind": None, "name": None, "pod": t.name})
+    if t.pod and t.namespace and not t.kind:
+        for kind, read in (("Deployment", apps.read_namespaced_deployment),
+                           ("StatefulSet", apps.read_namespaced_stateful_set),
+                           ("DaemonSet", apps.read_namespaced_daemon_set),
+                           ("CronJob", batch.read_namespaced_cron_job), ("Job", batch.read_namespaced_job)):
+            try:
+                read(t.pod, t.namespace)
+            except client.ApiException as exc:
+                if exc.status != 404:
+                    raise
+                continue
+            t = t.model_copy(update={"kind": kind, "name": t.pod, "pod": None})
+            break
     if t.kind and t.name:
         affected.append({"kind": t.kind, "namespace": t.namespace, "name": t.name})
     elif t.pod:

@@ -120,6 +120,24 @@ def run_step(kube: Kube, ns: str, step: dict[str, Any]) -> None:
                 metadata=client.V1ObjectMeta(generate_name=f"{name}."), type=e.get("type", "Warning"), reason=e["reason"],
                 message=e["message"], count=e.get("count", 1), involved_object=client.V1ObjectReference(
                     kind=e.get("kind", "Pod"), name=name, namespace=ns)))
+    elif "createJobFrom" in step:  # what `kubectl create job NAME --from=cronjob/CRONJOB` does
+        s = step["createJobFrom"]
+        cron = kube.batch.read_namespaced_cron_job(s["cronjob"], ns)
+        tmpl = cron.spec.job_template
+        kube.batch.create_namespaced_job(ns, client.V1Job(
+            metadata=client.V1ObjectMeta(name=s["name"], labels=(tmpl.metadata.labels if tmpl.metadata else None),
+                                         annotations={"cronjob.kubernetes.io/instantiate": "manual"},
+                                         owner_references=[client.V1OwnerReference(
+                                             api_version="batch/v1", kind="CronJob", name=cron.metadata.name,
+                                             uid=cron.metadata.uid, controller=True)]),
+            spec=tmpl.spec))
+    elif "waitJobFailed" in step:
+        name = step["waitJobFailed"]
+        _wait(lambda: any(c.type == "Failed" and c.status == "True"
+                          for c in kube.batch.read_namespaced_job(name, ns).status.conditions or []), 120, f"Job {name} failed")
+    elif "waitEvent" in step:
+        reason = step["waitEvent"]
+        _wait(lambda: any(e.reason == reason for e in kube.core.list_namespaced_event(ns).items), 120, f"Event {reason}")
     elif "waitSettled" in step:
         _wait(lambda: _settled(kube, ns), 60, "pods settled")
     else:

@@ -10,7 +10,8 @@ from .base import NotConfigured, Tool, ToolDeps
 from .metrics_math import MetricSummary, summarize
 
 NAMESPACE = "ContainerInsights"
-POD_METRICS = ["pod_cpu_utilization", "pod_cpu_utilization_over_pod_limit", "pod_memory_utilization", "pod_cpu_usage_total", "pod_memory_working_set",
+POD_METRICS = ["pod_cpu_utilization", "pod_cpu_utilization_over_pod_limit", "pod_memory_utilization",
+               "pod_memory_utilization_over_pod_limit", "pod_cpu_usage_total", "pod_memory_working_set",
                "pod_network_rx_bytes", "pod_network_tx_bytes", "pod_number_of_container_restarts"]
 NODE_METRICS = ["node_cpu_utilization", "node_memory_utilization", "node_filesystem_utilization",
                 "node_number_of_running_pods", "node_network_total_bytes", "node_cpu_reserved_capacity"]

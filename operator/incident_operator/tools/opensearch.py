@@ -43,6 +43,7 @@ class _Scope(BaseModel):
     end: datetime | None = Field(default=None, description="End of the window (default: now)")
     service: str | None = None
     pod: str | None = Field(default=None, description="kubernetes.pod_name, or its prefix (workload name)")
+    namespace: str | None = Field(default=None, description="kubernetes.namespace_name")
     index: str | None = None
 
     def bounds(self) -> tuple[datetime, datetime]:
@@ -56,6 +57,8 @@ class _Scope(BaseModel):
             f.append({"match_phrase": {"service": self.service}})
         if self.pod:
             f.append({"prefix": {"kubernetes.pod_name.keyword": self.pod}})
+        if self.namespace:
+            f.append({"term": {"kubernetes.namespace_name.keyword": self.namespace}})
         return f
 
 

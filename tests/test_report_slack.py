@@ -30,7 +30,7 @@ def slack() -> Iterator[SlackServer]:
     server.stop()
 
 
-def env(slack: SlackServer, channel: str = "#incidents", **extra: str) -> dict[str, str]:
+def env(slack: SlackServer, channel: str = "C0INCIDENTS", **extra: str) -> dict[str, str]:
     return {"INCIDENT_SLACK_TOKEN": TOKEN, "INCIDENT_SLACK_CHANNEL": channel, "INCIDENT_SLACK_API_URL": slack.api,
             "INCIDENT_REPORT_TIMEOUT_SECONDS": "3", "INCIDENT_REPORT_RETRY_SECONDS": "1",
             "INCIDENT_REPORT_RETRY_MAX_SECONDS": "2", **extra}
@@ -144,7 +144,7 @@ def test_killed_after_posting_does_not_post_twice(kube, ns, incidents, start_ope
 
 
 def test_permanent_slack_error_is_not_retried_and_github_goes_on(kube, ns, incidents, start_operator, slack, github):
-    start_operator({**env(slack, channel="#other"), **github_env(github)})  # the bot is not in #other
+    start_operator({**env(slack, channel="C0OTHER"), **github_env(github)})  # the bot is not in #other
     incidents.create(incident("not-member", target={"namespace": ns}))
     st = delivered(incidents, "not-member")
     assert st["phase"] == "NeedsAction"
@@ -173,7 +173,7 @@ class _Recorder:
 
 
 def _sink(slack: SlackServer, **kw) -> SlackSink:
-    s = Settings(slack_token=TOKEN, slack_channel="#incidents", slack_api_url=slack.api, report_timeout_seconds=3, **kw)
+    s = Settings(slack_token=TOKEN, slack_channel="C0INCIDENTS", slack_api_url=slack.api, report_timeout_seconds=3, **kw)
     return SlackSink(ToolDeps(settings=s), _Recorder())
 
 
@@ -194,7 +194,7 @@ def test_long_reports_fit_slack_limits_and_secrets_are_masked(slack):
 
 def test_client_honours_retry_after_within_deadline_and_classifies_errors(slack):
     client = SlackClient(TOKEN, slack.api, timeout=5)
-    msg = {"channel": "#incidents", "text": "hello"}
+    msg = {"channel": "#incidents", "text": "hello"}  # chat.postMessage takes a name too
     slack.fault("POST", "/api/chat.postMessage", status=429, headers={"Retry-After": "1"}, body={"ok": False, "error": "ratelimited"})
     assert client.call("chat.postMessage", msg, deadline=time.monotonic() + 5)["ok"] is True
     assert len(slack.calls("chat.postMessage")) == 2
@@ -208,7 +208,7 @@ def test_client_honours_retry_after_within_deadline_and_classifies_errors(slack)
     slack.fault("POST", "/api/chat.postMessage", status=200, body={"ok": False, "error": "internal_error"})
     with pytest.raises(SlackUnavailable):
         client.call("chat.postMessage", msg)
-    for channel, error in (("#nope", "channel_not_found"), ("#other", "not_in_channel")):
+    for channel, error in (("#nope", "channel_not_found"), ("C0OTHER", "not_in_channel")):
         with pytest.raises(SinkRejected, match=error):
             client.call("chat.postMessage", {**msg, "channel": channel})
     with pytest.raises(SinkRejected, match="invalid_auth"):
@@ -218,3 +218,10 @@ def test_client_honours_retry_after_within_deadline_and_classifies_errors(slack)
     with pytest.raises(SinkRejected, match="message_not_found"):
         _sink(slack).update(ReportRef(sink="slack", ref="C0INCIDENTS/1.2", channel="C0INCIDENTS", ts="1.2"),
                             "f", "t", "# t\n", [], "분석 중")
+
+
+def test_slack_channel_must_be_an_id():
+    from pydantic import ValidationError
+    with pytest.raises(ValidationError, match="slack_channel"):
+        Settings(slack_channel="#incidents")  # conversations.history / chat.update take IDs only
+    assert Settings(slack_channel="G0PRIVATE1").slack_channel == "G0PRIVATE1"

@@ -71,7 +71,9 @@ class Settings(BaseSettings):
     github_write_interval_seconds: float = Field(default=1.0, ge=0, description="GitHub's advice against secondary rate limits")
     slack_token: SecretStr | None = Field(default=None, description="Slack bot token (xoxb-…) for the Slack report sink; "
                                           "scopes chat:write, channels:history (groups:history for a private channel)")
-    slack_channel: str | None = Field(default=None, description="Channel (id, or #name) the Slack report is posted in")
+    slack_channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,}$",
+                                      description="ID of the channel the Slack report is posted in (C…, or G… for a "
+                                                  "private one; Slack's conversations.* methods take IDs, not names)")
     slack_api_url: str = Field(default="https://slack.com/api", description="Slack Web API base URL")
     # --- the Alertmanager webhook receiver (`incident-operator webhook`) ----------------------------
     webhook_port: int = Field(default=9095, ge=1, le=65535, description="Port the Alertmanager receiver listens on")

@@ -56,8 +56,9 @@ class SlackServer(StubServer):
             return self._error("invalid_auth")
         return None
 
-    def _channel(self, name: str | None) -> tuple[str | None, Response | None]:
-        cid = CHANNELS.get(name or "")
+    def _channel(self, name: str | None, ids_only: bool = True) -> tuple[str | None, Response | None]:
+        """chat.postMessage takes a channel name or ID; chat.update and conversations.* take IDs only."""
+        cid = CHANNELS.get(name or "") if ids_only is False or not (name or "").startswith("#") else None
         if not cid:
             return None, self._error("channel_not_found")
         if cid not in self.members:
@@ -89,7 +90,7 @@ class SlackServer(StubServer):
         if bad:
             return bad
         body = req.body if isinstance(req.body, dict) else {}
-        cid, bad = self._channel(body.get("channel"))
+        cid, bad = self._channel(body.get("channel"), ids_only=False)
         if bad:
             return bad
         bad = self._check_content(body)

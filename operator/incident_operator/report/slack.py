@@ -222,15 +222,12 @@ class SlackSink(ReportSink):
         self._start()
         found = self._find_parent(fingerprint)
         if found:
-            return self._ref(self.channel_id(found), found["ts"])
+            return self._ref(self.channel, found["ts"])
         msg = self._parent_message(title, body, labels, "분석 중", fingerprint)
         data = self._call("chat.postMessage", {"channel": self.channel, **msg})
         ref = self._ref(data["channel"], data["ts"])
         self.recorder.emit("ReportOpened", f"Slack {ref.channel} 메시지 {ref.ts}: {redact(title)}", key="report-opened-slack")
         return ref
-
-    def channel_id(self, message: dict[str, Any]) -> str:
-        return message.get("channel") or self.channel
 
     def _ref(self, channel: str, ts: str) -> ReportRef:
         return ReportRef(sink=self.name, ref=f"{channel}/{ts}", channel=channel, ts=ts)

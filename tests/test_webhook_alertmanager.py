@@ -244,3 +244,29 @@ def test_an_alert_is_named_by_its_labels_not_its_text():
     assert a.fingerprint() == b.fingerprint() and len(a.fingerprint()) == 32  # labels, not annotations, name the alert
     c = parse_alert(p, {**copy.deepcopy(p.alerts[0]), "labels": {**p.alerts[0]["labels"], "pod": "other"}})
     assert c.fingerprint() != a.fingerprint()
+
+
+def test_alert_to_slack_report_and_resolved_closes_it(webhook, start_operator):
+    """End to end: Alertmanager → receiver → Incident → operator → Slack; `resolved` ends the incident."""
+    from .support.slack_server import TOKEN as SLACK_TOKEN, SlackServer
+    from .test_report_slack import keys
+
+    slack = SlackServer()
+    try:
+        start_operator({"INCIDENT_INCIDENT_NAMESPACES": webhook.ns, "INCIDENT_SLACK_TOKEN": SLACK_TOKEN,
+                        "INCIDENT_SLACK_CHANNEL": "C0INCIDENTS", "INCIDENT_SLACK_API_URL": slack.api,
+                        "INCIDENT_REPORT_TIMEOUT_SECONDS": "3"})
+        name = webhook.post(payload(alert())).json()["results"][0]["incident"]
+        st = wait_for(lambda: (lambda s: s if s.get("phase") == "NeedsAction" else None)(webhook.get(name).get("status") or {}),
+                      60, "analysed")
+        [parent] = slack.parents()
+        assert parent["blocks"][0]["text"]["text"] == "[인시던트] KubePodCrashLooping 알람 발생"
+        assert st["report"]["ts"] == parent["ts"] and keys(slack.replies(parent["ts"])) == ["analysis", "resolution"]
+        assert webhook.post(payload(alert(status="resolved"))).json()["results"][0]["status"] == "recovered"
+        st = wait_for(lambda: (lambda s: s if s.get("phase") == "Resolved" else None)(webhook.get(name)["status"]),
+                      60, "resolved by the alert's recovery")
+        assert st["outcome"] == "recovered" and st["report"]["closed"] is True
+        assert keys(slack.replies(parent["ts"])) == ["analysis", "resolution", "recovered"]
+        assert "상태: 종료 — 알람 정상화" in slack.parents()[0]["blocks"][-1]["elements"][0]["text"]
+    finally:
+        slack.stop()

@@ -8,7 +8,10 @@ import math
 import re
 import secrets
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+
+if TYPE_CHECKING:
+    from .config import BridgeConfig
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -17,6 +20,25 @@ DNS_MAX = 63
 
 class InvalidRecord(ValueError):
     """A record that will never succeed: reported, not retried."""
+
+
+class AlarmEvent(Protocol):
+    """What the state record and the Incident writer need from an alarm notification, whatever its
+    source (a CloudWatch alarm through SNS, an Alertmanager alert through the webhook receiver)."""
+
+    name: str
+    new_state: str  # ALARM / OK / INSUFFICIENT_DATA
+    changed_at: datetime  # when that state began: one episode per (fingerprint, ALARM time)
+    reason: str | None
+    created_by: str
+
+    def fingerprint(self) -> str: ...
+
+    def incident_alarm(self, raw: str | None) -> dict[str, Any]: ...
+
+    def incident_target(self) -> dict[str, str]: ...
+
+    def incident_severity(self, cfg: "BridgeConfig") -> str: ...
 
 
 class Dimension(BaseModel):
@@ -116,6 +138,17 @@ class CloudWatchAlarm(BaseModel):
         if self.region and re.match(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$", self.region):
             return self.region
         return None
+
+    created_by: ClassVar[str] = "incident-bridge"  # the Incident's app.kubernetes.io/created-by
+
+    def incident_alarm(self, raw: str | None) -> dict[str, Any]:
+        return spec_alarm(self, raw)
+
+    def incident_target(self) -> dict[str, str]:
+        return target(self)
+
+    def incident_severity(self, cfg: "BridgeConfig") -> str:
+        return cfg.severity_for(self.name)
 
     def fingerprint(self) -> str:
         """Same alarm on the same resource = same fingerprint (ARN, or name, plus dimensions, which hold

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from kubernetes import client
 
-from .alarm import CloudWatchAlarm, dns_label, label_value, spec_alarm, target
+from .alarm import AlarmEvent, dns_label, label_value
 from .config import BridgeConfig
 
 GROUP, VERSION, PLURAL = "netaiops.io", "v1alpha1", "incidents"
@@ -132,7 +132,7 @@ class IncidentWriter:
                 return AlarmState()
             raise
 
-    def _write_state(self, alarm: CloudWatchAlarm, fingerprint: str, rec: AlarmState) -> bool:
+    def _write_state(self, alarm: AlarmEvent, fingerprint: str, rec: AlarmState) -> bool:
         """False if someone else moved the record first (then the caller decides again)."""
         cm = client.V1ConfigMap(metadata=client.V1ObjectMeta(
             name=self._state_name(fingerprint), namespace=self.cfg.namespace, resource_version=rec.resource_version,
@@ -150,20 +150,20 @@ class IncidentWriter:
             raise
 
     # ---- Incidents -------------------------------------------------------------------------
-    def episode_name(self, alarm: CloudWatchAlarm, fingerprint: str, at: str) -> str:
+    def episode_name(self, alarm: AlarmEvent, fingerprint: str, at: str) -> str:
         """Readable prefix, then a hash of the fingerprint and the transition: one name per episode."""
         suffix = hashlib.sha256(f"{fingerprint}|{at}".encode()).hexdigest()[:10]
         return f"{dns_label(alarm.name, 63 - len(suffix) - 1)}-{suffix}"
 
-    def _body(self, alarm: CloudWatchAlarm, raw: str, fingerprint: str, name: str, message_id: str,
+    def _body(self, alarm: AlarmEvent, raw: str, fingerprint: str, name: str, message_id: str,
               recovery: dict[str, str] | None) -> dict[str, Any]:
         now = _now()
-        spec: dict[str, Any] = {"source": "alarm", "severity": self.cfg.severity_for(alarm.name),
-                                "alarm": spec_alarm(alarm, raw if len(raw) <= RAW_INLINE_MAX else None),
+        spec: dict[str, Any] = {"source": "alarm", "severity": alarm.incident_severity(self.cfg),
+                                "alarm": alarm.incident_alarm(raw if len(raw) <= RAW_INLINE_MAX else None),
                                 "options": {"remediation": self.cfg.remediation}}
         if len(raw) > RAW_INLINE_MAX:
             spec["alarm"]["rawConfigMap"] = f"{name}-alarm"
-        t = target(alarm)
+        t = alarm.incident_target()
         if t:
             spec["target"] = t
         if recovery:
@@ -172,13 +172,13 @@ class IncidentWriter:
             "apiVersion": f"{GROUP}/{VERSION}", "kind": "Incident",
             "metadata": {"name": name, "namespace": self.cfg.namespace,
                          "labels": {LABEL_FINGERPRINT: fingerprint, LABEL_ALARM: label_value(alarm.name),
-                                    "app.kubernetes.io/created-by": "incident-bridge"},
+                                    "app.kubernetes.io/created-by": alarm.created_by},
                          "annotations": {ANN_OCCURRENCES: "1", ANN_FIRST_SEEN: now, ANN_LAST_SEEN: now,
                                          ANN_MESSAGE: message_id[:256]}},
             "spec": spec,
         }
 
-    def _create(self, alarm: CloudWatchAlarm, raw: str, fingerprint: str, name: str, message_id: str,
+    def _create(self, alarm: AlarmEvent, raw: str, fingerprint: str, name: str, message_id: str,
                 recovery: dict[str, str] | None = None) -> None:
         """Create the episode's Incident (it may exist already: this transition, delivered again) and,
         for a large notification, the ConfigMap holding it — also on a redelivery, in case the first
@@ -239,7 +239,7 @@ class IncidentWriter:
                 time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
 
     # ---- notifications ---------------------------------------------------------------------
-    def on_notification(self, alarm: CloudWatchAlarm, raw: str, message_id: str) -> WriteResult:
+    def on_notification(self, alarm: AlarmEvent, raw: str, message_id: str) -> WriteResult:
         """Decide against the record, move the record (conditionally), then make the Incidents match it.
 
         The record moves first, so two concurrent notifications can never both open an episode; the
@@ -263,7 +263,7 @@ class IncidentWriter:
                                rec.occurrences if alarm.new_state == "ALARM" and rec.incident else None)
         raise RuntimeError(f"alarm {alarm.name}: too many concurrent updates of its state record")
 
-    def _next(self, rec: AlarmState, action: Decision, alarm: CloudWatchAlarm, fingerprint: str, at: str) -> AlarmState | None:
+    def _next(self, rec: AlarmState, action: Decision, alarm: AlarmEvent, fingerprint: str, at: str) -> AlarmState | None:
         """The record after this notification, or None when it does not move."""
         keep = dict(incident=rec.incident, opened_at=rec.opened_at, occurrences=rec.occurrences,
                     recovered_at=rec.recovered_at, resource_version=rec.resource_version)
@@ -282,7 +282,7 @@ class IncidentWriter:
             return AlarmState(state="OK", changed_at=at, **keep)
         return None
 
-    def _ensure(self, alarm: CloudWatchAlarm, raw: str, fingerprint: str, message_id: str, rec: AlarmState, at: str) -> None:
+    def _ensure(self, alarm: AlarmEvent, raw: str, fingerprint: str, message_id: str, rec: AlarmState, at: str) -> None:
         """Make the episode's Incident what the record says, for the transition at `at` (idempotent)."""
         if not rec.incident:
             return

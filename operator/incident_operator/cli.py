@@ -184,6 +184,32 @@ def cmd_rbac(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_webhook(args: argparse.Namespace) -> int:
+    """Alertmanager webhook receiver: alerts become Incidents in the incident namespace."""
+    import logging
+
+    from .redact import install_log_redaction
+    from .settings import load_settings
+    from .webhook import Receiver, WebhookServer, make_writer, webhook_namespace
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    install_log_redaction()
+    settings = load_settings()
+    try:
+        server = WebhookServer(settings, Receiver(make_writer(settings)), args.host, args.port)
+    except (ValueError, OSError) as exc:
+        print(f"incident-operator webhook: {exc}", file=sys.stderr)
+        return 2
+    logging.getLogger("incident_operator.webhook").info(
+        "Alertmanager receiver on %s://%s:%d, Incidents into %s", "https" if server.tls else "http", args.host,
+        server.port, webhook_namespace(settings))
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def cmd_tools(args: argparse.Namespace) -> int:
     from .tools import default_registry
 
@@ -244,6 +270,10 @@ def parser() -> argparse.ArgumentParser:
     rb.add_argument("--service-account", default="incident-operator")
     rb.add_argument("--service-account-namespace", default="incident-operator")
     rb.set_defaults(func=cmd_rbac)
+    wh = sub.add_parser("webhook", help="receive Alertmanager webhook notifications (alerts become Incidents)")
+    wh.add_argument("--host", default="0.0.0.0")
+    wh.add_argument("--port", type=int, default=None, help="default: INCIDENT_WEBHOOK_PORT (9095)")
+    wh.set_defaults(func=cmd_webhook)
     t = sub.add_parser("tools", help="list the tool catalogue")
     t.set_defaults(func=cmd_tools)
     for name, func, help_ in (("report", cmd_report, "print an Incident's Korean report"),

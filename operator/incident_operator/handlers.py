@@ -191,7 +191,7 @@ def alarm_recovered(name: str, namespace: str, new: Any, memo: kopf.Memo, logger
 
 
 def _has_outbox(status: Any, **_: Any) -> bool:
-    return bool(((status or {}).get("report") or {}).get("outbox"))
+    return outbox.owes((status or {}).get("report"))
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=5.0, when=_has_outbox)
@@ -203,5 +203,5 @@ def deliver_reports(name: str, namespace: str, memo: kopf.Memo, logger: logging.
         return
     ctx = build_context(memo.kube, memo.settings, incident, logger, memo.deps)
     report = outbox.deliver(ctx)
-    if not report.get("outbox"):
+    if not outbox.owes(report):
         logger.info("report for %s/%s delivered", namespace, name)

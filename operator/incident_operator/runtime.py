@@ -14,12 +14,21 @@ from .sources import default_sources
 from .tools.base import ToolDeps
 
 
-def report_sink(recorder: EventRecorder, deps: ToolDeps) -> ReportSink:
-    """GitHub when a token and repository are configured; otherwise the cluster itself."""
+def report_sinks(recorder: EventRecorder, deps: ToolDeps) -> list[ReportSink]:
+    """GitHub and/or Slack, as configured (GitHub first: its state is `status.report`, Slack's then
+    `status.report.slack`); neither: the cluster itself."""
+    from .report.slack import SlackSink, configured
     s = deps.settings
+    found: list[ReportSink] = []
     if s.github_token and s.github_repo:
-        return GitHubSink(deps, recorder)
-    return ClusterSink(recorder)
+        found.append(GitHubSink(deps, recorder))
+    if configured(s):
+        found.append(SlackSink(deps, recorder))
+    return found or [ClusterSink(recorder)]
+
+
+def report_sink(recorder: EventRecorder, deps: ToolDeps) -> ReportSink:
+    return report_sinks(recorder, deps)[0]
 
 
 def build_context(kube: Kube, settings: Settings, incident: dict,
@@ -30,9 +39,10 @@ def build_context(kube: Kube, settings: Settings, incident: dict,
     # every tool and source this Incident's phases (and its model) call is bounded to its scope
     deps = (deps or ToolDeps(settings=settings, kube=kube)).scoped(scope_for(incident["metadata"]["namespace"], settings))
     recorder = EventRecorder(kube.core, incident)
+    sink, *extra_sinks = report_sinks(recorder, deps)
     ctx = PhaseContext(
         kube=kube, settings=settings, store=IncidentStore(kube), incident=incident,
-        spec=None, events=recorder, sink=report_sink(recorder, deps), sources=default_sources(deps), deps=deps)
+        spec=None, events=recorder, sink=sink, sources=default_sources(deps), deps=deps, extra_sinks=extra_sinks)
     if logger is not None:
         ctx.logger = logger
     return ctx

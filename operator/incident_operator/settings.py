@@ -69,6 +69,25 @@ class Settings(BaseSettings):
                                     pattern=r"^[\w.-]+/[\w.-]+$")
     github_api_url: str = Field(default="https://api.github.com", validation_alias=AliasChoices("INCIDENT_GITHUB_API_URL", "GITHUB_API_URL"))
     github_write_interval_seconds: float = Field(default=1.0, ge=0, description="GitHub's advice against secondary rate limits")
+    slack_token: SecretStr | None = Field(default=None, description="Slack bot token (xoxb-…) for the Slack report sink; "
+                                          "scopes chat:write, channels:history (groups:history for a private channel)")
+    slack_channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,}$",
+                                      description="ID of the channel the Slack report is posted in (C…, or G… for a "
+                                                  "private one; Slack's conversations.* methods take IDs, not names)")
+    slack_api_url: str = Field(default="https://slack.com/api", description="Slack Web API base URL")
+    # --- the Alertmanager webhook receiver (`incident-operator webhook`) ----------------------------
+    webhook_port: int = Field(default=9095, ge=1, le=65535, description="Port the Alertmanager receiver listens on")
+    webhook_token: SecretStr | None = Field(default=None, description="Bearer token Alertmanager must send "
+                                            "(http_config.authorization); compared in constant time")
+    webhook_tls_cert: str | None = Field(default=None, description="Server certificate (PEM file): serve HTTPS")
+    webhook_tls_key: str | None = Field(default=None, description="Its private key (PEM file)")
+    webhook_tls_client_ca: str | None = Field(default=None, description="CA (PEM file) client certificates must chain "
+                                              "to: mutual TLS, a client without one is refused at the handshake")
+    webhook_namespace: str | None = Field(default=None, description="Where the receiver creates Incidents; default "
+                                          "the first incident namespace that is a plain name")
+    webhook_remediation: Literal["auto", "dry-run", "off"] = Field(
+        default="auto", description="spec.options.remediation of the Incidents it creates")
+    webhook_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Largest notification accepted")
     report_timeout_seconds: float = Field(default=10.0, gt=0, description="Longest a phase waits for the report sink")
     report_retry_seconds: float = Field(default=5.0, gt=0, description="First retry of an undelivered report operation")
     report_retry_max_seconds: float = Field(default=300.0, gt=0, description="Longest wait between report retries")

@@ -32,6 +32,7 @@ class PhaseContext:
     deps: ToolDeps | None = None
     logger: logging.Logger | logging.LoggerAdapter = field(default_factory=lambda: logging.getLogger("incident_operator"))
     _bundle: EvidenceBundle | None = None
+    extra_sinks: list[ReportSink] = field(default_factory=list)  # further report sinks (Slack beside GitHub)
 
     @property
     def name(self) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..clock import now_iso
 from ..redact import redact
 from . import render
-from .sinks import ReportRef, SinkRejected
+from .sinks import ReportRef, ReportSink, SinkRejected
 
 if TYPE_CHECKING:
     from ..phases.context import PhaseContext
@@ -48,22 +48,27 @@ def _delivered(report: dict[str, Any], op: dict[str, Any]) -> bool:
     return bool(report.get("closed"))
 
 
-def _run(ctx: "PhaseContext", report: dict[str, Any], op: dict[str, Any], view: dict[str, Any]) -> None:
-    """One operation against the sink; updates `report` in place."""
+def _run(ctx: "PhaseContext", sink: ReportSink, report: dict[str, Any], op: dict[str, Any], view: dict[str, Any]) -> None:
+    """One operation against one sink; updates that sink's `report` state in place."""
     spec = ctx.incident.get("spec", {})
     status = {**ctx.status, **view, "report": report}
     if op["op"] == "open":
-        ref = ctx.sink.open(fingerprint(ctx), render.issue_title(spec, ctx.name),
-                            render.opening_body(ctx.name, spec, status), render.labels(spec))
+        ref = sink.open(fingerprint(ctx), render.issue_title(spec, ctx.name),
+                        render.opening_body(ctx.name, spec, status), render.labels(spec))
         report.update(ref.model_dump(exclude_none=True))
         return
     ref = ReportRef.model_validate(report)
     if op["op"] == "comment":
         body = COMMENT_RENDERERS[_base_key(op["key"])](status, spec)
-        ctx.sink.comment(ref, op["key"], body)
+        sink.comment(ref, op["key"], body)
+    else:
+        sink.close(ref, op.get("title") or "# 복구 완료")
+    closed = op["op"] == "close" or bool(report.get("closed"))
+    sink.update(ref, fingerprint(ctx), render.issue_title(spec, ctx.name), render.opening_body(ctx.name, spec, status),
+                render.labels(spec), render.state_text(status, closed, op.get("title")))
+    if op["op"] == "comment":
         report["comments"] = sorted(set(report.get("comments") or []) | {op["key"]})
     else:
-        ctx.sink.close(ref, op.get("title") or "# 복구 완료")
         report["closed"] = True
 
 
@@ -79,20 +84,39 @@ def _with_deadline(ctx: "PhaseContext", fn, *args) -> None:
         raise TimeoutError(f"리포트 대상이 {timeout:g}초 안에 응답하지 않음") from None
 
 
+def sinks(ctx: "PhaseContext") -> list[ReportSink]:
+    """The primary sink (its state is `status.report` itself) and the others (each in `status.report.{name}`)."""
+    return [ctx.sink, *getattr(ctx, "extra_sinks", [])]
+
+
 def deliver(ctx: "PhaseContext", new: list[dict[str, Any]] | None = None, *, patch: bool = True,
             view: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Queue `new` operations and deliver everything pending, in order, until the sink fails.
+    """Queue `new` operations for every sink and deliver what each owes, in order, until that sink fails.
 
     `view`: status fields the calling phase is about to write (rendered as if already there).
     Returns the new `status.report` (also patched into status unless `patch` is False)."""
     report = dict(ctx.status.get("report") or {})
-    report.setdefault("sink", ctx.sink.name)
+    _deliver_to(ctx, ctx.sink, report, new, view or {}, "")
+    for sink in sinks(ctx)[1:]:
+        state = dict(report.get(sink.name) or {})
+        _deliver_to(ctx, sink, state, new, view or {}, f"-{sink.name}")
+        report[sink.name] = state
+    report["pending"] = True if owes(report) else None
+    if patch:
+        ctx.patch_status({"report": report})
+    return report
+
+
+def _deliver_to(ctx: "PhaseContext", sink: ReportSink, report: dict[str, Any], new: list[dict[str, Any]] | None,
+                view: dict[str, Any], suffix: str) -> None:
+    report.setdefault("sink", sink.name)
     report.setdefault("comments", [])
     report.setdefault("closed", False)
     pending = [dict(op) for op in report.get("outbox") or []]
     for op in new or []:
         if op not in pending and not _delivered(report, op):
             pending.append(op)
+    where = f" ({sink.name})" if suffix else ""
     while pending:
         op = pending[0]
         if _delivered(report, op):
@@ -102,37 +126,48 @@ def deliver(ctx: "PhaseContext", new: list[dict[str, Any]] | None = None, *, pat
             pending.insert(0, {"op": "open"})  # comments need the report opened first
             continue
         try:
-            _with_deadline(ctx, _run, ctx, report, op, view or {})
+            _with_deadline(ctx, _run, ctx, sink, report, op, view)
         except SinkRejected as exc:  # the sink said no for good (bad credentials, no such repository)
             report.update(failed=True, lastError=redact(str(exc))[:500], outbox=[], pending=None, nextAttemptAt=None)
-            ctx.events.emit("ReportFailed", f"리포트 전달 불가 (재시도하지 않음): {report['lastError']}", warning=True,
-                            key="report-failed")
+            ctx.events.emit("ReportFailed", f"리포트 전달 불가{where} (재시도하지 않음): {report['lastError']}", warning=True,
+                            key=f"report-failed{suffix}")
             pending = []
             break
         except Exception as exc:  # noqa: BLE001 - down, slow, rate-limited: keep it, try again later
             attempts = int(report.get("attempts") or 0) + 1
             delay = min(ctx.settings.report_retry_max_seconds, ctx.settings.report_retry_seconds * 2 ** (attempts - 1))
+            delay = max(delay, float(getattr(exc, "retry_after", None) or 0))  # never sooner than the sink asked
             report.update(attempts=attempts, lastError=redact(f"{type(exc).__name__}: {exc}")[:500],
                           nextAttemptAt=(datetime.now(timezone.utc) + timedelta(seconds=delay)).isoformat())
             if attempts == 1:
-                ctx.events.emit("ReportDeferred", f"리포트 전달 지연, 나중에 다시 보냄: {report['lastError']}", warning=True)
+                ctx.events.emit("ReportDeferred", f"리포트 전달 지연{where}, 나중에 다시 보냄: {report['lastError']}", warning=True)
             break
         pending.pop(0)
         report.update(attempts=0, lastError=None, nextAttemptAt=None, deliveredAt=now_iso())
     report["outbox"] = pending or None
     report["pending"] = bool(pending) or None
-    if patch:
-        ctx.patch_status({"report": report})
-    return report
+
+
+def _states(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The primary's state and every other sink's (a dict with its own `sink` name)."""
+    return [report] + [v for k, v in report.items() if isinstance(v, dict) and v.get("sink") == k]
+
+
+def owes(report: dict[str, Any] | None) -> bool:
+    """Whether any sink still has something to deliver."""
+    return any(s.get("outbox") for s in _states(report or {}))
 
 
 def due(status: dict[str, Any]) -> bool:
     """Whether an Incident's outbox should be tried now (the timer's filter)."""
     report = (status or {}).get("report") or {}
-    if not report.get("outbox"):
-        return False
-    at = report.get("nextAttemptAt")
-    try:
-        return not at or datetime.fromisoformat(at) <= datetime.now(timezone.utc)
-    except ValueError:
-        return True
+    for state in _states(report):
+        if not state.get("outbox"):
+            continue
+        at = state.get("nextAttemptAt")
+        try:
+            if not at or datetime.fromisoformat(at) <= datetime.now(timezone.utc):
+                return True
+        except ValueError:
+            return True
+    return False

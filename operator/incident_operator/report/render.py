@@ -15,6 +15,22 @@ ACTION_STATE_KO = {"succeeded": "성공", "failed": "실패", "dry-run": "dry-ru
                    "in-progress": "진행 중", "verifying": "정상화 확인 중", "unverified": "정상화 미확인"}
 
 
+OUTCOME_STATE_KO = {"remediated": "자동 복구 완료", "recovered": "알람 정상화", "needs-action": "수동 조치 필요",
+                    "unverified": "조치 후 정상화 미확인 (수동 확인 필요)"}
+
+
+def state_text(status: dict[str, Any], closed: bool, close_title: str | None = None) -> str:
+    """One line on where the incident stands (the Slack message's state)."""
+    outcome = OUTCOME_STATE_KO.get(status.get("outcome") or "")
+    if closed:
+        return f"종료 — {outcome or (close_title or '# 복구 완료').lstrip('# ')}"
+    if outcome:
+        return outcome
+    if status.get("topCause"):
+        return f"분석 완료 — 가장 유력한 원인: {status['topCause']}"
+    return "분석 중"
+
+
 def issue_title(spec: dict[str, Any], name: str) -> str:
     alarm = (spec.get("alarm") or {}).get("name")
     return f"[인시던트] {alarm} 알람 발생" if alarm else f"[인시던트] {name} 수동 등록"

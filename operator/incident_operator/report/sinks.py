@@ -17,6 +17,8 @@ class ReportRef(BaseModel):
     sink: str
     ref: str
     url: str | None = None
+    channel: str | None = None  # Slack: the channel id and the parent message's ts
+    ts: str | None = None
 
 
 class ReportSink(ABC):
@@ -32,6 +34,10 @@ class ReportSink(ABC):
 
     @abstractmethod
     def close(self, ref: ReportRef, body: str) -> None: ...
+
+    def update(self, ref: ReportRef, fingerprint: str, title: str, body: str, labels: list[str], state: str) -> None:
+        """Bring the report's own text up to date (state, outcome) after a comment or closing, where
+        the sink has such a thing (Slack's parent message); a no-op elsewhere."""
 
 
 class ClusterSink(ReportSink):

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import zipfile
+from functools import lru_cache
 from pathlib import Path
 
 import boto3
@@ -66,7 +67,8 @@ def role_of(path: str) -> str | None:
     return "operator"
 
 
-def required_actions() -> dict[str, set[str]]:
+@lru_cache(maxsize=1)
+def _required_actions() -> dict[str, frozenset[str]]:
     out: dict[str, set[str]] = {role: set() for role in EXTRA_ACTIONS}
     for call in boto3_calls(ROOT, "operator", "bridge_lambda"):
         role = role_of(call.path)
@@ -74,7 +76,12 @@ def required_actions() -> dict[str, set[str]]:
             out[role].add(call.action)
     for role, extra in EXTRA_ACTIONS.items():
         out[role] |= set(extra)
-    return out
+    return {role: frozenset(acts) for role, acts in out.items()}
+
+
+def required_actions() -> dict[str, set[str]]:
+    """IAM actions per identity: the code's boto3 calls (one walk per session) plus EXTRA_ACTIONS."""
+    return {role: set(acts) for role, acts in _required_actions().items()}
 
 
 def readme_actions() -> dict[str, set[str]]:

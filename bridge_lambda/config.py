@@ -10,6 +10,15 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 Severity = Literal["critical", "high", "medium", "low"]
 
+# field -> the environment variable it is read from (deploy/aws/bridge.yaml sets these)
+ENV_VARS = {
+    "namespace": "INCIDENT_NAMESPACE", "default_severity": "DEFAULT_SEVERITY",
+    "severity_by_alarm": "SEVERITY_BY_ALARM", "remediation": "REMEDIATION",
+    "cluster_name": "EKS_CLUSTER_NAME", "cluster_endpoint": "EKS_CLUSTER_ENDPOINT",
+    "cluster_ca": "EKS_CLUSTER_CA", "region": "AWS_REGION", "kubeconfig": "KUBECONFIG",
+    "sts_endpoint_url": "STS_ENDPOINT_URL", "eks_endpoint_url": "EKS_ENDPOINT_URL",
+}
+
 
 class BridgeConfig(BaseModel):
     namespace: str = Field(default="default", description="Where Incidents are created")
@@ -35,14 +44,7 @@ class BridgeConfig(BaseModel):
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "BridgeConfig":
         env = os.environ if env is None else env
-        keys = {
-            "namespace": "INCIDENT_NAMESPACE", "default_severity": "DEFAULT_SEVERITY",
-            "severity_by_alarm": "SEVERITY_BY_ALARM", "remediation": "REMEDIATION",
-            "cluster_name": "EKS_CLUSTER_NAME", "cluster_endpoint": "EKS_CLUSTER_ENDPOINT",
-            "cluster_ca": "EKS_CLUSTER_CA", "region": "AWS_REGION", "kubeconfig": "KUBECONFIG",
-            "sts_endpoint_url": "STS_ENDPOINT_URL", "eks_endpoint_url": "EKS_ENDPOINT_URL",
-        }
-        values = {field: env[var] for field, var in keys.items() if env.get(var)}
+        values = {field: env[var] for field, var in ENV_VARS.items() if env.get(var)}
         try:
             return cls(**values)
         except ValidationError as exc:

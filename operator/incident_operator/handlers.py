@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
 import kopf
 
-from . import metrics, pipeline
+from . import metrics, pipeline, scheduling
 from .constants import ANN_RERUN, ANN_SILENCED, FINISHED_PHASES, GROUP, NEEDS_ACTION, PLURAL, RESOLVED, VERSION
 from .kube.client import Kube
 from .kube.incidents import IncidentStore
@@ -40,6 +42,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     memo.kube = Kube.connect()
     memo.settings = cfg
     memo.deps = ToolDeps(settings=cfg, kube=memo.kube)
+    memo.gate = scheduling.PriorityGate(cfg.workers)  # Incidents worked on at once, most severe first
+    memo.pipelines = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="pipeline")
     ensure_peering(memo.kube, cfg.peering_name, cfg.namespaces)
     metrics.serve(cfg.metrics_port)
 
@@ -86,8 +90,13 @@ def _unfinished(status: Any, **_: Any) -> bool:
 
 @kopf.on.resume(GROUP, VERSION, PLURAL, when=_unfinished)
 @kopf.on.create(GROUP, VERSION, PLURAL, when=_unfinished)
-def reconcile(name: str, namespace: str, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
-    _reconcile(memo, namespace, name, logger)
+async def reconcile(name: str, namespace: str, spec: Any, meta: Any, memo: kopf.Memo, logger: logging.Logger,
+                    **_: Any) -> None:
+    """Waits for a worker slot (most severe first, then oldest), then runs the pipeline on a worker thread."""
+    async with memo.gate.slot(scheduling.priority(spec, meta)):
+        metrics.QUEUED.set(memo.gate.waiting)
+        await asyncio.get_running_loop().run_in_executor(memo.pipelines, _reconcile, memo, namespace, name, logger)
+    metrics.QUEUED.set(memo.gate.waiting)
 
 
 @kopf.on.field(GROUP, VERSION, PLURAL, field=("metadata", "annotations", ANN_SILENCED))

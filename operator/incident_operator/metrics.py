@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +17,7 @@ TOOL_CALLS = Counter("incident_operator_tool_calls_total", "Evidence source / to
                      ["tool", "outcome"])
 REMEDIATIONS = Counter("incident_operator_remediations_total", "Remediation decisions by action and result",
                        ["action", "result"])
+QUEUED = Gauge("incident_operator_incidents_queued", "Incidents waiting for a worker slot (served most severe first)")
 LLM_CALLS = Counter("incident_operator_llm_calls_total", "Model calls by outcome", ["outcome"])
 LLM_TOKENS = Counter("incident_operator_llm_tokens_total", "Model tokens", ["direction"])
 

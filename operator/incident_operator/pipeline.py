@@ -71,12 +71,25 @@ def claim(ctx: PhaseContext, also: dict | None = None) -> None:
         age = (datetime.now(timezone.utc) - renewed).total_seconds()
         if age < ctx.settings.claim_seconds:
             raise RetryLater(max(1.0, ctx.settings.claim_seconds - age), f"{held['holder']}이(가) 처리 중")
+    patch = {"claim": {"holder": me, "renewedAt": now_iso()}, **(also or {})}
     try:
-        ctx.patch_status({"claim": {"holder": me, "renewedAt": now_iso()}, **(also or {})}, guarded=True)
+        ctx.patch_status(patch, guarded=True)
     except ApiException as exc:
-        if exc.status == 409:
+        if exc.status != 409:
+            raise
+        # Something changed the Incident since we read it. A labels or annotations change (the bridge
+        # counting occurrences) leaves the claim ours: write again on the new version. Another holder wins.
+        fresh = ctx.store.get(ctx.namespace, ctx.name)
+        holder = ((fresh.get("status") or {}).get("claim") or {}).get("holder")
+        if holder not in (None, me):
             raise RetryLater(1.0, "다른 replica가 먼저 상태를 바꿈") from None
-        raise
+        ctx.incident["metadata"]["resourceVersion"] = fresh["metadata"]["resourceVersion"]
+        try:
+            ctx.patch_status(patch, guarded=True)
+        except ApiException as again:
+            if again.status == 409:
+                raise RetryLater(1.0, "다른 replica가 먼저 상태를 바꿈") from None
+            raise
 
 
 def ready_condition(conditions: list[dict], phase: str, reason: str, message: str) -> list[dict]:
@@ -120,6 +133,7 @@ def run(ctx: PhaseContext) -> str:
             if not status.get("silenced"):
                 ctx.patch_status({"silenced": True, "summary": "알림 중지(silenced): 분석을 멈췄습니다"})
                 ctx.events.emit("IncidentSilenced", f"{phase} 단계 전에 멈춤 (annotation {ANN_SILENCED})")
+            ctx.flush_status()
             return status.get("phase") or "Pending"
         if status.get("silenced"):
             ctx.patch_status({"silenced": None})
@@ -127,11 +141,8 @@ def run(ctx: PhaseContext) -> str:
         timing.setdefault("startedAt", now_iso())
         if status.get("waiting") != phase:  # polling a wait is not another run
             timing["runs"] = int(timing.get("runs", 0)) + 1
-        first_run = timing["runs"] == 1 and status.get("phase") != phase
-        # one guarded write claims the Incident and starts the phase
+        # one guarded write claims the Incident, starts the phase, and records the one before
         claim(ctx, {"phase": phase, "observedGeneration": generation, "phases": {phase: timing}})
-        if first_run:
-            ctx.events.emit("PhaseStarted", f"{PHASE_KO[phase]}({phase}) 단계 시작")
         started = time.monotonic()
         try:
             output = PHASE_FUNCTIONS[phase](ctx)
@@ -164,7 +175,7 @@ def run(ctx: PhaseContext) -> str:
         timing["finishedAt"] = now_iso()
         conditions = upsert_condition(status.get("conditions") or [], CONDITION_TYPES[phase], "True", "Done",
                                       f"{PHASE_KO[phase]} 완료")
-        ctx.patch_status({**output, "completedPhases": list(status.get("completedPhases") or []) + [phase],
+        ctx.defer_status({**output, "completedPhases": list(status.get("completedPhases") or []) + [phase],
                           "phases": {phase: timing}, "conditions": conditions, "attempts": 0, "lastError": None,
                           "waiting": None})
         ctx.events.emit("PhaseCompleted", f"{PHASE_KO[phase]}({phase}) 단계 완료")

@@ -21,6 +21,17 @@ def deep_merge(base: dict, patch: dict) -> dict:
     return base
 
 
+def combine_patches(first: dict, then: dict) -> dict:
+    """One merge patch with the effect of `first` followed by `then` (nulls kept: they delete in the API)."""
+    out = dict(first)
+    for k, v in then.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = combine_patches(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
 class IncidentStore:
     def __init__(self, kube: Kube):
         self.kube = kube

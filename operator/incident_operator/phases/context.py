@@ -9,7 +9,7 @@ from typing import Any
 from ..evidence_store import load as load_evidence
 from ..kube.client import Kube
 from ..kube.events import EventRecorder
-from ..kube.incidents import IncidentStore, deep_merge
+from ..kube.incidents import IncidentStore, combine_patches, deep_merge
 from ..models.evidence import EvidenceBundle
 from ..models.spec import IncidentSpec
 from ..redact import redact_data
@@ -32,6 +32,8 @@ class PhaseContext:
     deps: ToolDeps | None = None
     logger: logging.Logger | logging.LoggerAdapter = field(default_factory=lambda: logging.getLogger("incident_operator"))
     _bundle: EvidenceBundle | None = None
+    _deferred: dict[str, Any] = field(default_factory=dict)  # status known here, written with the next write
+    similar_lists: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # label selector -> Incidents
     extra_sinks: list[ReportSink] = field(default_factory=list)  # further report sinks (Slack beside GitHub)
 
     @property
@@ -56,13 +58,27 @@ class PhaseContext:
         return name if run == 1 else f"{name}-run{run}"
 
     def patch_status(self, patch: dict[str, Any], *, guarded: bool = False) -> None:
-        """Patch status in the API and in memory. `guarded`: fail with 409 if the Incident moved on."""
+        """Patch status in the API and in memory (with whatever was deferred). `guarded`: fail with 409 if
+        the Incident moved on."""
         meta = self.incident["metadata"]
         clean = redact_data(patch)  # what the API stores is what the context keeps
-        stored = self.store.patch_status(self.namespace, self.name, clean,
+        body = combine_patches(self._deferred, clean) if self._deferred else clean
+        stored = self.store.patch_status(self.namespace, self.name, body,
                                          meta.get("resourceVersion") if guarded else None, redacted=True)
         meta["resourceVersion"] = stored["metadata"]["resourceVersion"]
+        self._deferred = {}
         deep_merge(self.status, clean)
+
+    def defer_status(self, patch: dict[str, Any]) -> None:
+        """Known now, written with the next status write (the next phase's start, or the finish): one
+        write per phase instead of two. Phases are idempotent, so a crash in between only re-runs one."""
+        clean = redact_data(patch)
+        self._deferred = combine_patches(self._deferred, clean)
+        deep_merge(self.status, clean)
+
+    def flush_status(self) -> None:
+        if self._deferred:
+            self.patch_status({})
 
     def evidence(self) -> EvidenceBundle:
         if self._bundle is None:

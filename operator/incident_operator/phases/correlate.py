@@ -103,9 +103,12 @@ def similar_incidents(ctx: PhaseContext, cause: str | None = None) -> list[Simil
         labels[LABEL_CAUSE] = cause
     candidates: dict[str, dict] = {}
     for key, value in labels.items():  # select by label instead of reading every Incident
-        # bounded: the cost of the lookup must not grow with the number of past Incidents
-        for other in ctx.store.list(ctx.namespace if ctx.settings.namespaces else None, f"{key}={value}",
-                                    limit=SIMILAR_SCAN):
+        selector = f"{key}={value}"
+        if selector not in ctx.similar_lists:  # correlate's lists serve diagnose too (same run)
+            # bounded: the cost of the lookup must not grow with the number of past Incidents
+            ctx.similar_lists[selector] = ctx.store.list(ctx.namespace if ctx.settings.namespaces else None, selector,
+                                                         limit=SIMILAR_SCAN)
+        for other in ctx.similar_lists[selector]:
             candidates[other["metadata"]["uid"]] = other
     found = []
     for other in candidates.values():

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CLUSTER := hack/local-cluster.sh
 export KUBECONFIG ?= $(CURDIR)/.local/kubeconfig
 
-.PHONY: help venv cluster-build cluster-up cluster-down cluster-status demo test scenarios bench lambda-zip clean
+.PHONY: help venv cluster-build cluster-up cluster-down cluster-status demo test scenarios bench lambda-zip clean crd
 
 help:
 	@echo "make demo          local control plane + operator + a broken workload, walked to Resolved"
@@ -15,6 +15,7 @@ help:
 	@echo "make cluster-down  stop it and delete its data"
 	@echo "make lambda-zip    build/bridge-lambda.zip for the SNS → Incident bridge"
 	@echo "make scenarios     replay scenarios/ on the local stack and print the accuracy table"
+	@echo "make crd           regenerate crds/incident.yaml from the pydantic models"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +51,9 @@ bench: venv cluster-build
 
 lambda-zip: venv
 	PY=$(PY) bash hack/build-lambda.sh
+
+crd: venv
+	$(VENV)/bin/incident-operator crd -o crds/incident.yaml
 
 clean: cluster-down
 	rm -rf $(VENV) .local *.egg-info operator/*.egg-info

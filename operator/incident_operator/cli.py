@@ -71,6 +71,23 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_crd(args: argparse.Namespace) -> int:
+    from . import crd
+
+    text = crd.render()
+    if args.check:
+        path = Path(args.check)
+        if not path.exists() or path.read_text() != text:
+            print(f"{path} is not what the models generate: run `make crd`", file=sys.stderr)
+            return 1
+        return 0
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _incident(args: argparse.Namespace) -> dict:
     from .kube.client import Kube
     from .kube.incidents import IncidentStore
@@ -244,6 +261,10 @@ def parser() -> argparse.ArgumentParser:
     rb.add_argument("--service-account", default="incident-operator")
     rb.add_argument("--service-account-namespace", default="incident-operator")
     rb.set_defaults(func=cmd_rbac)
+    cr = sub.add_parser("crd", help="print the Incident CRD generated from the models (crds/incident.yaml)")
+    cr.add_argument("-o", "--output", help="write it to this file instead of stdout")
+    cr.add_argument("--check", metavar="FILE", help="exit 1 if FILE differs from what the models generate")
+    cr.set_defaults(func=cmd_crd)
     t = sub.add_parser("tools", help="list the tool catalogue")
     t.set_defaults(func=cmd_tools)
     for name, func, help_ in (("report", cmd_report, "print an Incident's Korean report"),

@@ -36,6 +36,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     install_log_redaction()  # logs are an outbound boundary too
     namespaces = args.namespace or cfg.namespaces
     cfg = cfg.model_copy(update={"namespaces": namespaces})
+    from . import metrics
+    try:  # before anything else: a busy metrics port stops the start, with the reason
+        metrics.serve(cfg.metrics_port, cfg.metrics_bind_address)
+    except metrics.MetricsUnavailable as exc:
+        print(f"incident-operator: {exc}", file=sys.stderr)
+        return 2
     kopf.run(clusterwide=not namespaces, namespaces=namespaces, standalone=args.standalone,
              liveness_endpoint=args.liveness, memo=kopf.Memo(settings=cfg))
     return 0
@@ -69,6 +75,20 @@ def cmd_schema(args: argparse.Namespace) -> int:
     model = getattr(importlib.import_module(f".{module}", __package__), cls)
     print(json.dumps(model.model_json_schema(by_alias=True), indent=2, ensure_ascii=False))
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from . import preflight
+    from .settings import get_settings
+
+    try:
+        cfg = get_settings()
+    except Exception as exc:  # noqa: BLE001 - a bad setting is the first thing to report
+        print(f"invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    checks = preflight.run(cfg)
+    print(preflight.table(checks))
+    return 0 if all(c.ok for c in checks) else 1
 
 
 def cmd_crd(args: argparse.Namespace) -> int:
@@ -261,6 +281,8 @@ def parser() -> argparse.ArgumentParser:
     rb.add_argument("--service-account", default="incident-operator")
     rb.add_argument("--service-account-namespace", default="incident-operator")
     rb.set_defaults(func=cmd_rbac)
+    ck = sub.add_parser("check", help="which configured features can work here (libraries, tokens, region, credentials)")
+    ck.set_defaults(func=cmd_check)
     cr = sub.add_parser("crd", help="print the Incident CRD generated from the models (crds/incident.yaml)")
     cr.add_argument("-o", "--output", help="write it to this file instead of stdout")
     cr.add_argument("--check", metavar="FILE", help="exit 1 if FILE differs from what the models generate")

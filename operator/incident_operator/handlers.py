@@ -10,7 +10,7 @@ from typing import Any
 
 import kopf
 
-from . import metrics, pipeline
+from . import metrics, pipeline, preflight
 from .constants import ANN_RERUN, ANN_SILENCED, FINISHED_PHASES, GROUP, NEEDS_ACTION, PLURAL, RESOLVED, VERSION
 from .kube.client import Kube
 from .kube.incidents import IncidentStore
@@ -41,7 +41,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     memo.settings = cfg
     memo.deps = ToolDeps(settings=cfg, kube=memo.kube)
     ensure_peering(memo.kube, cfg.peering_name, cfg.namespaces)
-    metrics.serve(cfg.metrics_port)
+    preflight.report(cfg)  # a configured feature that cannot work: a warning now, not a silent fallback later
 
 
 def ensure_peering(kube: Kube, name: str, namespaces: list[str]) -> None:

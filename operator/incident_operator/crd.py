@@ -63,11 +63,10 @@ def _structural(node: dict[str, Any], path: str, *, status: bool) -> dict[str, A
         nullable = len(options) < len(every)
         if len(options) == 1:
             node = {**options[0], **node}
-        else:  # a union of different types: not expressible in a structural schema
-            node = {"type": "object" if all(o.get("type") == "object" for o in options) else None, **node}
+        else:  # a union of different types is not expressible in a structural schema: free-form
             node["x-kubernetes-preserve-unknown-fields"] = True
-            if node["type"] is None:
-                node.pop("type")
+            if all(o.get("type") == "object" for o in options):
+                node["type"] = "object"
     node.pop("title", None)
     if node.get("description"):  # docstrings: one paragraph
         node["description"] = " ".join(node["description"].split())

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CLUSTER := hack/local-cluster.sh
 export KUBECONFIG ?= $(CURDIR)/.local/kubeconfig
 
-.PHONY: help venv cluster-build cluster-up cluster-down cluster-status demo test scenarios bench lambda-zip clean
+.PHONY: help venv cluster-build cluster-up cluster-down cluster-status demo test scenarios bench lambda-zip clean crd lock
 
 help:
 	@echo "make demo          local control plane + operator + a broken workload, walked to Resolved"
@@ -15,6 +15,8 @@ help:
 	@echo "make cluster-down  stop it and delete its data"
 	@echo "make lambda-zip    build/bridge-lambda.zip for the SNS → Incident bridge"
 	@echo "make scenarios     replay scenarios/ on the local stack and print the accuracy table"
+	@echo "make crd           regenerate crds/incident.yaml from the pydantic models"
+	@echo "make lock          re-pin requirements/image.lock (the image's dependencies, with hashes)"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +52,14 @@ bench: venv cluster-build
 
 lambda-zip: venv
 	PY=$(PY) bash hack/build-lambda.sh
+
+crd: venv
+	$(VENV)/bin/incident-operator crd -o crds/incident.yaml
+
+lock: venv
+	$(PY) -m pip install -q uv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra aws --extra github --extra agent --generate-hashes \
+	  --universal --python-version 3.11 --no-header --custom-compile-command "make lock" -o requirements/image.lock
 
 clean: cluster-down
 	rm -rf $(VENV) .local *.egg-info operator/*.egg-info

@@ -36,6 +36,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     install_log_redaction()  # logs are an outbound boundary too
     namespaces = args.namespace or cfg.namespaces
     cfg = cfg.model_copy(update={"namespaces": namespaces})
+    from . import metrics
+    try:  # before anything else: a busy metrics port stops the start, with the reason
+        metrics.serve(cfg.metrics_port, cfg.metrics_bind_address)
+    except metrics.MetricsUnavailable as exc:
+        print(f"incident-operator: {exc}", file=sys.stderr)
+        return 2
     kopf.run(clusterwide=not namespaces, namespaces=namespaces, standalone=args.standalone,
              liveness_endpoint=args.liveness, memo=kopf.Memo(settings=cfg))
     return 0
@@ -68,6 +74,37 @@ def cmd_schema(args: argparse.Namespace) -> int:
     module, cls = SCHEMAS[args.what]
     model = getattr(importlib.import_module(f".{module}", __package__), cls)
     print(json.dumps(model.model_json_schema(by_alias=True), indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from . import preflight
+    from .settings import get_settings
+
+    try:
+        cfg = get_settings()
+    except Exception as exc:  # noqa: BLE001 - a bad setting is the first thing to report
+        print(f"invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    checks = preflight.run(cfg)
+    print(preflight.table(checks))
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def cmd_crd(args: argparse.Namespace) -> int:
+    from . import crd
+
+    text = crd.render()
+    if args.check:
+        path = Path(args.check)
+        if not path.exists() or path.read_text() != text:
+            print(f"{path} is not what the models generate: run `make crd`", file=sys.stderr)
+            return 1
+        return 0
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -274,6 +311,12 @@ def parser() -> argparse.ArgumentParser:
     wh.add_argument("--host", default="0.0.0.0")
     wh.add_argument("--port", type=int, default=None, help="default: INCIDENT_WEBHOOK_PORT (9095)")
     wh.set_defaults(func=cmd_webhook)
+    ck = sub.add_parser("check", help="which configured features can work here (libraries, tokens, region, credentials)")
+    ck.set_defaults(func=cmd_check)
+    cr = sub.add_parser("crd", help="print the Incident CRD generated from the models (crds/incident.yaml)")
+    cr.add_argument("-o", "--output", help="write it to this file instead of stdout")
+    cr.add_argument("--check", metavar="FILE", help="exit 1 if FILE differs from what the models generate")
+    cr.set_defaults(func=cmd_crd)
     t = sub.add_parser("tools", help="list the tool catalogue")
     t.set_defaults(func=cmd_tools)
     for name, func, help_ in (("report", cmd_report, "print an Incident's Korean report"),

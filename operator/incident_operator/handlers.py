@@ -12,7 +12,7 @@ from typing import Any
 
 import kopf
 
-from . import metrics, pipeline, scheduling
+from . import metrics, pipeline, preflight, scheduling
 from .constants import ANN_RERUN, ANN_SILENCED, FINISHED_PHASES, GROUP, NEEDS_ACTION, PLURAL, RESOLVED, VERSION
 from .kube.client import Kube
 from .kube.incidents import IncidentStore
@@ -45,7 +45,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     memo.gate = scheduling.PriorityGate(cfg.workers)  # Incidents worked on at once, most severe first
     memo.pipelines = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="pipeline")
     ensure_peering(memo.kube, cfg.peering_name, cfg.namespaces)
-    metrics.serve(cfg.metrics_port)
+    preflight.report(cfg)  # a configured feature that cannot work: a warning now, not a silent fallback later
 
 
 def ensure_peering(kube: Kube, name: str, namespaces: list[str]) -> None:

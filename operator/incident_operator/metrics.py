@@ -20,13 +20,22 @@ REMEDIATIONS = Counter("incident_operator_remediations_total", "Remediation deci
 QUEUED = Gauge("incident_operator_incidents_queued", "Incidents waiting for a worker slot (served most severe first)")
 LLM_CALLS = Counter("incident_operator_llm_calls_total", "Model calls by outcome", ["outcome"])
 LLM_TOKENS = Counter("incident_operator_llm_tokens_total", "Model tokens", ["direction"])
+FEATURE_READY = Gauge("incident_operator_feature_ready",
+                      "1: the feature works here; 0: off, or configured but cannot work (see the start-up warning)",
+                      ["feature"])
 
 
-def serve(port: int) -> None:
+class MetricsUnavailable(RuntimeError):
+    """The metrics port cannot be bound: the operator does not start without the metrics it was told to serve."""
+
+
+def serve(port: int, address: str = "0.0.0.0") -> None:
+    """Serve /metrics, or raise MetricsUnavailable (a busy port, a bad address): fail fast, like other operators."""
     if port <= 0:
         return
     try:
-        start_http_server(port)
-        log.info("metrics on :%d/metrics", port)
-    except OSError as exc:  # a busy port must not stop the operator
-        log.warning("cannot serve metrics on :%d: %s", port, exc)
+        start_http_server(port, addr=address)
+    except OSError as exc:
+        raise MetricsUnavailable(f"cannot serve metrics on {address}:{port}: {exc} "
+                                 "(INCIDENT_METRICS_PORT / INCIDENT_METRICS_BIND_ADDRESS; port 0 turns metrics off)") from exc
+    log.info("metrics on %s:%d/metrics", address, port)

@@ -46,13 +46,22 @@ class Waiting(Exception):
         self.delay = delay
 
 
-def upsert_condition(conditions: list[dict], ctype: str, status: str, reason: str, message: str) -> list[dict]:
+def upsert_condition(conditions: list[dict], ctype: str, status: str, reason: str, message: str,
+                     generation: int | None = None) -> list[dict]:
+    """Set one condition (Kubernetes conventions: lastTransitionTime moves only when status changes)."""
     out = [c for c in conditions if c.get("type") != ctype]
     old = next((c for c in conditions if c.get("type") == ctype), None)
     changed = old is None or old.get("status") != status
-    out.append({"type": ctype, "status": status, "reason": reason, "message": message[:500],
-                "lastTransitionTime": now_iso() if changed else old.get("lastTransitionTime", now_iso())})
+    cond = {"type": ctype, "status": status, "reason": reason, "message": message[:500],
+            "lastTransitionTime": now_iso() if changed else old.get("lastTransitionTime", now_iso())}
+    if generation is not None:
+        cond["observedGeneration"] = generation
+    out.append(cond)
     return out
+
+
+def _generation(ctx: PhaseContext) -> int | None:
+    return ctx.incident["metadata"].get("generation")
 
 
 def backoff(settings, attempt: int) -> float:
@@ -92,17 +101,18 @@ def claim(ctx: PhaseContext, also: dict | None = None) -> None:
             raise
 
 
-def ready_condition(conditions: list[dict], phase: str, reason: str, message: str) -> list[dict]:
+def ready_condition(conditions: list[dict], phase: str, reason: str, message: str,
+                    generation: int | None = None) -> list[dict]:
     """`Ready` per Kubernetes conventions: True only when the incident is over (Resolved)."""
-    return upsert_condition(conditions, "Ready", "True" if phase == RESOLVED else "False", reason, message)
+    return upsert_condition(conditions, "Ready", "True" if phase == RESOLVED else "False", reason, message, generation)
 
 
 def fail(ctx: PhaseContext, phase: str, message: str, reason: str | None = None,
          conditions: list[dict] | None = None) -> None:
     reason = reason or f"{phase}Failed"
     conditions = upsert_condition(conditions if conditions is not None else ctx.status.get("conditions") or [],
-                                  "Failed", "True", reason, message)
-    conditions = ready_condition(conditions, FAILED, reason, message)
+                                  "Failed", "True", reason, message, _generation(ctx))
+    conditions = ready_condition(conditions, FAILED, reason, message, _generation(ctx))
     ctx.patch_status({"phase": FAILED, "lastError": message, "summary": message[:300], "conditions": conditions,
                       "finishedAt": now_iso()})
     ctx.events.emit("IncidentFailed", message, warning=True)
@@ -152,7 +162,8 @@ def run(ctx: PhaseContext) -> str:
             raise RetryLater(exc.delay, str(exc)) from None
         except Refused as exc:  # permanent: never retried
             metrics.PHASE_SECONDS.labels(phase).observe(time.monotonic() - started)
-            conditions = upsert_condition(status.get("conditions") or [], "TargetAllowed", "False", exc.rule, exc.message)
+            conditions = upsert_condition(status.get("conditions") or [], "TargetAllowed", "False", exc.rule, exc.message,
+                                          generation)
             fail(ctx, phase, f"{PHASE_KO[phase]}({phase}) 단계에서 거부됨: {exc.message}", reason=exc.rule,
                  conditions=conditions)
             return FAILED
@@ -167,14 +178,14 @@ def run(ctx: PhaseContext) -> str:
                 return FAILED
             metrics.PHASE_RETRIES.labels(phase).inc()
             conditions = upsert_condition(status.get("conditions") or [], CONDITION_TYPES[phase], "False",
-                                          "Retrying", error)
+                                          "Retrying", error, generation)
             ctx.patch_status({"attempts": attempts, "lastError": error, "conditions": conditions})
             ctx.events.emit("PhaseRetry", f"{PHASE_KO[phase]}({phase}) 실패, {attempts}회째 재시도 예정: {error}", warning=True)
             raise RetryLater(backoff(ctx.settings, attempts), error) from exc
         metrics.PHASE_SECONDS.labels(phase).observe(time.monotonic() - started)
         timing["finishedAt"] = now_iso()
         conditions = upsert_condition(status.get("conditions") or [], CONDITION_TYPES[phase], "True", "Done",
-                                      f"{PHASE_KO[phase]} 완료")
+                                      f"{PHASE_KO[phase]} 완료", generation)
         ctx.defer_status({**output, "completedPhases": list(status.get("completedPhases") or []) + [phase],
                           "phases": {phase: timing}, "conditions": conditions, "attempts": 0, "lastError": None,
                           "waiting": None})
@@ -193,13 +204,14 @@ def finish(ctx: PhaseContext) -> str:
     phase = final_phase(outcome)
     summary = status.get("summary") or "분석 완료"
     conditions = status.get("conditions") or []
+    gen = _generation(ctx)
     if phase == RESOLVED:
-        conditions = upsert_condition(conditions, "Resolved", "True", "Done", summary)
-        conditions = ready_condition(conditions, phase, "Remediated" if outcome == "remediated" else "Recovered", summary)
+        conditions = upsert_condition(conditions, "Resolved", "True", "Done", summary, gen)
+        conditions = ready_condition(conditions, phase, "Remediated" if outcome == "remediated" else "Recovered", summary, gen)
     else:
-        conditions = upsert_condition(conditions, "Resolved", "False", "NeedsAction", summary)
+        conditions = upsert_condition(conditions, "Resolved", "False", "NeedsAction", summary, gen)
         reason = {"unverified": "RemediationUnverified", "dry-run": "DryRun"}.get(outcome, "NeedsAction")
-        conditions = ready_condition(conditions, phase, reason, summary)
+        conditions = ready_condition(conditions, phase, reason, summary, gen)
     ctx.patch_status({"phase": phase, "conditions": conditions, "finishedAt": now_iso()})
     if phase == RESOLVED:
         ctx.events.emit("IncidentResolved", summary, key="resolved")
@@ -211,7 +223,7 @@ def finish(ctx: PhaseContext) -> str:
 
 RUN_KEYS = ("phase", "completedPhases", "phases", "conditions", "causes", "anomalies", "similarIncidents",
             "timeline", "guide", "topCause", "summary", "outcome", "engine", "evidence", "attempts", "lastError",
-            "finishedAt", "actions", "incidentType", "target", "affected", "window", "claim", "waiting", "remediation")
+            "finishedAt", "actions", "incidentType", "target", "affected", "window", "claim", "waiting", "remediation", "llm", "suspectSearch")
 
 
 def restart(ctx: PhaseContext, token: str) -> None:

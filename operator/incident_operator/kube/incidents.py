@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..constants import GROUP, PLURAL, VERSION
+from ..models.status import check_patch
 from ..redact import redact_data
 from .client import Kube
 
@@ -57,6 +58,7 @@ class IncidentStore:
 
         Status is readable by whoever can read the Incident: every value passes the redactor (callers
         that already passed it say `redacted=True`)."""
+        check_patch(patch)  # a field the CRD does not know would be dropped by the API server without a word
         body: dict[str, Any] = {"status": patch if redacted else redact_data(patch)}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}

@@ -13,25 +13,31 @@ RemediationAction = Literal["delete-cpu-burner", "rollback-image", "restore-repl
 
 
 class ResourceRef(_Model):
-    kind: str
-    name: str
-    namespace: str | None = None
+    """A Kubernetes object."""
+
+    kind: str = Field(description="Its kind, e.g. Deployment")
+    name: str = Field(description="Its name")
+    namespace: str | None = Field(default=None, description="Its namespace (none for cluster-scoped objects)")
 
     def __str__(self) -> str:
         return f"{self.kind}/{self.namespace + '/' if self.namespace else ''}{self.name}"
 
 
 class EvidenceItem(_Model):
+    """One piece of evidence."""
+
     source: str = Field(description="cluster, cloudwatch, opensearch, datadog, alarm")
     text: str = Field(description="What was seen, in Korean")
     ref: str | None = Field(default=None, description="The object or query it came from")
 
 
 class RemediationProposal(_Model):
-    action: RemediationAction
-    target: ResourceRef
-    params: dict[str, str | int | list[str]] = {}
-    reason: str = ""
+    """A native fix for a known cause."""
+
+    action: RemediationAction = Field(description="delete-cpu-burner, rollback-image or restore-replicas")
+    target: ResourceRef = Field(description="The object it acts on")
+    params: dict[str, str | int | list[str]] = Field(default={}, description="The action's parameters, e.g. pods, toRevision, images, replicas")
+    reason: str = Field(default="", description="Why, Korean")
 
 
 class Cause(_Model):
@@ -46,27 +52,33 @@ class Cause(_Model):
 
 
 class TimelineEntry(_Model):
-    time: datetime
-    text: str
-    source: str = "cluster"
+    """Something that happened."""
+
+    time: datetime = Field(description="When (RFC 3339)")
+    text: str = Field(description="What, Korean")
+    source: str = Field(default="cluster", description="Where it was seen: cluster, cloudwatch, opensearch, ...")
 
 
 class Anomaly(_Model):
-    time: datetime | None = None
-    source: str
-    text: str
-    score: float | None = None
+    """Something unusual in the window: a metric spike, a warning Event, a restarting container, metrics moving together."""
+
+    time: datetime | None = Field(default=None, description="When, if known")
+    source: str = Field(description="cluster, cloudwatch or opensearch")
+    text: str = Field(description="What, Korean")
+    score: float | None = Field(default=None, description="Standard deviations above the mean, or a correlation coefficient")
 
 
 class SimilarIncident(_Model):
-    name: str
-    alarm: str | None = None
-    top_cause: str | None = None
-    phase: str | None = None
+    """A past Incident like this one, and how it ended."""
+
+    name: str = Field(description="namespace/name")
+    alarm: str | None = Field(default=None, description="Its alarm")
+    top_cause: str | None = Field(default=None, description="Its top cause")
+    phase: str | None = Field(default=None, description="Its phase")
     outcome: str | None = Field(default=None, description="remediated / needs-action / recovered")
-    actions: list[str] = []
-    created_at: datetime | None = None
-    match: list[str] = []
+    actions: list[str] = Field(default=[], description="Its actions, action:state")
+    created_at: datetime | None = Field(default=None, description="When it was created")
+    match: list[str] = Field(default=[], description="What it has in common with this one (Korean): same alarm, workload, cause")
 
 
 class Diagnosis(_Model):

@@ -146,11 +146,13 @@ class LogEntry(_Model):
 
 
 class SourceOutcome(_Model):
-    source: str
-    outcome: SourceOutcomeKind
-    detail: str | None = None
-    items: int = 0
-    duration_ms: int = 0
+    """How one evidence source answered."""
+
+    source: str = Field(description="cluster, cloudwatch, opensearch, datadog, ...")
+    outcome: SourceOutcomeKind = Field(description="ok, failed, not-configured, timed-out or skipped")
+    detail: str | None = Field(default=None, description="Why, when it was not ok")
+    items: int = Field(default=0, description="Items it returned")
+    duration_ms: int = Field(default=0, description="How long it took, in milliseconds")
 
 
 class TimeWindow(_Model):

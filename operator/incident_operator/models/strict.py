@@ -25,6 +25,14 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
     return out
 
 
+def _is_dict(annotation: Any) -> bool:
+    """dict[...] or an Optional of it (a map of models, not a model)."""
+    origin = typing.get_origin(annotation)
+    if origin is dict:
+        return True
+    return origin in (typing.Union, types.UnionType) and any(_is_dict(a) for a in typing.get_args(annotation))
+
+
 def unknown_fields(model: type[BaseModel], data: Any, path: str = "") -> list[str]:
     """Dotted paths of the keys in `data` that `model` has no field for (by name or alias)."""
     if not isinstance(data, dict):
@@ -49,7 +57,7 @@ def unknown_fields(model: type[BaseModel], data: Any, path: str = "") -> list[st
             if isinstance(value, list):
                 for i, item in enumerate(value):
                     out += unknown_fields(sub, item, f"{where}[{i}]")
-            elif isinstance(value, dict) and typing.get_origin(f.annotation) is dict:
+            elif isinstance(value, dict) and _is_dict(f.annotation):
                 for k, item in value.items():
                     out += unknown_fields(sub, item, f"{where}.{k}")
             else:

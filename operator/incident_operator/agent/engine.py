@@ -136,9 +136,10 @@ class LlmDiagnoser:
                     outcome.error = None
                     return
                 except Exception as exc:  # noqa: BLE001 - parse failures, model errors: try again, then give up
-                    outcome.error = redact(f"{type(exc).__name__}: {exc}")[:500]
+                    code = providers.status_code(exc)  # an HTTP provider's answer, e.g. HTTP 401
+                    outcome.error = redact(f"{f'HTTP {code} ' if code else ''}{type(exc).__name__}: {exc}")[:500]
                     log.warning("LLM attempt %d failed: %s", outcome.attempts, outcome.error)
-                    if isinstance(exc, providers.ProviderError) or providers.status_code(exc) in providers.PERMANENT_STATUS:
+                    if isinstance(exc, providers.ProviderError) or code in providers.PERMANENT_STATUS:
                         return  # a missing module, a wrong key: asking again changes nothing
         try:
             pool.submit(attempts).result(timeout=s.llm_deadline_seconds)

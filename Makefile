@@ -19,7 +19,7 @@ help:
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,aws,github,agent]'
+	$(PY) -m pip install -q -e '.[test,aws,github,agent,anthropic,openai]'
 	touch $@
 
 venv: $(VENV)/.installed

@@ -134,6 +134,8 @@ class AnthropicServer(ScriptedLlm):
             return self._error(400, "invalid_request_error", "anthropic-version: header is required")
         if not body.get("stream") or not body.get("max_tokens") or not body.get("messages"):
             return self._error(400, "invalid_request_error", "stream, max_tokens and messages are required here")
+        if unmatched := self._unanswered(body["messages"]):
+            return self._error(400, "invalid_request_error", f"messages: tool_result for unknown tool_use ids {unmatched}")
         if step is None:
             return self._error(400, "invalid_request_error", "script exhausted")
         if step.kind == "fail":
@@ -163,6 +165,16 @@ class AnthropicServer(ScriptedLlm):
                    {"type": "message_stop"}]
         stream = "".join(f"event: {e['type']}\ndata: {json.dumps(e, ensure_ascii=False)}\n\n" for e in events)
         return 200, {"request-id": f"req_{next(_ids)}"}, stream.encode()
+
+    @staticmethod
+    def _unanswered(messages: list[dict]) -> list[str]:
+        """tool_result blocks must answer the tool_use blocks of the assistant turn just before them."""
+        bad: list[str] = []
+        for before, msg in zip([{}] + messages, messages):
+            blocks = msg["content"] if isinstance(msg["content"], list) else []
+            asked = {b.get("id") for b in (before.get("content") or []) if isinstance(b, dict) and b.get("type") == "tool_use"}
+            bad += [b["tool_use_id"] for b in blocks if b.get("type") == "tool_result" and b.get("tool_use_id") not in asked]
+        return bad
 
     def tool_names(self, body: dict) -> set[str]:
         return {t["name"] for t in body.get("tools") or []}
@@ -201,6 +213,10 @@ class OpenAIServer(ScriptedLlm):
             return self._error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
         if not body.get("stream") or not body.get("messages") or not body.get("model"):
             return self._error(400, "model, messages and stream are required here", "invalid_request_error", None)
+        asked = {c["id"] for m in body["messages"] if m["role"] == "assistant" for c in m.get("tool_calls") or []}
+        if unmatched := [m.get("tool_call_id") for m in body["messages"] if m["role"] == "tool" and m.get("tool_call_id") not in asked]:
+            return self._error(400, f"messages with role 'tool' must answer a preceding tool_calls id: {unmatched}",
+                               "invalid_request_error", None)
         if step is None:
             return self._error(400, "script exhausted", "invalid_request_error", None)
         if step.kind == "fail":

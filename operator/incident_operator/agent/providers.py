@@ -75,7 +75,6 @@ def _openai(s: Settings, model_id: str) -> Any:
 
 
 def _litellm(s: Settings, model_id: str) -> Any:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download from GitHub at import
     from strands.models.litellm import LiteLLMModel
     client = {"num_retries": 0, "max_retries": 0, "timeout": s.llm_deadline_seconds,
               **({"api_key": _key(s)} if s.llm_api_key else {}),
@@ -107,7 +106,7 @@ def check(s: Settings) -> Provider:
     """The preflight: raise ProviderError saying what to install or set."""
     p = provider(s)
     if p.name == "litellm":
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download from GitHub at import
     for module in p.modules:
         try:
             importlib.import_module(module)

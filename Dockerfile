@@ -3,6 +3,8 @@
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
+# the LLM agent: add agent (Bedrock) and/or anthropic, openai, litellm, e.g. --build-arg EXTRAS=aws,github,agent,openai
+ARG EXTRAS=aws,github
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -10,7 +12,7 @@ COPY operator/ operator/
 COPY bridge_lambda/ bridge_lambda/
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --upgrade pip \
- && /opt/venv/bin/pip install '.[aws,github]'
+ && /opt/venv/bin/pip install ".[${EXTRAS}]"
 
 FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1

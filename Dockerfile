@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # incident-operator: multi-stage, non-root, read-only-root-fs friendly.
-# Dependencies come from requirements/image.lock (every runtime extra: aws, github, agent; pinned with hashes,
-# `make lock`); the package itself is installed without resolving anything again.
+# Dependencies come from requirements/image.lock (every runtime extra: aws, github, agent and the anthropic /
+# openai model providers; pinned with hashes, `make lock`); the package itself is installed without resolving anything again.
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build

@@ -21,7 +21,7 @@ help:
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,aws,github,agent]'
+	$(PY) -m pip install -q -e '.[test,aws,github,agent,anthropic,openai]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -58,7 +58,7 @@ crd: venv
 
 lock: venv
 	$(PY) -m pip install -q uv
-	$(VENV)/bin/uv pip compile pyproject.toml --extra aws --extra github --extra agent --generate-hashes \
+	$(VENV)/bin/uv pip compile pyproject.toml --extra aws --extra github --extra agent --extra anthropic --extra openai --generate-hashes \
 	  --universal --python-version 3.11 --no-header --custom-compile-command "make lock" -o requirements/image.lock
 
 clean: cluster-down

@@ -30,6 +30,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - e.g. SSM unreachable: say so and stop
         print(f"cannot load configuration: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
+    from .agent.providers import preflight
+    if problem := preflight(cfg):  # a missing LLM module or key stops start-up, not every Incident
+        print(f"invalid configuration: {problem}", file=sys.stderr)
+        return 2
     # JSON lines by default; Kopf puts the Incident (namespace/name) on every object-related line
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat[args.log_format.upper()], log_refkey="incident")
     from .redact import install_log_redaction
@@ -179,6 +183,10 @@ def cmd_agent_runtime(args: argparse.Namespace) -> int:
     from .settings import get_settings
     from .tools.base import ToolDeps
 
+    from .agent.providers import preflight
+    if problem := preflight(get_settings().model_copy(update={"llm_enabled": True, "llm_mode": "local"})):
+        print(f"invalid configuration: {problem}", file=sys.stderr)
+        return 2
     try:
         kube = Kube.connect()
     except Exception:  # noqa: BLE001 - in AgentCore there is usually no cluster access

@@ -105,7 +105,14 @@ class Settings(BaseSettings):
 
     # --- the LLM agent (strands + Bedrock); off unless enabled -----------------------------------
     llm_enabled: bool = Field(default=False, description="Diagnose with the LLM agent (rules stay the fallback)")
-    llm_model_id: str = "global.anthropic.claude-opus-4-6-v1"
+    llm_provider: Literal["bedrock", "anthropic", "openai", "litellm"] = Field(
+        default="bedrock", description="Model provider (strands-agents): bedrock, anthropic (Messages API), openai "
+                                       "(OpenAI or a compatible server: vLLM, Ollama, LM Studio) or litellm")
+    llm_model_id: str | None = Field(
+        default=None, description="Model id; default per provider (bedrock global.anthropic.claude-opus-4-6-v1, "
+                                  "anthropic claude-opus-4-6, openai gpt-5, litellm anthropic/claude-opus-4-6)")
+    llm_api_key: SecretStr | None = Field(default=None, description="API key for anthropic / openai / litellm")
+    llm_base_url: str | None = Field(default=None, description="The provider's endpoint (an OpenAI-compatible server, a gateway)")
     llm_region: str | None = Field(default=None, description="Bedrock region (default: the AWS region)")
     llm_endpoint_url: str | None = Field(default=None, description="A Bedrock Runtime endpoint other than AWS's")
     llm_max_retries: int = Field(default=3, ge=0, le=10, description="Retries on throttling / transient errors")

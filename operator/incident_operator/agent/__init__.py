@@ -1,1 +1,1 @@
-"""The LLM agent: strands + Claude on Bedrock, with the deterministic analyzer as its floor."""
+"""The LLM agent: strands-agents with a choice of model provider (Bedrock, Anthropic, OpenAI-compatible, LiteLLM), the deterministic analyzer as its floor."""

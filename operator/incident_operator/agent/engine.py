@@ -1,4 +1,4 @@
-"""Runs the strands agent (BedrockModel + the tool registry) and turns its answer into a Diagnosis.
+"""Runs the strands agent (the configured provider's model + the tool registry) and turns its answer into a Diagnosis.
 
 The model proposes; the operator decides. Its remediation is kept only when it matches a proposal
 the deterministic analyzer derived from the evidence (same action, same target), so the executable
@@ -19,6 +19,7 @@ from ..models.diagnosis import Cause, Diagnosis, EvidenceItem, ResourceRef, Time
 from ..models.evidence import EvidenceBundle
 from ..redact import redact
 from ..tools.base import ToolDeps, ToolRegistry
+from . import providers
 from .prompt import SYSTEM_PROMPT, evidence_prompt
 from .schema import AgentDiagnosis
 
@@ -103,23 +104,13 @@ class LlmDiagnoser:
         self.registry = registry
 
     def _model(self):
-        from botocore.config import Config
-        from strands.models.bedrock import BedrockModel
-        s = self.deps.settings
-        return BedrockModel(
-            model_id=s.llm_model_id, region_name=s.llm_region or s.aws_region or None, endpoint_url=s.llm_endpoint_url,
-            streaming=False, max_tokens=s.llm_max_tokens,
-            # strands' retry strategy does the backoff; botocore tries once per call
-            boto_client_config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5,
-                                      read_timeout=int(s.llm_deadline_seconds)))
+        return providers.build(self.deps.settings)
 
     def _run(self, prompt: str, outcome: LlmOutcome) -> Diagnosis | None:
-        from strands import Agent, ModelRetryStrategy
-        s = self.deps.settings
+        from strands import Agent
         agent = Agent(model=self._model(), tools=_strands_tools(self.registry, self.deps, outcome.tool_calls),
                       system_prompt=SYSTEM_PROMPT, callback_handler=None,
-                      retry_strategy=ModelRetryStrategy(max_attempts=s.llm_max_retries + 1,
-                                                        initial_delay=s.llm_retry_initial_delay_seconds, max_delay=60))
+                      retry_strategy=providers.retry_strategy(self.deps.settings))
         try:
             result = agent(prompt, structured_output_model=AgentDiagnosis)
         finally:
@@ -145,8 +136,11 @@ class LlmDiagnoser:
                     outcome.error = None
                     return
                 except Exception as exc:  # noqa: BLE001 - parse failures, model errors: try again, then give up
-                    outcome.error = redact(f"{type(exc).__name__}: {exc}")[:500]
+                    code = providers.status_code(exc)  # an HTTP provider's answer, e.g. HTTP 401
+                    outcome.error = redact(f"{f'HTTP {code} ' if code else ''}{type(exc).__name__}: {exc}")[:500]
                     log.warning("LLM attempt %d failed: %s", outcome.attempts, outcome.error)
+                    if isinstance(exc, providers.ProviderError) or code in providers.PERMANENT_STATUS:
+                        return  # a missing module, a wrong key: asking again changes nothing
         try:
             pool.submit(attempts).result(timeout=s.llm_deadline_seconds)
         except FutureTimeout:

@@ -58,7 +58,8 @@ def diagnose(ctx: PhaseContext, rules: Diagnosis) -> tuple[Diagnosis, dict[str, 
     metrics.LLM_TOKENS.labels("output").inc(outcome.output_tokens)
     if outcome.diagnosis is None:
         ctx.events.emit("LlmFallback", f"LLM 진단 실패, 규칙 기반 분석으로 대체: {outcome.error}", warning=True)
-    return outcome.diagnosis or rules, usage_status(outcome, ctx.settings.llm_model_id)
+    from ..agent.providers import model_id
+    return outcome.diagnosis or rules, usage_status(outcome, model_id(ctx.settings))
 
 
 def remember_similar(ctx: PhaseContext, rules: Diagnosis) -> None:

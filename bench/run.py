@@ -36,6 +36,9 @@ from tests.support.stack import operator, stack_env  # noqa: E402
 from tests.support.workloads import deployment  # noqa: E402
 
 LATENCY_INCIDENTS = int(os.environ.get("BENCH_INCIDENTS", 30))
+# finished Incidents (and GitHub issues) pre-loaded before the second latency run and the storm
+HISTORY = int(os.environ.get("BENCH_HISTORY", 1000))
+HISTORY_PADDING = 15_000  # bytes of report text per finished Incident (~17 KB objects, a busy week's size)
 STORM_NOTIFICATIONS, STORM_ALARMS = int(os.environ.get("BENCH_STORM", 2000)), int(os.environ.get("BENCH_STORM_ALARMS", 100))
 
 
@@ -96,7 +99,55 @@ def finished(custom: client.CustomObjectsApi, ns: str) -> list[dict]:
     return [i for i in items if (i.get("status") or {}).get("phase") in ("Resolved", "NeedsAction", "Failed")]
 
 
-def latency(api, core, apps, custom) -> dict:
+def preload_history(custom, github: GitHubServer, n: int) -> dict:
+    """`n` finished Incidents (about 17 KB each) spread over 20 namespaces, labelled like the operator labels
+    them, and as many closed issues in the GitHub stand-in: a busy week under the 7-day TTL."""
+    if n <= 0:
+        return {"incidents": 0}
+    core = client.CoreV1Api(custom.api_client)
+    spaces = [namespace(core, "bench-hist") for _ in range(20)]
+    text = "기록된 분석 " * (HISTORY_PADDING // 16)
+    t0 = time.time()
+
+    def one(i: int) -> None:
+        ns = spaces[i % len(spaces)]
+        name = f"old-{i:05d}"
+        body = {"apiVersion": "netaiops.io/v1alpha1", "kind": "Incident",
+                "metadata": {"name": name, "labels": {"netaiops.io/alarm": f"bench-latency-{i % 30}",
+                                                       "netaiops.io/workload": f"Deployment.{ns}.web",
+                                                       "netaiops.io/cause": "app-errors"}},
+                "spec": {"source": "manual", "severity": "high", "target": {"namespace": ns, "kind": "Deployment", "name": "web"}}}
+        custom.create_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", body)
+        custom.patch_namespaced_custom_object_status("netaiops.io", "v1alpha1", ns, "incidents", name, {"status": {
+            "phase": "NeedsAction", "outcome": "needs-action", "finishedAt": datetime.now().astimezone().isoformat(),
+            "topCause": "app-errors: web", "summary": "과거 인시던트", "report": {"sink": "github", "markdown": text}}})
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(one, range(n)))
+    with github.lock:
+        for i in range(n):
+            k = len(github.issues) + 1
+            github.issues[k] = {"id": next(github.ids), "node_id": f"I_{k}", "number": k, "title": f"[인시던트] old-{i} 알람 발생",
+                                "body": "", "state": "closed", "state_reason": "completed", "locked": False, "assignees": [],
+                                "label_names": ["incident", "auto-analysis"], "user": {"login": "incident-bot", "id": 3, "type": "Bot"},
+                                "created_at": "2026-11-20T00:00:00Z", "updated_at": "2026-11-20T00:00:00Z", "closed_at": None,
+                                "url": f"{github.api}/issues/{k}", "html_url": f"https://github.example/{github.repo}/issues/{k}",
+                                "comments_url": f"{github.api}/issues/{k}/comments", "repository_url": github.api}
+    return {"incidents": n, "issues": n, "namespaces": len(spaces), "loadSeconds": round(time.time() - t0, 1)}
+
+
+def start_up(custom, core) -> float:
+    """Seconds from the operator's spawn until a new Incident's first phase starts."""
+    ns = namespace(core, "bench-start")
+    spawned = time.time()
+    custom.create_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", {
+        "apiVersion": "netaiops.io/v1alpha1", "kind": "Incident", "metadata": {"name": "first"},
+        "spec": {"source": "manual", "severity": "high", "target": {"namespace": ns}}})
+    inc = wait_for(lambda: (lambda x: x if ((x.get("status") or {}).get("phases") or {}).get("Gathering") else None)(
+        custom.get_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", "first")), 300, "first picked up", interval=0.05)
+    return round(ts(inc["status"]["phases"]["Gathering"]["startedAt"]) - spawned, 2)
+
+
+def latency(api, core, apps, custom, github: GitHubServer | None = None) -> dict:
     ns = namespace(core, "bench-lat")
     apps.create_namespaced_deployment(ns, deployment("web", replicas=2))
     writer = IncidentWriter(api, BridgeConfig(namespace=ns))
@@ -107,6 +158,7 @@ def latency(api, core, apps, custom) -> dict:
         polls[0] += 1
         return custom.get_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", name)
     before = apiserver_requests(api)
+    gh_before = len(github.requests) if github else 0
     for i in range(LATENCY_INCIDENTS):
         t0 = time.time()
         name = handle({"Records": [record(f"bench-latency-{i}", ns)]}, None, writer)["results"][0]["incident"]
@@ -126,6 +178,7 @@ def latency(api, core, apps, custom) -> dict:
         "alarmToReportOpened": {"p50": pct(reported, 50), "p95": pct(reported, 95)},
         "alarmToResolved": {"p50": pct(resolved, 50), "p95": pct(resolved, 95)},
         "apiRequestsPerIncident": round(sum(diff.values()) / LATENCY_INCIDENTS, 1),
+        "githubRequestsPerIncident": round((len(github.requests) - gh_before) / LATENCY_INCIDENTS, 1) if github else None,
         "statusPatchesPerIncident": per(["incidents/status"]),
         "apiRequestsByKind": {k: round(v / LATENCY_INCIDENTS, 2) for k, v in sorted(diff.items(), key=lambda kv: -kv[1])[:12]},
         "namespace": ns,
@@ -203,13 +256,21 @@ def main() -> int:
     result: dict = {"date": datetime.now().astimezone().isoformat(timespec="seconds"),
                     "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
                     "engine": "rules"}
+    logs = Path(tempfile.mkdtemp())
     try:
-        with operator(env, Path(tempfile.mkdtemp()) / "operator.log") as proc:
+        with operator(env, logs / "operator.log") as proc:
+            time.sleep(2)
+            result["latency"] = latency(api, core, apps, custom, github)
+        result["githubIssuesOpened"] = len(github.issues)
+        result["history"] = preload_history(custom, github, HISTORY)
+        with operator(env, logs / "operator-history.log") as proc:
             rss = RssPeak(proc.pid)
             rss.start()
-            time.sleep(2)
-            result["latency"] = latency(api, core, apps, custom)
-            result["githubIssuesOpened"] = len(github.issues)
+            result["startUpSeconds"] = start_up(custom, core)
+            result["startUpPeakRssMB"] = round(rss.peak / 1024, 1)
+            result["latencyWithHistory"] = latency(api, core, apps, custom, github)
+            result["latencyRatio"] = round(result["latencyWithHistory"]["alarmToResolved"]["p50"]
+                                           / max(result["latency"]["alarmToResolved"]["p50"], 1e-3), 2)
             result["storm"] = storm(api, core, custom, rss)
             rss.stop.set()
         result["tokens"] = tokens(api)

@@ -11,7 +11,8 @@ PHASES = ("Gathering", "Reporting", "Collecting", "Correlating", "Diagnosing", "
 RESOLVED = "Resolved"  # remediated and verified healthy, or the alarm recovered
 NEEDS_ACTION = "NeedsAction"  # analysed; a person has to act (no known fix, dry-run, or a fix not verified)
 FAILED = "Failed"
-FINISHED_PHASES = (RESOLVED, NEEDS_ACTION, FAILED)
+GROUPED = "Grouped"  # the same event as an earlier Incident (its parent): analysed and reported there
+FINISHED_PHASES = (RESOLVED, NEEDS_ACTION, FAILED, GROUPED)
 
 FIELD_MANAGER = "incident-operator"
 ANNOTATION_PREFIX = GROUP
@@ -26,3 +27,5 @@ ANN_SILENCED = f"{GROUP}/silenced"  # "true": stop working on it
 LABEL_ALARM = f"{GROUP}/alarm"  # also set by the bridge Lambda
 LABEL_WORKLOAD = f"{GROUP}/workload"
 LABEL_CAUSE = f"{GROUP}/cause"  # the top cause's kind, once diagnosed
+LABEL_NODE = f"{GROUP}/node"  # the node the incident is on (a Node target, or a single pod's node)
+LABEL_PARENT = f"{GROUP}/parent"  # on a Grouped Incident: the Incident it was grouped under

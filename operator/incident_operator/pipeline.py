@@ -14,12 +14,13 @@ from kubernetes.client import ApiException
 from pydantic import ValidationError
 
 from .models.spec import IncidentSpec
-from .constants import ANN_SILENCED, FAILED, FINISHED_PHASES, NEEDS_ACTION, PHASES, RESOLVED
+from .constants import ANN_SILENCED, FAILED, FINISHED_PHASES, GROUPED, LABEL_PARENT, NEEDS_ACTION, PHASES, RESOLVED
 from . import metrics
 from .clock import now_iso
 from .phases import PHASE_FUNCTIONS
 from .phases.context import PhaseContext
 from .redact import redact
+from .grouping import Grouped
 from .tenancy import Refused
 
 CONDITION_TYPES = {
@@ -160,6 +161,9 @@ def run(ctx: PhaseContext) -> str:
             if status.get("waiting") != phase:
                 ctx.patch_status({"waiting": phase})
             raise RetryLater(exc.delay, str(exc)) from None
+        except Grouped as exc:  # the same event as an earlier Incident: analysed and reported there
+            metrics.PHASE_SECONDS.labels(phase).observe(time.monotonic() - started)
+            return group(ctx, exc)
         except Refused as exc:  # permanent: never retried
             metrics.PHASE_SECONDS.labels(phase).observe(time.monotonic() - started)
             conditions = upsert_condition(status.get("conditions") or [], "TargetAllowed", "False", exc.rule, exc.message,
@@ -191,6 +195,18 @@ def run(ctx: PhaseContext) -> str:
                           "waiting": None})
         ctx.events.emit("PhaseCompleted", f"{PHASE_KO[phase]}({phase}) 단계 완료")
     return finish(ctx)
+
+
+def group(ctx: PhaseContext, exc: Grouped) -> str:
+    """Finish as part of `exc.parent`: labelled first (later siblings find the parent through it)."""
+    ctx.store.patch(ctx.namespace, ctx.name, {"metadata": {"labels": {LABEL_PARENT: exc.parent}}})
+    summary = f"`{exc.parent}`와(과) 같은 이벤트({exc.why})로 묶임: 분석과 리포트는 그 Incident에서"
+    conditions = ready_condition(ctx.status.get("conditions") or [], GROUPED, "Grouped", summary)
+    ctx.patch_status({**exc.gathered, "phase": GROUPED, "parent": exc.parent, "outcome": "grouped", "summary": summary,
+                      "conditions": conditions, "finishedAt": now_iso()})
+    ctx.events.emit("IncidentGrouped", summary, key="grouped")
+    metrics.INCIDENTS.labels(GROUPED, "grouped").inc()
+    return GROUPED
 
 
 def final_phase(outcome: str | None) -> str:

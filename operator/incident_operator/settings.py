@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     max_events: int = Field(default=100, ge=1)
     report_max_chars: int = Field(default=20000, ge=1000, description="Report kept in status")
     similar_incidents: int = Field(default=5, ge=0)
+    group_window_seconds: float = Field(
+        default=900, ge=0, description="An alarm on the same workload or node as an Incident created this long before "
+                                       "becomes part of it (Grouped, analysed and reported once); 0 = never group")
     peering_name: str = "incident-operator"
     peering_priority: int | None = Field(default=None, description="Unset: random per replica")
     workers: int = Field(default=4, ge=1, description="Incidents worked on at once (Kopf executor threads)")

@@ -22,9 +22,9 @@ from .spec import Target
 from .strict import unknown_fields
 
 Phase = Literal["Pending", "Gathering", "Reporting", "Collecting", "Correlating", "Diagnosing", "Responding",
-                "Resolved", "NeedsAction", "Failed"]
+                "Resolved", "NeedsAction", "Failed", "Grouped"]
 RunPhase = Literal["Gathering", "Reporting", "Collecting", "Correlating", "Diagnosing", "Responding"]
-Outcome = Literal["remediated", "recovered", "unverified", "needs-action"]
+Outcome = Literal["remediated", "recovered", "unverified", "needs-action", "grouped"]
 ActionState = Literal["in-progress", "verifying", "succeeded", "failed", "dry-run", "skipped", "unverified"]
 
 
@@ -206,12 +206,12 @@ class IncidentStatus(_Model):
 
     phase: Phase | None = Field(default=None, description="Where the analysis is: Pending, one of the six phases "
                                 "(Gathering, Reporting, Collecting, Correlating, Diagnosing, Responding), or a final "
-                                "phase (Resolved, NeedsAction, Failed)")
+                                "phase (Resolved, NeedsAction, Failed, or Grouped: the same event as its parent)")
     observed_generation: int | None = Field(default=None, description="The metadata.generation the operator last acted on")
     conditions: list[IncidentCondition] | None = Field(default=None, description="Kubernetes conditions; `Ready` is True once the incident is Resolved")
     summary: str | None = Field(default=None, description="One line on where things stand (Korean)")
     outcome: Outcome | None = Field(default=None, description="remediated (fixed and verified), recovered (the alarm "
-                                    "went back to OK), unverified (fixed but not healthy in time), needs-action")
+                                    "went back to OK), unverified (fixed but not healthy in time), needs-action, grouped")
     top_cause: str | None = Field(default=None, description="The most likely cause, kind: resource")
     engine: Literal["rules", "llm"] | None = Field(default=None, description="Who diagnosed: rules or llm")
     incident_type: str | None = Field(default=None, description="pod-cpu-spike, pod-restarts, node-cpu-high, ..., generic or manual")
@@ -238,6 +238,9 @@ class IncidentStatus(_Model):
     finished_at: datetime | None = Field(default=None, description="When the Incident reached a final phase")
     claim: Claim | None = Field(default=None, description="The replica working on it")
     run: int | None = Field(default=None, description="Analysis run number (1, then +1 per re-run)")
+    parent: str | None = Field(default=None, description="Grouped: the Incident (same namespace) this one is the same event as")
+    related_incidents: list[str] | None = Field(default=None, description="Incidents grouped under this one (namespace/name), "
+                                                "analysed and reported here")
     rerun_token: str | None = Field(default=None, description="The netaiops.io/rerun annotation value the current run started for")
     previous_runs: list[PreviousRun] | None = Field(default=None, description="Earlier runs (the last 10)")
 

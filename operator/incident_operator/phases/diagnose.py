@@ -10,6 +10,7 @@ from ..constants import LABEL_CAUSE
 from ..models.diagnosis import Diagnosis
 from ..report import outbox
 from .context import PhaseContext
+from .. import grouping
 from .correlate import similar_incidents
 
 
@@ -76,6 +77,8 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
     diagnosis, llm = diagnose(ctx, rules)
     out = diagnosis_status(diagnosis)
     out["similarIncidents"] = ctx.status.get("similarIncidents") or []
+    if ctx.settings.group_window_seconds > 0:  # the alarms grouped under this one so far (the report names them)
+        out["relatedIncidents"] = grouping.children(ctx) or None
     if diagnosis.top:
         ctx.store.patch(ctx.namespace, ctx.name, {"metadata": {"labels": {LABEL_CAUSE: diagnosis.top.kind}}})
     if llm:

@@ -9,7 +9,8 @@ from kubernetes import client
 
 from bridge_lambda.alarm import label_value, target_from_dimensions
 
-from ..constants import LABEL_ALARM, LABEL_WORKLOAD
+from .. import grouping
+from ..constants import LABEL_ALARM, LABEL_NODE, LABEL_WORKLOAD
 from ..models.spec import Alarm, Target
 from ..models.evidence import TimeWindow
 from ..suspects import find as find_suspects
@@ -128,7 +129,14 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
         affected[0]["reason"] = suspects[0].reason
         affected += [s.affected() for s in suspects[1:]]
     labels = similarity_labels(alarm, affected)
-    if labels:
+    workload, node = grouping.pod_home(ctx, target) if ctx.settings.group_window_seconds > 0 else (None, None)
+    if workload:  # a single pod's alarm is about its workload: the same event as its siblings'
+        affected.insert(1, workload)
+        labels[LABEL_WORKLOAD] = workload_label(workload)
+    node = node or (target.name if target.kind == "Node" else None)
+    if node:
+        labels[LABEL_NODE] = label_value(node)
+    if labels:  # written before looking for a parent: of two Incidents of one event, the later finds the earlier
         ctx.store.patch(ctx.namespace, ctx.name, {"metadata": {"labels": labels}})
     out = {
         "incidentType": incident_type(alarm),
@@ -141,6 +149,9 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
         out["window"]["note"] = note
     if suspects or searched:
         out["suspectSearch"] = {"suspects": len(suspects), "failed": searched or None}
+    parent = grouping.find_parent(ctx, labels)
+    if parent:
+        raise grouping.Grouped(parent[0], parent[1], out)
     return out
 
 

@@ -103,6 +103,10 @@ def causes_section(status: dict) -> list[str]:
     if similar:
         lines += ["", "### 유사한 과거 인시던트", ""]
         lines += [f"- `{s.get('name')}` ({s.get('phase')}) — 원인: {s.get('topCause') or '?'}; 일치: {', '.join(s.get('match') or [])}" for s in similar]
+    related = status.get("relatedIncidents") or []
+    if related:
+        lines += ["", f"### 같은 이벤트로 묶인 알람 ({len(related)}건)", ""]
+        lines += [f"- `{r}`" for r in related[:20]] + ([f"- … 외 {len(related) - 20}건"] if len(related) > 20 else [])
     sources = (status.get("evidence") or {}).get("sources") or []
     if sources:
         lines += ["", "### 수집한 증거", ""]

@@ -1,0 +1,106 @@
+"""One Incident for one event: alarms on the same workload or the same node, close in time, are grouped.
+
+The gather phase labels every Incident with what it is about (`netaiops.io/workload`, `netaiops.io/node`)
+and then looks, by those labels, for another Incident of the same event in its namespace (created within
+`INCIDENT_GROUP_WINDOW_SECONDS` of it, neither Failed nor Resolved: a resolved event is over): one that already gathered as a parent, or else an
+earlier one gathering at the same moment. If there is one, this Incident is `Grouped` under it (label `netaiops.io/parent`, `status.parent`) and stops there: no report,
+no analysis of its own. The parent lists its children by that label when it diagnoses
+(`status.relatedIncidents`, named in the report). A storm over the 100 pods of one Deployment opens one
+issue, not 100; a node CPU alarm and the pod-restart alarms of pods on that node are one Incident.
+
+Each Incident writes its labels before it looks, so of two Incidents of one event gathering together each
+sees the other and both pick the earlier (ties broken by name); one that comes later joins the parent.
+Every lookup is one bounded LIST per label: the cost does not grow with history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from kubernetes import client
+
+from .constants import FAILED, LABEL_NODE, LABEL_PARENT, LABEL_WORKLOAD, RESOLVED
+from .kube.evidence import ClusterCollector
+from .models.spec import Target
+
+if TYPE_CHECKING:
+    from .phases.context import PhaseContext
+
+SCAN = 50  # Incidents read per label: the newest event's siblings, not the history
+MAX_RELATED = 100
+
+
+class Grouped(Exception):
+    """This Incident is the same event as `parent` (an Incident in the same namespace)."""
+
+    def __init__(self, parent: str, why: str, gathered: dict[str, Any]):
+        super().__init__(f"{parent}: {why}")
+        self.parent, self.why, self.gathered = parent, why, gathered
+
+
+def pod_home(ctx: "PhaseContext", target: Target) -> tuple[dict[str, Any] | None, str | None]:
+    """For a single-pod target: its owning workload (as an `affected` entry) and its node."""
+    if not (target.pod and target.namespace) or target.kind:
+        return None, None
+    try:
+        pod = ctx.kube.core.read_namespaced_pod(target.pod, target.namespace)
+    except client.ApiException:
+        return None, None  # a pod name that is really a prefix, or a pod gone already: nothing to group by
+    kind, name, _, _ = ClusterCollector(ctx.kube)._workload_of(pod)
+    workload = {"kind": kind, "namespace": target.namespace, "name": name} if kind and name else None
+    return workload, pod.spec.node_name if pod.spec else None
+
+
+def _created(item: dict[str, Any]) -> datetime:
+    value = (item.get("metadata") or {}).get("creationTimestamp") or "1970-01-01T00:00:00Z"
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def find_parent(ctx: "PhaseContext", labels: dict[str, str]) -> tuple[str, str] | None:
+    """The Incident of the same event this one joins, with why; None if this one is (or becomes) the parent.
+
+    An Incident that has already gathered as a parent wins; among Incidents gathering at the same moment,
+    the earliest (creation time, then name). So whichever order they run in, they agree on one parent."""
+    window = ctx.settings.group_window_seconds
+    keys = [k for k in (LABEL_WORKLOAD, LABEL_NODE) if labels.get(k)]
+    if window <= 0 or not keys:
+        return None
+    me = ctx.incident["metadata"]
+    mine = (_created(ctx.incident), me["name"])
+    committed: list[tuple[tuple[datetime, str], str, str]] = []
+    gathering: list[tuple[tuple[datetime, str], str, str]] = []
+    for key in keys:
+        why = "같은 워크로드" if key == LABEL_WORKLOAD else "같은 노드"
+        for other in ctx.store.list(ctx.namespace, f"{key}={labels[key]}", limit=SCAN):
+            meta = other.get("metadata") or {}
+            status = other.get("status") or {}
+            if meta.get("name") == me["name"] or status.get("phase") in (FAILED, RESOLVED):
+                continue  # a Resolved event is over: a new alarm after it is a new event
+            when = (_created(other), meta["name"])
+            if abs((mine[0] - when[0]).total_seconds()) > window:
+                continue
+            parent = (meta.get("labels") or {}).get(LABEL_PARENT)
+            if parent:
+                if parent != me["name"]:
+                    committed.append((when, parent, why))  # its siblings are grouped there
+                continue
+            if "Gathering" in (status.get("completedPhases") or []):
+                committed.append((when, meta["name"], why))
+            else:
+                gathering.append((when, meta["name"], why))
+    if committed:
+        _, name, why = min(committed)
+        return name, why
+    earlier = [g for g in gathering if g[0] < mine]
+    if earlier:
+        _, name, why = min(earlier)
+        return name, why
+    return None
+
+
+def children(ctx: "PhaseContext") -> list[str]:
+    """Incidents grouped under this one (namespace/name), oldest first; bounded."""
+    items = ctx.store.list(ctx.namespace, f"{LABEL_PARENT}={ctx.name}", limit=MAX_RELATED)
+    items.sort(key=_created)
+    return [f"{i['metadata']['namespace']}/{i['metadata']['name']}" for i in items]

@@ -248,6 +248,22 @@ def test_alerts_and_dashboard_use_only_metrics_the_operator_serves():
     assert not {d["kind"] for d in template()} & {"ServiceMonitor", "PrometheusRule"}
 
 
+def test_series_the_alerts_watch_exist_before_their_first_event():
+    """increase() cannot see the event that creates a series: the ones the alerts count start at 0."""
+    from prometheus_client import REGISTRY
+    from prometheus_client.parser import text_string_to_metric_families
+    from prometheus_client.exposition import generate_latest
+
+    from incident_operator.remediation.policy import ALLOWED_ACTIONS
+
+    served = {(s.name, tuple(sorted(s.labels.items()))) for f in text_string_to_metric_families(generate_latest(REGISTRY).decode())
+              for s in f.samples}
+    assert ("incident_operator_incidents_total", (("outcome", "failed"), ("phase", "Failed"))) in served
+    for action in ALLOWED_ACTIONS:
+        for result in ("failed", "unverified"):
+            assert ("incident_operator_remediations_total", (("action", action), ("result", result))) in served
+
+
 # --- on the real API server -----------------------------------------------------------------------------
 
 # The parts of the Prometheus Operator's CRDs (monitoring.coreos.com/v1) the chart uses, with structural

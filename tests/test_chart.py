@@ -147,6 +147,17 @@ def test_chart_refuses_bindings_in_protected_namespaces(values):
     assert proc.returncode != 0 and "never granted in protected namespaces" in proc.stderr
 
 
+@pytest.mark.parametrize("values, message", [
+    ("remediation.namespace=shop", "additional properties 'namespace' not allowed"),  # a typo is not silently ignored
+    ("llm.mode=remote", "value must be one of 'local', 'agentcore'"),
+    ("remediation.namespaces={Shop_1}", "does not match pattern"),
+    ("extraConfig.WORKERS=8", "WORKERS"),
+])
+def test_bad_values_get_a_clear_error(values, message):
+    proc = run_helm("template", "incident-operator", str(CHART), "--set", values, check=False)
+    assert proc.returncode != 0 and message in proc.stderr, proc.stderr
+
+
 def test_watched_and_incident_namespaces_and_llm_settings_reach_the_operator(monkeypatch):
     docs = template("--set", "watchNamespaces={shop,team},incidentNamespaces={ops,ops-*}",
                     "--set", "llm.enabled=true,llm.modelId=my-model,llm.region=us-west-2,llm.mode=agentcore",

@@ -376,7 +376,7 @@ def test_install_upgrade_uninstall_keeps_crds_and_incidents(kubeconfig, kube, na
         pods = kube.core.list_namespaced_pod(release_ns, label_selector=f"app.kubernetes.io/instance={release}").items
         assert len(pods) == 2 and all(p.status.phase == "Running" for p in pods)
         assert all(c.type != "Ready" or c.status == "True" for p in pods for c in p.status.conditions)
-        assert {p.spec.node_name for p in pods} == {"kwok-node-1", "kwok-node-2"}  # spread across nodes
+        assert len({p.spec.node_name for p in pods}) == 2  # spread across the kwok nodes
         assert client.PolicyV1Api().read_namespaced_pod_disruption_budget(fullname, release_ns).spec.max_unavailable == 1
         svc = kube.core.read_namespaced_service(f"{fullname}-metrics", release_ns)
         assert [(p.name, p.port) for p in svc.spec.ports] == [("metrics", 8080)]

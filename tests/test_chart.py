@@ -134,6 +134,18 @@ def test_chart_defaults_configure_the_operator_like_manifests(monkeypatch):
     assert from_chart["protected_namespaces"] == sorted(["incident-operator", "kube-node-lease", "kube-public", "kube-system"])
 
 
+def test_chart_pods_are_as_locked_down_as_manifests():
+    kust = one(kustomize(ROOT / "manifests"), "Deployment")["spec"]
+    chart = one(template(), "Deployment")["spec"]
+    assert chart["replicas"] == kust["replicas"] == 2
+    assert chart["template"]["spec"]["securityContext"] == kust["template"]["spec"]["securityContext"]
+    k, c = kust["template"]["spec"]["containers"][0], chart["template"]["spec"]["containers"][0]
+    for key in ("securityContext", "resources", "livenessProbe", "readinessProbe", "volumeMounts"):
+        assert c[key] == k[key], key
+    assert c["args"][:3] == k["args"] and c["image"] == k["image"]
+    assert {"name": "metrics", "containerPort": 8080} in c["ports"]
+
+
 def test_remediation_off_binds_remediation_nowhere_and_tells_the_operator():
     docs = template("--set", "remediation.enabled=false,remediation.namespaces={shop}")
     assert not [d for d in docs if d["kind"] == "RoleBinding" and d["roleRef"]["name"].endswith("-remediation")]
@@ -178,7 +190,8 @@ def test_watched_and_incident_namespaces_and_llm_settings_reach_the_operator(mon
 
 
 def test_secrets_from_values_or_an_existing_secret_and_only_that_secret_is_readable():
-    docs = template("--set", "secrets.github.token=ghp_abc,secrets.github.repo=acme/ops,secrets.slack.webhookUrl=https://hooks.slack.com/x")
+    docs = template("--set", "secrets.github.token=ghp_abc,secrets.github.repo=acme/ops",
+                    "--set", "secrets.slack.webhookUrl=https://hooks.slack.com/x")
     assert one(docs, "Secret")["stringData"] == {"GITHUB_TOKEN": "ghp_abc", "GITHUB_REPO": "acme/ops",
                                                  "SLACK_WEBHOOK_URL": "https://hooks.slack.com/x"}
     assert one(docs, "Role")["rules"][0]["resourceNames"] == ["incident-operator"]
@@ -202,7 +215,8 @@ def test_replicas_get_a_disruption_budget_and_are_spread():
     pod = one(docs, "Deployment")["spec"]["template"]["spec"]
     assert one(docs, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
     assert [c["topologyKey"] for c in pod["topologySpreadConstraints"]] == ["kubernetes.io/hostname"]
-    assert pod["topologySpreadConstraints"][0]["labelSelector"]["matchLabels"] == one(docs, "Deployment")["spec"]["selector"]["matchLabels"]
+    selector = one(docs, "Deployment")["spec"]["selector"]["matchLabels"]
+    assert pod["topologySpreadConstraints"][0]["labelSelector"]["matchLabels"] == selector
     single = template("--set", "replicaCount=1")
     assert not [d for d in single if d["kind"] == "PodDisruptionBudget"]
 
@@ -226,6 +240,14 @@ def check_expressions(exprs: list[str]) -> set[str]:
     served = exposed_metrics()
     used = set()
     for expr in exprs:
+        depth = {"(": 0, "{": 0, "[": 0}
+        for ch in expr:
+            if ch in depth:
+                depth[ch] += 1
+            elif ch in ")}]":
+                depth[{")": "(", "}": "{", "]": "["}[ch]] -= 1
+                assert min(depth.values()) >= 0, f"unbalanced: {expr}"
+        assert set(depth.values()) == {0}, f"unbalanced: {expr}"
         for name, matchers in SELECTOR.findall(expr):
             assert name in served, f"{name} is not served by operator/incident_operator/metrics.py ({expr})"
             labels = set(re.findall(r"(\w+)\s*(?:=~|!=|!~|=)", matchers or "")) - {"job", "namespace"}
@@ -250,6 +272,8 @@ def test_alerts_and_dashboard_use_only_metrics_the_operator_serves():
     dashboard = one(docs, "ConfigMap", "incident-operator-dashboard")
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     board = json.loads(dashboard["data"]["incident-operator.json"])
+    assert len({p["id"] for p in board["panels"]}) == len(board["panels"])
+    assert {v["name"] for v in board["templating"]["list"]} == {"datasource", "namespace", "job"}
     used = check_expressions([t["expr"] for p in board["panels"] for t in p["targets"]])
     assert {n.removesuffix("_bucket").removesuffix("_count") for n in used} >= {
         "incident_operator_incidents_total", "incident_operator_phase_duration_seconds", "incident_operator_tool_calls_total",
@@ -290,6 +314,7 @@ def _crd(plural: str, kind: str, spec: dict) -> dict:
 
 
 STR = {"type": "string"}
+DURATION = {"type": "string", "pattern": "^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"}
 LABELS = {"type": "object", "additionalProperties": STR}
 PROMETHEUS_OPERATOR_CRDS = [
     _crd("servicemonitors", "ServiceMonitor", {"type": "object", "required": ["selector", "endpoints"], "properties": {
@@ -298,7 +323,7 @@ PROMETHEUS_OPERATOR_CRDS = [
         "namespaceSelector": {"type": "object", "properties": {"any": {"type": "boolean"},
                                                                "matchNames": {"type": "array", "items": STR}}},
         "endpoints": {"type": "array", "items": {"type": "object", "properties": {
-            "port": STR, "path": STR, "interval": {"type": "string", "pattern": "^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"},
+            "port": STR, "path": STR, "interval": DURATION,
             "scrapeTimeout": STR, "scheme": STR}}}}}),
     _crd("prometheusrules", "PrometheusRule", {"type": "object", "properties": {"groups": {"type": "array", "items": {
         "type": "object", "required": ["name"], "properties": {"name": STR, "interval": STR, "rules": {"type": "array", "items": {
@@ -343,13 +368,16 @@ def test_rendered_chart_passes_server_side_dry_run(kubeconfig, kube, namespaces)
                    "--set", f"remediation.namespaces={{{shop}}},tenantNamespaces={{{team}}}",
                    "--set", "serviceMonitor.enabled=true,prometheusRule.enabled=true,grafanaDashboard.enabled=true",
                    "--set", "secrets.github.token=ghp_x,watchNamespaces={a,b}",
-                   "--set-string", "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::210987654321:role/x").stdout
+                   "--set-string",
+                   "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::210987654321:role/x").stdout
     proc = kubectl(kubeconfig, "apply", "--dry-run=server", "--validate=strict", "-f", "-", input=out)
     assert proc.returncode == 0, proc.stderr
     applied = proc.stdout
-    for kind in ("customresourcedefinition.apiextensions.k8s.io/incidents.netaiops.io", "deployment.apps/dry-incident-operator",
-                 "servicemonitor.monitoring.coreos.com/dry-incident-operator", "prometheusrule.monitoring.coreos.com/dry-incident-operator",
-                 f"rolebinding.rbac.authorization.k8s.io/dry-incident-operator-remediation", "poddisruptionbudget.policy/dry-incident-operator"):
+    for kind in ("customresourcedefinition.apiextensions.k8s.io/incidents.netaiops.io",
+                 "deployment.apps/dry-incident-operator", "poddisruptionbudget.policy/dry-incident-operator",
+                 "servicemonitor.monitoring.coreos.com/dry-incident-operator",
+                 "prometheusrule.monitoring.coreos.com/dry-incident-operator",
+                 "rolebinding.rbac.authorization.k8s.io/dry-incident-operator-remediation"):
         assert kind in applied, applied
     # a typo in a field name is refused by the same check (strict validation against the schema)
     bad = out.replace("namespaceSelector:", "namespaceSelectr:")

@@ -106,6 +106,29 @@ def rbac_of(docs: list[dict]) -> dict[tuple[str, str, str], object]:
     return out
 
 
+def normalised(docs: list[dict], names: dict[str, str]) -> list[dict]:
+    """The release's names (and namespace) replaced by manifests/' ones, wherever RBAC names them."""
+    def fix(value: str) -> str:
+        for old, new in names.items():
+            if value == old or value.startswith(old + "-"):
+                return new + value[len(old):]
+        return value
+    out = json.loads(json.dumps(docs))
+    for d in out:
+        meta = d["metadata"]
+        meta["name"] = fix(meta["name"])
+        if "namespace" in meta:
+            meta["namespace"] = fix(meta["namespace"])
+        if "roleRef" in d:
+            d["roleRef"]["name"] = fix(d["roleRef"]["name"])
+        for subject in d.get("subjects", []):
+            subject.update(name=fix(subject["name"]), namespace=fix(subject["namespace"]))
+        for rule in d.get("rules", []):
+            if "resourceNames" in rule:
+                rule["resourceNames"] = [fix(n) for n in rule["resourceNames"]]
+    return out
+
+
 def test_chart_renders_the_same_rbac_as_kustomize_and_the_rbac_command():
     """Same settings, same grants: manifests/ plus `incident-operator rbac` for a tenant namespace and a
     remediation namespace, against `helm template` with tenantNamespaces and remediation.namespaces."""
@@ -114,6 +137,11 @@ def test_chart_renders_the_same_rbac_as_kustomize_and_the_rbac_command():
     assert rbac_of(chart) == rbac_of(kust)
     # and with nothing listed: exactly manifests/
     assert rbac_of(template()) == rbac_of(kustomize(ROOT / "manifests"))
+    # another release name and namespace: the same grants, names normalised
+    other = template("--set", "remediation.namespaces={shop}", "--set", "tenantNamespaces={team}",
+                     release="ops", namespace="platform")
+    assert rbac_of(normalised(other, {"ops-incident-operator": "incident-operator", "platform": "incident-operator"})) \
+        == rbac_of(kust)
     # no write to a built-in object is bound cluster-wide
     bound = {d["roleRef"]["name"] for d in chart if d["kind"] == "ClusterRoleBinding"}
     assert bound == {"incident-operator", "incident-operator-evidence"}

@@ -192,6 +192,7 @@ def test_chart_refuses_bindings_in_protected_namespaces(values):
     ("llm.mode=remote", "value must be one of 'local', 'agentcore'"),
     ("remediation.namespaces={Shop_1}", "does not match pattern"),
     ("extraConfig.WORKERS=8", "WORKERS"),
+    ("slack.channel=#ops", "does not match pattern"),  # Slack's API takes the channel's ID
 ])
 def test_bad_values_get_a_clear_error(values, message):
     proc = run_helm("template", "incident-operator", str(CHART), "--set", values, check=False)
@@ -200,7 +201,8 @@ def test_bad_values_get_a_clear_error(values, message):
 
 def test_watched_and_incident_namespaces_and_llm_settings_reach_the_operator(monkeypatch):
     docs = template("--set", "watchNamespaces={shop,team},incidentNamespaces={ops,ops-*}",
-                    "--set", "llm.enabled=true,llm.modelId=my-model,llm.region=us-west-2,llm.mode=agentcore",
+                    "--set", "llm.enabled=true,llm.modelId=my-model,llm.region=us-west-2,llm.mode=agentcore,llm.provider=openai",
+                    "--set", "llm.baseUrl=http://vllm.models:8000/v1",
                     "--set", "llm.agentcore.runtimeArn=arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/x")
     data = one(docs, "ConfigMap")["data"]
     for k in [k for k in os.environ if k.startswith("INCIDENT_")]:
@@ -210,6 +212,7 @@ def test_watched_and_incident_namespaces_and_llm_settings_reach_the_operator(mon
     s = Settings(identity="x")
     assert s.namespaces == ["shop", "team"] and s.incident_namespaces == ["ops", "ops-*"]
     assert (s.llm_enabled, s.llm_model_id, s.llm_region, s.llm_mode) == (True, "my-model", "us-west-2", "agentcore")
+    assert (s.llm_provider, s.llm_base_url) == ("openai", "http://vllm.models:8000/v1")
     assert s.agentcore_runtime_arn.endswith("runtime/x")
     # a pattern cannot be bound: only `ops` gets the evidence-store binding
     stores = [d["metadata"]["namespace"] for d in docs if d["kind"] == "RoleBinding"
@@ -219,9 +222,10 @@ def test_watched_and_incident_namespaces_and_llm_settings_reach_the_operator(mon
 
 def test_secrets_from_values_or_an_existing_secret_and_only_that_secret_is_readable():
     docs = template("--set", "secrets.github.token=ghp_abc,secrets.github.repo=acme/ops",
-                    "--set", "secrets.slack.webhookUrl=https://hooks.slack.com/x")
+                    "--set", "secrets.slack.token=xoxb-1-2,slack.channel=C0123ABC,secrets.llmApiKey=sk-ant-x")
     assert one(docs, "Secret")["stringData"] == {"GITHUB_TOKEN": "ghp_abc", "GITHUB_REPO": "acme/ops",
-                                                 "SLACK_WEBHOOK_URL": "https://hooks.slack.com/x"}
+                                                 "INCIDENT_SLACK_TOKEN": "xoxb-1-2", "INCIDENT_LLM_API_KEY": "sk-ant-x"}
+    assert one(docs, "ConfigMap")["data"]["INCIDENT_SLACK_CHANNEL"] == "C0123ABC"  # not a secret
     assert one(docs, "Role")["rules"][0]["resourceNames"] == ["incident-operator"]
     assert not [d for d in template() if d["kind"] == "Secret"]  # nothing set, nothing created
     docs = template("--set", "secrets.existingSecret=ops-creds,secrets.github.token=ignored")
@@ -251,11 +255,13 @@ def test_replicas_get_a_disruption_budget_and_are_spread():
 
 def exposed_metrics() -> dict[str, set[str]]:
     """Series names /metrics serves (prometheus_client naming) → their label names."""
+    from prometheus_client.metrics import MetricWrapperBase
+
     out: dict[str, set[str]] = {}
-    for m in (metrics.INCIDENTS, metrics.PHASE_SECONDS, metrics.PHASE_RETRIES, metrics.TOOL_CALLS,
-              metrics.REMEDIATIONS, metrics.LLM_CALLS, metrics.LLM_TOKENS):
+    suffixes = {"histogram": ("_bucket", "_count", "_sum"), "counter": ("_total",), "gauge": ("",)}
+    for m in [v for v in vars(metrics).values() if isinstance(v, MetricWrapperBase)]:
         for family in m.collect():
-            names = {family.name + s for s in (("_bucket", "_count", "_sum") if family.type == "histogram" else ("_total",))}
+            names = {family.name + s for s in suffixes[family.type]}
             for n in names:
                 out[n] = set(m._labelnames) | ({"le"} if n.endswith("_bucket") else set())
     return out
@@ -306,7 +312,7 @@ def test_alerts_and_dashboard_use_only_metrics_the_operator_serves():
     assert {n.removesuffix("_bucket").removesuffix("_count") for n in used} >= {
         "incident_operator_incidents_total", "incident_operator_phase_duration_seconds", "incident_operator_tool_calls_total",
         "incident_operator_remediations_total", "incident_operator_llm_calls_total", "incident_operator_llm_tokens_total",
-        "incident_operator_phase_retries_total"}
+        "incident_operator_phase_retries_total", "incident_operator_incidents_queued", "incident_operator_feature_ready"}
     # nothing of that renders unless asked (the Prometheus Operator's CRDs may be absent)
     assert not {d["kind"] for d in template()} & {"ServiceMonitor", "PrometheusRule"}
 

@@ -46,9 +46,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- define "incident-operator.secretData" -}}
 {{- $s := .Values.secrets }}
 {{- $d := dict "GITHUB_TOKEN" $s.github.token "GITHUB_REPO" $s.github.repo "GITHUB_API_URL" $s.github.apiUrl
-      "SLACK_BOT_TOKEN" $s.slack.botToken "SLACK_WEBHOOK_URL" $s.slack.webhookUrl "SLACK_CHANNEL" $s.slack.channel
-      "DD_API_KEY" $s.datadog.apiKey "DD_APP_KEY" $s.datadog.appKey
-      "INCIDENT_AGENTCORE_CLIENT_SECRET" $s.agentcoreClientSecret }}
+      "INCIDENT_SLACK_TOKEN" $s.slack.token "DD_API_KEY" $s.datadog.apiKey "DD_APP_KEY" $s.datadog.appKey
+      "INCIDENT_LLM_API_KEY" $s.llmApiKey "INCIDENT_AGENTCORE_CLIENT_SECRET" $s.agentcoreClientSecret }}
 {{- $d = merge (deepCopy (default dict $s.extra)) $d }}
 {{- range $k, $v := $d }}
 {{- if $v }}

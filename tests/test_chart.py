@@ -137,6 +137,9 @@ def test_chart_renders_the_same_rbac_as_kustomize_and_the_rbac_command():
     assert rbac_of(chart) == rbac_of(kust)
     # and with nothing listed: exactly manifests/
     assert rbac_of(template()) == rbac_of(kustomize(ROOT / "manifests"))
+    # with the Alertmanager receiver: manifests/alertmanager-webhook/ too
+    with_webhook = template("--set", "webhook.enabled=true,webhook.token=t0ken")
+    assert rbac_of(with_webhook) == rbac_of(kustomize(ROOT / "manifests") + kustomize(ROOT / "manifests" / "alertmanager-webhook"))
     # another release name and namespace: the same grants, names normalised
     other = template("--set", "remediation.namespaces={shop}", "--set", "tenantNamespaces={team}",
                      release="ops", namespace="platform")
@@ -233,6 +236,21 @@ def test_secrets_from_values_or_an_existing_secret_and_only_that_secret_is_reada
     assert one(docs, "Role")["rules"][0]["resourceNames"] == ["ops-creds"]
     env_from = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["envFrom"]
     assert {"secretRef": {"name": "ops-creds", "optional": False}} in env_from
+
+
+def test_webhook_receiver_needs_its_token_and_never_selects_the_operator():
+    proc = run_helm("template", "incident-operator", str(CHART), "--set", "webhook.enabled=true", check=False)
+    assert proc.returncode != 0 and "webhook.existingSecret" in proc.stderr
+    docs = template("--set", "webhook.enabled=true,webhook.existingSecret=am-token")
+    assert not [d for d in docs if d["kind"] == "Secret"]
+    receiver = one(docs, "Deployment", "incident-operator-webhook")
+    env = {e["name"]: e for e in receiver["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["INCIDENT_WEBHOOK_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "am-token", "key": "INCIDENT_WEBHOOK_TOKEN"}
+    labels = receiver["spec"]["template"]["metadata"]["labels"]
+    operator = one(docs, "Deployment", "incident-operator")
+    for selector in (operator["spec"]["selector"]["matchLabels"], one(docs, "Service", "incident-operator-metrics")["spec"]["selector"],
+                     one(docs, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"]):
+        assert not selector.items() <= labels.items()
 
 
 def test_no_iam_role_unless_given():
@@ -401,7 +419,7 @@ def test_rendered_chart_passes_server_side_dry_run(kubeconfig, kube, namespaces)
     out = run_helm("template", "dry", str(CHART), "-n", release_ns, "--include-crds",
                    "--set", f"remediation.namespaces={{{shop}}},tenantNamespaces={{{team}}}",
                    "--set", "serviceMonitor.enabled=true,prometheusRule.enabled=true,grafanaDashboard.enabled=true",
-                   "--set", "secrets.github.token=ghp_x,watchNamespaces={a,b}",
+                   "--set", "secrets.github.token=ghp_x,watchNamespaces={a,b},webhook.enabled=true,webhook.token=t0ken",
                    "--set-string",
                    "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::210987654321:role/x").stdout
     proc = kubectl(kubeconfig, "apply", "--dry-run=server", "--validate=strict", "-f", "-", input=out)
@@ -411,7 +429,8 @@ def test_rendered_chart_passes_server_side_dry_run(kubeconfig, kube, namespaces)
                  "deployment.apps/dry-incident-operator", "poddisruptionbudget.policy/dry-incident-operator",
                  "servicemonitor.monitoring.coreos.com/dry-incident-operator",
                  "prometheusrule.monitoring.coreos.com/dry-incident-operator",
-                 "rolebinding.rbac.authorization.k8s.io/dry-incident-operator-remediation"):
+                 "rolebinding.rbac.authorization.k8s.io/dry-incident-operator-remediation",
+                 "deployment.apps/dry-incident-operator-webhook"):
         assert kind in applied, applied
     # a typo in a field name is refused by the same check (strict validation against the schema)
     bad = out.replace("namespaceSelector:", "namespaceSelectr:")
@@ -432,10 +451,15 @@ def test_install_upgrade_uninstall_keeps_crds_and_incidents(kubeconfig, kube, na
     sa = f"system:serviceaccount:{release_ns}:{fullname}"
     try:
         run_helm("install", release, str(CHART), "-n", release_ns, "--wait", "--timeout", "180s",
-                 "--set", f"remediation.namespaces={{{shop}}}", kubeconfig=kubeconfig)
+                 "--set", f"remediation.namespaces={{{shop}}},webhook.enabled=true,webhook.token=t0ken", kubeconfig=kubeconfig)
+        receiver = kube.apps.read_namespaced_deployment(f"{fullname}-webhook", release_ns)
+        assert receiver.status.ready_replicas == 2
+        assert can(f"system:serviceaccount:{release_ns}:{fullname}-webhook", "create", "incidents", release_ns, "netaiops.io")
+        assert not can(f"system:serviceaccount:{release_ns}:{fullname}-webhook", "create", "incidents", shop, "netaiops.io")
         dep = kube.apps.read_namespaced_deployment(fullname, release_ns)
         assert dep.status.ready_replicas == 2 and dep.status.available_replicas == 2
-        pods = kube.core.list_namespaced_pod(release_ns, label_selector=f"app.kubernetes.io/instance={release}").items
+        operator_pods = f"app.kubernetes.io/instance={release},app.kubernetes.io/name=incident-operator"
+        pods = kube.core.list_namespaced_pod(release_ns, label_selector=operator_pods).items
         assert len(pods) == 2 and all(p.status.phase == "Running" for p in pods)
         assert all(c.type != "Ready" or c.status == "True" for p in pods for c in p.status.conditions)
         assert len({p.spec.node_name for p in pods}) == 2  # spread across the kwok nodes
@@ -459,7 +483,7 @@ def test_install_upgrade_uninstall_keeps_crds_and_incidents(kubeconfig, kube, na
         assert dep.spec.replicas == 1 and dep.status.ready_replicas == 1
         # the settings changed, so the pods were replaced (checksum annotation)
         pods = wait_for(lambda: (lambda ps: ps if len(ps) == 1 else None)(kube.core.list_namespaced_pod(
-            release_ns, label_selector=f"app.kubernetes.io/instance={release}").items), 60, "one pod left")
+            release_ns, label_selector=operator_pods).items), 60, "one pod left")
         assert pods[0].metadata.labels.get("pod-template-hash") != before
         assert not can(sa, "patch", "deployments", shop, "apps")  # remediation off: its binding is gone
         with pytest.raises(client.ApiException) as gone:

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CLUSTER := hack/local-cluster.sh
 export KUBECONFIG ?= $(CURDIR)/.local/kubeconfig
 
-.PHONY: help venv cluster-build cluster-up cluster-down cluster-status demo test scenarios bench lambda-zip clean crd lock
+.PHONY: help venv cluster-build cluster-up cluster-down cluster-status demo test scenarios bench lambda-zip clean crd lock chart-crds
 
 help:
 	@echo "make demo          local control plane + operator + a broken workload, walked to Resolved"
@@ -14,6 +14,7 @@ help:
 	@echo "make cluster-up    start the local control plane (kubeconfig: .local/kubeconfig)"
 	@echo "make cluster-down  stop it and delete its data"
 	@echo "make lambda-zip    build/bridge-lambda.zip for the SNS → Incident bridge"
+	@echo "make chart-crds    copy crds/*.yaml into the Helm chart (charts/incident-operator/crds/)"
 	@echo "make scenarios     replay scenarios/ on the local stack and print the accuracy table"
 	@echo "make crd           regenerate crds/incident.yaml from the pydantic models"
 	@echo "make lock          re-pin requirements/image.lock (the image's dependencies, with hashes)"
@@ -28,6 +29,7 @@ venv: $(VENV)/.installed
 
 cluster-build:
 	bash $(CLUSTER) build
+	bash hack/build-helm.sh >/dev/null
 
 cluster-up:
 	bash $(CLUSTER) up
@@ -55,11 +57,17 @@ lambda-zip: venv
 
 crd: venv
 	$(VENV)/bin/incident-operator crd -o crds/incident.yaml
+	$(MAKE) chart-crds
 
 lock: venv
 	$(PY) -m pip install -q uv
 	$(VENV)/bin/uv pip compile pyproject.toml --extra aws --extra github --extra agent --extra anthropic --extra openai --generate-hashes \
 	  --universal --python-version 3.11 --no-header --custom-compile-command "make lock" -o requirements/image.lock
+
+# The chart ships byte-identical copies of crds/*.yaml (tests/test_chart.py checks it).
+chart-crds:
+	rm -f charts/incident-operator/crds/*.yaml
+	cp crds/*.yaml charts/incident-operator/crds/
 
 clean: cluster-down
 	rm -rf $(VENV) .local *.egg-info operator/*.egg-info

@@ -24,6 +24,13 @@ FEATURE_READY = Gauge("incident_operator_feature_ready",
                       "1: the feature works here; 0: off, or configured but cannot work (see the start-up warning)",
                       ["feature"])
 
+# The series the chart's alerts watch with increase() exist from the start, at 0: a counter that appears
+# only with its first event would hide that event from increase() (charts/incident-operator).
+INCIDENTS.labels("Failed", "failed")
+for _action in ("delete-cpu-burner", "rollback-image", "restore-replicas"):  # remediation.policy.ALLOWED_ACTIONS
+    for _result in ("failed", "unverified"):
+        REMEDIATIONS.labels(_action, _result)
+
 
 class MetricsUnavailable(RuntimeError):
     """The metrics port cannot be bound: the operator does not start without the metrics it was told to serve."""

@@ -72,7 +72,12 @@ def find_parent(ctx: "PhaseContext", labels: dict[str, str]) -> tuple[str, str] 
     gathering: list[tuple[tuple[datetime, str], str, str]] = []
     for key in keys:
         why = "같은 워크로드" if key == LABEL_WORKLOAD else "같은 노드"
-        for other in ctx.store.list(ctx.namespace, f"{key}={labels[key]}", limit=SCAN):
+        selector = f"{key}={labels[key]}"
+        if ctx.settings.namespaces:  # the same page correlate's similar-incident lookup reads: read it once
+            listed = ctx.similar_lists.setdefault(selector, ctx.store.list(ctx.namespace, selector, limit=SCAN))
+        else:
+            listed = ctx.store.list(ctx.namespace, selector, limit=SCAN)
+        for other in listed:
             meta = other.get("metadata") or {}
             status = other.get("status") or {}
             if meta.get("name") == me["name"] or status.get("phase") in (FAILED, RESOLVED):

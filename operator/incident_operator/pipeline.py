@@ -193,13 +193,14 @@ def run(ctx: PhaseContext) -> str:
         ctx.defer_status({**output, "completedPhases": list(status.get("completedPhases") or []) + [phase],
                           "phases": {phase: timing}, "conditions": conditions, "attempts": 0, "lastError": None,
                           "waiting": None})
-        ctx.events.emit("PhaseCompleted", f"{PHASE_KO[phase]}({phase}) 단계 완료")
+        if phase == "Diagnosing":  # the one mid-run Event people act on; the rest is in status.phases
+            ctx.events.emit("Diagnosed", f"원인 진단 완료: {ctx.status.get('topCause') or '원인 미확인'}")
     return finish(ctx)
 
 
 def group(ctx: PhaseContext, exc: Grouped) -> str:
     """Finish as part of `exc.parent`: labelled first (later siblings find the parent through it)."""
-    ctx.store.patch(ctx.namespace, ctx.name, {"metadata": {"labels": {LABEL_PARENT: exc.parent}}})
+    ctx.set_labels({LABEL_PARENT: exc.parent})
     summary = f"`{exc.parent}`와(과) 같은 이벤트({exc.why})로 묶임: 분석과 리포트는 그 Incident에서"
     conditions = ready_condition(ctx.status.get("conditions") or [], GROUPED, "Grouped", summary)
     ctx.patch_status({**exc.gathered, "phase": GROUPED, "parent": exc.parent, "outcome": "grouped", "summary": summary,

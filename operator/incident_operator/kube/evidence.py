@@ -294,7 +294,7 @@ class ClusterCollector:
         ev.revisions.sort(key=lambda r: r.revision, reverse=True)
         return ev
 
-    def node(self, name: str) -> NodeEvidence | None:
+    def node(self, name: str, count_pods: bool = True) -> NodeEvidence | None:
         try:
             n = self.kube.core.read_node(name)
         except client.ApiException as exc:
@@ -303,13 +303,14 @@ class ClusterCollector:
             raise
         conds = _conditions(n.status.conditions if n.status else None)
         ready = next((c.status == "True" for c in conds if c.type == "Ready"), None)
-        pods = self.kube.core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={name}").items
+        # a LIST of the node's pods across namespaces: only when the question is the node's pod capacity
+        pods = self.kube.core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={name}").items if count_pods else None
         return NodeEvidence(
             name=name, ready=ready, unschedulable=bool(n.spec.unschedulable), conditions=conds,
             allocatable=_resources(n.status.allocatable if n.status else None),
             capacity=_resources(n.status.capacity if n.status else None),
             taints=[f"{t.key}={t.value or ''}:{t.effect}" for t in n.spec.taints or []],
-            pod_count=len(pods),
+            pod_count=len(pods) if pods is not None else None,
         )
 
     def _may_read(self, namespace: str | None) -> bool:
@@ -333,7 +334,12 @@ class ClusterCollector:
             if d:
                 deployments[(ns, name)] = d
         node_names = sorted({p.node for p in pod_ev if p.node} | ({target.node} if target.node else set()))
-        nodes = [n for n in (self.node(x) for x in node_names[:10]) if n] if self._may_read_nodes() else []
+        # pod counts per node answer one question (a node out of pod capacity): asked for Node targets and
+        # when the scheduler said "Too many pods"
+        count_pods = target.kind == "Node" or any(
+            "Too many pods" in (c.message or "") for p in pod_ev for c in p.conditions if c.type == "PodScheduled")
+        nodes = ([n for n in (self.node(x, count_pods) for x in node_names[:10]) if n]
+                 if self._may_read_nodes() else [])
         ns = target.namespace
         claims = {c for p in pod_ev for c in p.claims} | ({target.name} if target.kind == "PersistentVolumeClaim" else set())
         pvcs = self._read_each("pvc", lambda: self.pvcs(ns, sorted(claims))) if ns else []
@@ -341,8 +347,11 @@ class ClusterCollector:
         services = self._read_each("services", lambda: self.services(
             ns, listed, pod_ev, every=target.kind in (None, "Namespace"),
             named=target.name if target.kind == "Service" else None))
-        quotas = self._read_each("quotas", lambda: self.quotas(ns)) if ns else []
-        limit_ranges = self._read_each("limitranges", lambda: self.limit_ranges(ns)) if ns else []
+        # admission limits matter when pods are missing or cannot start: the namespace's quotas and ranges then
+        refused = target.kind == "Namespace" or any(p.phase == "Pending" for p in pod_ev) or any(
+            (d.ready_replicas or 0) < (d.replicas or 0) for d in deployments.values()) or not pod_ev
+        quotas = self._read_each("quotas", lambda: self.quotas(ns)) if ns and refused else []
+        limit_ranges = self._read_each("limitranges", lambda: self.limit_ranges(ns)) if ns and refused else []
         policies = self._read_each("networkpolicies", lambda: self.network_policies(ns, pod_ev)) if ns else []
         workloads = {(p.workload_kind, p.workload_name) for p in pod_ev} | ({(target.kind, target.name)} if target.kind else set())
         if target.kind in (None, "Namespace"):

@@ -69,6 +69,16 @@ class PhaseContext:
         self._deferred = {}
         deep_merge(self.status, clean)
 
+    def set_labels(self, labels: dict[str, str]) -> None:
+        """Label the Incident. Our own write moves resourceVersion on; the next guarded status write should
+        not take it for someone else's (that would cost a conflict, a re-read and a second write)."""
+        stored = self.store.patch(self.namespace, self.name, {"metadata": {"labels": labels}})
+        meta = self.incident["metadata"]
+        meta["labels"] = {**(meta.get("labels") or {}), **labels}
+        holder = ((stored.get("status") or {}).get("claim") or {}).get("holder")
+        if holder in (None, self.settings.identity):  # nobody else claimed it meanwhile
+            meta["resourceVersion"] = stored["metadata"]["resourceVersion"]
+
     def defer_status(self, patch: dict[str, Any]) -> None:
         """Known now, written with the next status write (the next phase's start, or the finish): one
         write per phase instead of two. Phases are idempotent, so a crash in between only re-runs one."""

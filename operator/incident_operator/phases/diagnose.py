@@ -80,7 +80,7 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
     if ctx.settings.group_window_seconds > 0:  # the alarms grouped under this one so far (the report names them)
         out["relatedIncidents"] = grouping.children(ctx) or None
     if diagnosis.top:
-        ctx.store.patch(ctx.namespace, ctx.name, {"metadata": {"labels": {LABEL_CAUSE: diagnosis.top.kind}}})
+        ctx.set_labels({LABEL_CAUSE: diagnosis.top.kind})
     if llm:
         out["llm"] = llm
     out["report"] = outbox.deliver(ctx, [{"op": "comment", "key": ctx.comment_key("analysis")}], patch=False, view=out)

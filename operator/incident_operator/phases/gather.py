@@ -137,7 +137,7 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
     if node:
         labels[LABEL_NODE] = label_value(node)
     if labels:  # written before looking for a parent: of two Incidents of one event, the later finds the earlier
-        ctx.store.patch(ctx.namespace, ctx.name, {"metadata": {"labels": labels}})
+        ctx.set_labels(labels)
     out = {
         "incidentType": incident_type(alarm),
         "target": target.model_dump(mode="json", by_alias=True, exclude_none=True),

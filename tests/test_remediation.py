@@ -83,7 +83,8 @@ def test_protected_namespace_and_unrelated_targets_are_refused(kube, ns):
     assert kube.apps.read_namespaced_deployment("web", ns).spec.replicas == 0
 
     # a target the evidence does not show (say, a proposal about another Deployment) is refused too
-    ctx2 = ctx_with_evidence(kube, Settings(), ns, "other", {"namespace": ns, "kind": "Deployment", "name": "web"})
+    # (another Incident on the same Deployment would be grouped under the first: grouping is not the subject here)
+    ctx2 = ctx_with_evidence(kube, Settings(group_window_seconds=0), ns, "other", {"namespace": ns, "kind": "Deployment", "name": "web"})
     elsewhere = RemediationProposal(action="delete-cpu-burner", target={"kind": "Deployment", "name": "payments", "namespace": ns},
                                     params={"deleteWorkload": 1})
     assert settle(ctx2, elsewhere)["message"].startswith("증거에 없는 대상")

@@ -75,3 +75,20 @@ def test_concurrent_incidents_on_a_fresh_repository_and_a_long_alarm_name(kube, 
     assert len(github.issues) == 4 and sorted(github.labels) == ["auto-analysis", "incident", "severity:high"]
     titles = [i["title"] for i in github.issue_list()]
     assert max(len(t) for t in titles) == 256 and any(t.endswith("…") for t in titles)
+
+
+def test_a_clean_run_asks_github_only_what_it_must(kube, ns, incidents, start_operator, github):
+    """Nothing to look for on a first try: the issue number lives in status, so a clean run neither pages
+    through issues nor lists comments, and labels are listed once per process. A restart mid-report still
+    looks (tests/test_operator.py: no second issue, no second comment)."""
+    start_operator(env(github))
+    incidents.create(incident("clean-0", target={"namespace": ns}))
+    assert incidents.wait_phase("clean-0", ("Resolved", "NeedsAction", "Failed"), 60)["status"]["report"]["ref"]
+    for i in (1, 2):
+        incidents.create(incident(f"clean-{i}", target={"namespace": ns}))
+    for i in (1, 2):
+        assert incidents.wait_phase(f"clean-{i}", ("Resolved", "NeedsAction", "Failed"), 60)["status"]["report"]["ref"]
+    calls = [(r.method, r.path) for r in github.requests]
+    assert not [c for c in calls if c[0] == "GET" and (c[1].endswith("/issues") or c[1].endswith("/comments"))], calls
+    assert sum(1 for c in calls if c == ("GET", "/repos/acme/shop/labels")) == 1, calls
+    assert len(calls) <= 3 * 3 + 1 + 6, calls  # per Incident: open, analysis comment (+ close); labels once

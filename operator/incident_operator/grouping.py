@@ -73,11 +73,17 @@ def find_parent(ctx: "PhaseContext", labels: dict[str, str]) -> tuple[str, str] 
     for key in keys:
         why = "같은 워크로드" if key == LABEL_WORKLOAD else "같은 노드"
         selector = f"{key}={labels[key]}"
-        if ctx.settings.namespaces:  # the same page correlate's similar-incident lookup reads: read it once
-            listed = ctx.similar_lists.setdefault(selector, ctx.store.list(ctx.namespace, selector, limit=SCAN))
+        if key == LABEL_WORKLOAD:  # the page correlate's similar-incident lookup reads too (the value names the
+            # namespace, so a cluster-wide page holds only this namespace's): read it once for both
+            where = ctx.namespace if ctx.settings.namespaces else None
+            if selector not in ctx.similar_lists:
+                ctx.similar_lists[selector] = ctx.store.list(where, selector, limit=SCAN)
+            listed = ctx.similar_lists[selector]
         else:
             listed = ctx.store.list(ctx.namespace, selector, limit=SCAN)
         for other in listed:
+            if (other.get("metadata") or {}).get("namespace") != ctx.namespace:
+                continue
             meta = other.get("metadata") or {}
             status = other.get("status") or {}
             if meta.get("name") == me["name"] or status.get("phase") in (FAILED, RESOLVED):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
-from typing import Iterable
+from typing import Any, Iterable
 
 from kubernetes import client
 
@@ -104,6 +104,7 @@ class ClusterCollector:
         self.max_events = max_events
         self.log_tail_lines = log_tail_lines
         self._rs_owner_cache: dict[tuple[str, str], str | None] = {}
+        self._deployments: dict[tuple[str, str], Any] = {}  # read once per collection
 
     # ---- pods -------------------------------------------------------------------------------
     def target_pods(self, target: Target) -> list[client.V1Pod]:
@@ -165,6 +166,8 @@ class ClusterCollector:
             if is_not_found(exc):
                 return None
             raise
+        if kind == "Deployment":
+            self._deployments[(ns, name)] = obj  # deployment() reads the same object: once is enough
         labels = (obj.spec.selector.match_labels or {}) if obj.spec.selector else {}
         return _selector(labels) or None
 
@@ -261,7 +264,7 @@ class ClusterCollector:
     def deployment(self, namespace: str, name: str) -> DeploymentEvidence | None:
         apps = self.kube.apps
         try:
-            d = apps.read_namespaced_deployment(name, namespace)
+            d = self._deployments.get((namespace, name)) or apps.read_namespaced_deployment(name, namespace)
         except client.ApiException as exc:
             if is_not_found(exc):
                 return None

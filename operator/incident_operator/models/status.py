@@ -180,6 +180,7 @@ class ActionRecord(_Model):
     verify_by: datetime | None = Field(default=None, description="Deadline for the target to be healthy again")
     verified_at: datetime | None = Field(default=None, description="When it was seen healthy")
     undo: str | None = Field(default=None, description="What undoing an unverified action did (or why it failed)")
+    via: str | None = Field(default=None, description="Who acted, when it was not the respond phase (chaos-cleanup: the MCP tool)")
 
 
 class PreviousAction(_Model):

@@ -48,19 +48,30 @@ def _delivered(report: dict[str, Any], op: dict[str, Any]) -> bool:
     return bool(report.get("closed"))
 
 
-def _run(ctx: "PhaseContext", sink: ReportSink, report: dict[str, Any], op: dict[str, Any], view: dict[str, Any]) -> None:
+def first_try(ctx: "PhaseContext", report: dict[str, Any], op: dict[str, Any], earlier: list[dict[str, Any]]) -> bool:
+    """Whether no earlier attempt of `op` can have reached the sink: it is new in the first run of its phase
+    (the run count is written before the phase runs, so a crash mid-way makes it 2; a phase re-entered after
+    a wait has `status.waiting` set), and nothing was tried and left owing before. Then the sink need not
+    look for what it already posted."""
+    phase = ctx.status.get("phase")
+    runs = ((ctx.status.get("phases") or {}).get(phase) or {}).get("runs")
+    return runs == 1 and not ctx.status.get("waiting") and not report.get("attempts") and op not in earlier
+
+
+def _run(ctx: "PhaseContext", sink: ReportSink, report: dict[str, Any], op: dict[str, Any], view: dict[str, Any],
+         fresh: bool = False) -> None:
     """One operation against one sink; updates that sink's `report` state in place."""
     spec = ctx.incident.get("spec", {})
     status = {**ctx.status, **view, "report": report}
     if op["op"] == "open":
         ref = sink.open(fingerprint(ctx), render.issue_title(spec, ctx.name),
-                        render.opening_body(ctx.name, spec, status), render.labels(spec))
+                        render.opening_body(ctx.name, spec, status), render.labels(spec), fresh=fresh)
         report.update(ref.model_dump(exclude_none=True))
         return
     ref = ReportRef.model_validate(report)
     if op["op"] == "comment":
         body = COMMENT_RENDERERS[_base_key(op["key"])](status, spec)
-        sink.comment(ref, op["key"], body)
+        sink.comment(ref, op["key"], body, fresh=fresh)
     else:
         sink.close(ref, op.get("title") or "# 복구 완료")
     closed = op["op"] == "close" or bool(report.get("closed"))
@@ -113,6 +124,7 @@ def _deliver_to(ctx: "PhaseContext", sink: ReportSink, report: dict[str, Any], n
     report.setdefault("comments", [])
     report.setdefault("closed", False)
     pending = [dict(op) for op in report.get("outbox") or []]
+    earlier = list(pending)  # owed from before: tried already, or at least not new
     for op in new or []:
         if op not in pending and not _delivered(report, op):
             pending.append(op)
@@ -126,7 +138,7 @@ def _deliver_to(ctx: "PhaseContext", sink: ReportSink, report: dict[str, Any], n
             pending.insert(0, {"op": "open"})  # comments need the report opened first
             continue
         try:
-            _with_deadline(ctx, _run, ctx, sink, report, op, view)
+            _with_deadline(ctx, _run, ctx, sink, report, op, view, first_try(ctx, report, op, earlier))
         except SinkRejected as exc:  # the sink said no for good (bad credentials, no such repository)
             report.update(failed=True, lastError=redact(str(exc))[:500], outbox=[], pending=None, nextAttemptAt=None)
             ctx.events.emit("ReportFailed", f"리포트 전달 불가{where} (재시도하지 않음): {report['lastError']}", warning=True,

@@ -25,12 +25,13 @@ class ReportSink(ABC):
     name: str
 
     @abstractmethod
-    def open(self, fingerprint: str, title: str, body: str, labels: list[str]) -> ReportRef:
-        """Open the report, or return the one already opened for this fingerprint."""
+    def open(self, fingerprint: str, title: str, body: str, labels: list[str], fresh: bool = False) -> ReportRef:
+        """Open the report, or return the one already opened for this fingerprint. `fresh`: no earlier attempt
+        can have reached the sink (the first run of the phase), so there is nothing to look for first."""
 
     @abstractmethod
-    def comment(self, ref: ReportRef, key: str, body: str) -> None:
-        """Add a comment once per key."""
+    def comment(self, ref: ReportRef, key: str, body: str, fresh: bool = False) -> None:
+        """Add a comment once per key (`fresh`: as for open)."""
 
     @abstractmethod
     def close(self, ref: ReportRef, body: str) -> None: ...
@@ -49,11 +50,11 @@ class ClusterSink(ReportSink):
     def __init__(self, recorder: EventRecorder):
         self.recorder = recorder
 
-    def open(self, fingerprint: str, title: str, body: str, labels: list[str]) -> ReportRef:
+    def open(self, fingerprint: str, title: str, body: str, labels: list[str], fresh: bool = False) -> ReportRef:
         self.recorder.emit("ReportOpened", f"{title} ({', '.join(labels)})", key="report-opened")
         return ReportRef(sink=self.name, ref=f"incident/{self.recorder.namespace}/{self.recorder.name}")
 
-    def comment(self, ref: ReportRef, key: str, body: str) -> None:
+    def comment(self, ref: ReportRef, key: str, body: str, fresh: bool = False) -> None:
         first_line = next((l.lstrip("# ") for l in body.splitlines() if l.strip()), key)
         self.recorder.emit("ReportComment", first_line, key=f"report-{key}")
 
@@ -89,17 +90,18 @@ class GitHubSink(ReportSink):
         except Exception as exc:  # noqa: BLE001 - re-raised, classified
             raise self.classify(exc) from exc
 
-    def open(self, fingerprint: str, title: str, body: str, labels: list[str]) -> ReportRef:
+    def open(self, fingerprint: str, title: str, body: str, labels: list[str], fresh: bool = False) -> ReportRef:
         from ..tools.github import CreateIssueInput, create_issue, fit_title
         issue = self._call(create_issue, CreateIssueInput(title=fit_title(title), body=body, labels=labels,
-                                                          fingerprint=fingerprint), self.deps)
+                                                          fingerprint=fingerprint, search=not fresh), self.deps)
         if issue.created:
             self.recorder.emit("ReportOpened", f"{title}: {issue.url}", key="report-opened")
         return ReportRef(sink=self.name, ref=f"{self.deps.settings.github_repo}#{issue.number}", url=issue.url)
 
-    def comment(self, ref: ReportRef, key: str, body: str) -> None:
+    def comment(self, ref: ReportRef, key: str, body: str, fresh: bool = False) -> None:
         from ..tools.github import AddCommentInput, add_comment
-        self._call(add_comment, AddCommentInput(issue_number=self._number(ref), body=body, key=key), self.deps)
+        self._call(add_comment, AddCommentInput(issue_number=self._number(ref), body=body, key=key, search=not fresh),
+                   self.deps)
 
     def close(self, ref: ReportRef, body: str) -> None:
         from ..tools.github import CloseIssueInput, close_issue

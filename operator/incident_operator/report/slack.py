@@ -218,9 +218,9 @@ class SlackSink(ReportSink):
             msg["metadata"] = {"event_type": EVENT_OPENED, "event_payload": {"fingerprint": fingerprint}}
         return msg
 
-    def open(self, fingerprint: str, title: str, body: str, labels: list[str]) -> ReportRef:
+    def open(self, fingerprint: str, title: str, body: str, labels: list[str], fresh: bool = False) -> ReportRef:
         self._start()
-        found = self._find_parent(fingerprint)
+        found = None if fresh else self._find_parent(fingerprint)
         if found:
             return self._ref(self.channel, found["ts"])
         msg = self._parent_message(title, body, labels, "분석 중", fingerprint)
@@ -232,9 +232,9 @@ class SlackSink(ReportSink):
     def _ref(self, channel: str, ts: str) -> ReportRef:
         return ReportRef(sink=self.name, ref=f"{channel}/{ts}", channel=channel, ts=ts)
 
-    def comment(self, ref: ReportRef, key: str, body: str) -> None:
+    def comment(self, ref: ReportRef, key: str, body: str, fresh: bool = False) -> None:
         self._start()
-        if self._has_reply(ref, key):
+        if not fresh and self._has_reply(ref, key):
             return
         self._call("chat.postMessage", {
             "channel": ref.channel, "thread_ts": ref.ts, "text": fallback_text(None, body), "blocks": blocks(None, body),

@@ -96,6 +96,8 @@ class CreateIssueInput(BaseModel):
     body: str
     labels: list[str] = ["incident", "auto-analysis"]
     fingerprint: str = Field(description="Stable id of the incident; the same fingerprint never opens a second issue")
+    search: bool = Field(default=True, description="Look for an issue opened by an earlier attempt first (skip only "
+                                                   "when no earlier attempt can have reached GitHub)")
 
 
 class IssueRef(BaseModel):
@@ -107,10 +109,13 @@ class IssueRef(BaseModel):
 
 def create_issue(args: CreateIssueInput, deps: ToolDeps) -> IssueRef:
     repo = repository(deps)
-    existing = find_issue(repo, args.fingerprint)
+    existing = find_issue(repo, args.fingerprint) if args.search else None
     if existing is not None:
         return IssueRef(number=existing.number, url=existing.html_url, state=existing.state)
-    ensure_labels(repo, args.labels)
+    known = deps.client("github-labels", set)  # labels seen or made by this process: not listed again
+    if not set(args.labels) <= known:
+        ensure_labels(repo, args.labels)
+        known.update(args.labels)
     issue = repo.create_issue(title=redact(args.title), body=f"{outbound(args.body)}\n\n{fingerprint_marker(args.fingerprint)}",
                               labels=args.labels)
     return IssueRef(number=issue.number, url=issue.html_url, state=issue.state, created=True)
@@ -120,6 +125,8 @@ class AddCommentInput(BaseModel):
     issue_number: int
     body: str
     key: str | None = Field(default=None, description="With a key, the comment is posted at most once")
+    search: bool = Field(default=True, description="With a key, look for the comment first (skip only when no earlier "
+                                                   "attempt can have reached GitHub)")
 
 
 class CommentRef(BaseModel):
@@ -133,7 +140,7 @@ def add_comment(args: AddCommentInput, deps: ToolDeps) -> CommentRef:
     body = outbound(args.body)
     if args.key:
         marker = comment_marker(args.key)
-        for c in issue.get_comments():
+        for c in issue.get_comments() if args.search else []:
             if written_by_us(c.body, marker):
                 return CommentRef(id=c.id, url=c.html_url)
         body = f"{body}\n\n{marker}"

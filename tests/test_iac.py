@@ -43,7 +43,7 @@ EXTRA_ACTIONS = {
                      "AssignPrivateIpAddresses", "UnassignPrivateIpAddresses")},
     },
     "operator": {
-        "bedrock:InvokeModel": ("operator/incident_operator/agent/engine.py", "streaming=False",
+        "bedrock:InvokeModel": ("operator/incident_operator/agent/providers.py", "streaming=False",
                                 "strands' BedrockModel calls Converse (not streaming), authorised as bedrock:InvokeModel"),
         "es:ESHttpPost": ("operator/incident_operator/tools/opensearch.py", "AWSV4SignerAuth",
                           "SigV4-signed OpenSearch requests: _search and the detector results search are POSTs"),

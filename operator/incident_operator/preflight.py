@@ -59,16 +59,21 @@ def _aws(region: str | None) -> tuple[str | None, str | None]:
 def _llm(s: Settings) -> Check:
     if not s.llm_enabled:
         return Check("llm", "off", "INCIDENT_LLM_ENABLED=false: rules only")
-    missing = _missing("boto3") if s.llm_mode == "agentcore" else _missing("strands", "boto3")
-    if missing:
-        return Check("llm", "broken", _install_hint("agent" if "strands" in missing else "aws", missing)
-                     + ": every diagnosis falls back to the rules")
     if s.llm_mode == "agentcore":
+        missing = _missing("boto3")
+        if missing:
+            return Check("llm", "broken", _install_hint("aws", missing) + ": every diagnosis falls back to the rules")
         return Check("llm", "ok", f"AgentCore Runtime {s.agentcore_runtime_arn or '(from SSM ' + s.agentcore_ssm_prefix + ')'}")
+    from .agent import providers  # one place knows what each model provider needs
+    problem = providers.preflight(s)
+    if problem:
+        return Check("llm", "broken", problem)
+    if s.llm_provider != "bedrock":
+        return Check("llm", "ok", f"{s.llm_provider} {providers.model_id(s)}" + (f" via {s.llm_base_url}" if s.llm_base_url else ""))
     region, problem = _aws(s.llm_region or s.aws_region)
     if problem:
         return Check("llm", "broken", f"{problem}: every diagnosis falls back to the rules")
-    return Check("llm", "ok", f"Bedrock {s.llm_model_id} in {region}" + (f" via {s.llm_endpoint_url}" if s.llm_endpoint_url else ""))
+    return Check("llm", "ok", f"Bedrock {providers.model_id(s)} in {region}" + (f" via {s.llm_endpoint_url}" if s.llm_endpoint_url else ""))
 
 
 def _github(s: Settings) -> Check:

@@ -22,7 +22,7 @@ help:
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,aws,github,agent,anthropic,openai]'
+	$(PY) -m pip install -q -e '.[test,aws,github,agent,anthropic,openai,litellm]'
 	touch $@
 
 venv: $(VENV)/.installed

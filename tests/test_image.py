@@ -65,7 +65,8 @@ def test_the_lock_file_pins_every_runtime_dependency_with_hashes():
     from packaging.utils import canonicalize_name
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = project["dependencies"] + [r for extra in ("aws", "github", "agent") for r in project["optional-dependencies"][extra]]
+    wanted = project["dependencies"] + [r for extra in ("aws", "github", "agent", "anthropic", "openai")
+                                        for r in project["optional-dependencies"][extra]]
     pins = _pins()
     for spec in wanted:
         req = Requirement(spec)

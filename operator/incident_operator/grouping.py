@@ -10,7 +10,10 @@ issue, not 100; a node CPU alarm and the pod-restart alarms of pods on that node
 
 Each Incident writes its labels before it looks, so of two Incidents of one event gathering together each
 sees the other and both pick the earlier (ties broken by name); one that comes later joins the parent.
-Every lookup is one bounded LIST per label: the cost does not grow with history.
+Every lookup is one bounded LIST per label: the cost does not grow with history. Known gaps: an
+Incident that looks in the few milliseconds between another's look and its gather being written can
+still become a second parent; and a page holds 50 Incidents per label, so a workload with more than 50
+Incidents in the window may miss its parent.
 """
 
 from __future__ import annotations

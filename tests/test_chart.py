@@ -390,24 +390,7 @@ def kubectl(kubeconfig: str, *args: str, input: str | None = None) -> subprocess
                           env={**os.environ, "KUBECONFIG": kubeconfig})
 
 
-@pytest.fixture
-def namespaces(kube):
-    made = []
-
-    def make(prefix: str = "t-helm") -> str:
-        name = f"{prefix}-{uuid.uuid4().hex[:6]}"
-        kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-        made.append(name)
-        return name
-    yield make
-    for name in made:
-        try:
-            kube.core.delete_namespace(name)
-        except client.ApiException:
-            pass
-
-
-def test_rendered_chart_passes_server_side_dry_run(kubeconfig, kube, namespaces):
+def test_rendered_chart_passes_server_side_dry_run(kubeconfig, kube, make_namespace):
     for crd in PROMETHEUS_OPERATOR_CRDS:
         proc = kubectl(kubeconfig, "apply", "-f", "-", input=json.dumps(crd))
         assert proc.returncode == 0, proc.stderr
@@ -415,7 +398,7 @@ def test_rendered_chart_passes_server_side_dry_run(kubeconfig, kube, namespaces)
         wait_for(lambda: any(c.type == "Established" and c.status == "True" for c in
                              client.ApiextensionsV1Api().read_custom_resource_definition(name).status.conditions or []),
                  30, f"CRD {name}")
-    release_ns, shop, team = namespaces(), namespaces(), namespaces()
+    release_ns, shop, team = make_namespace("t-helm"), make_namespace("t-helm"), make_namespace("t-helm")
     out = run_helm("template", "dry", str(CHART), "-n", release_ns, "--include-crds",
                    "--set", f"remediation.namespaces={{{shop}}},tenantNamespaces={{{team}}}",
                    "--set", "serviceMonitor.enabled=true,prometheusRule.enabled=true,grafanaDashboard.enabled=true",
@@ -444,8 +427,8 @@ def can(user: str, verb: str, resource: str, namespace: str, group: str = "") ->
     return client.AuthorizationV1Api().create_subject_access_review(review).status.allowed
 
 
-def test_install_upgrade_uninstall_keeps_crds_and_incidents(kubeconfig, kube, namespaces):
-    release_ns, shop = namespaces(), namespaces()
+def test_install_upgrade_uninstall_keeps_crds_and_incidents(kubeconfig, kube, make_namespace):
+    release_ns, shop = make_namespace("t-helm"), make_namespace("t-helm")
     release = f"io-{uuid.uuid4().hex[:6]}"
     fullname = f"{release}-incident-operator"
     sa = f"system:serviceaccount:{release_ns}:{fullname}"

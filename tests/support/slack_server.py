@@ -65,6 +65,11 @@ class SlackServer(StubServer):
             return None, self._error("not_in_channel")
         return cid, None
 
+    def _authorized_channel(self, req: Request, name: str | None, ids_only: bool = True) -> tuple[str | None, Response | None]:
+        """What every method checks first, in Slack's order: the token, then the channel."""
+        bad = self._auth(req)
+        return (None, bad) if bad else self._channel(name, ids_only)
+
     @staticmethod
     def _check_content(body: dict[str, Any]) -> Response | None:
         text, blocks = body.get("text"), body.get("blocks")
@@ -86,11 +91,8 @@ class SlackServer(StubServer):
         return f"{int(time.time())}.{next(self.clock):06d}"
 
     def _post(self, req: Request) -> Response:
-        bad = self._auth(req)
-        if bad:
-            return bad
         body = req.body if isinstance(req.body, dict) else {}
-        cid, bad = self._channel(body.get("channel"), ids_only=False)
+        cid, bad = self._authorized_channel(req, body.get("channel"), ids_only=False)
         if bad:
             return bad
         bad = self._check_content(body)
@@ -108,11 +110,8 @@ class SlackServer(StubServer):
         return 200, {}, {"ok": True, "channel": cid, "ts": msg["ts"], "message": self._shown(msg, False)}
 
     def _update(self, req: Request) -> Response:
-        bad = self._auth(req)
-        if bad:
-            return bad
         body = req.body if isinstance(req.body, dict) else {}
-        cid, bad = self._channel(body.get("channel"))
+        cid, bad = self._authorized_channel(req, body.get("channel"))
         if bad:
             return bad
         msg = next((m for m in self.messages.get(cid, []) if m["ts"] == body.get("ts")), None)
@@ -134,10 +133,7 @@ class SlackServer(StubServer):
         return out
 
     def _history(self, req: Request) -> Response:
-        bad = self._auth(req)
-        if bad:
-            return bad
-        cid, bad = self._channel(req.query.get("channel"))
+        cid, bad = self._authorized_channel(req, req.query.get("channel"))
         if bad:
             return bad
         limit = int(req.query.get("limit") or 100)
@@ -147,10 +143,7 @@ class SlackServer(StubServer):
                          "has_more": len(top) > limit, "response_metadata": {"next_cursor": ""}}
 
     def _replies(self, req: Request) -> Response:
-        bad = self._auth(req)
-        if bad:
-            return bad
-        cid, bad = self._channel(req.query.get("channel"))
+        cid, bad = self._authorized_channel(req, req.query.get("channel"))
         if bad:
             return bad
         ts = req.query.get("ts")

@@ -115,7 +115,8 @@ def preload_history(custom, github: GitHubServer, n: int) -> dict:
         body = {"apiVersion": "netaiops.io/v1alpha1", "kind": "Incident",
                 "metadata": {"name": name, "labels": {"netaiops.io/alarm": f"bench-latency-{i % 30}",
                                                        "netaiops.io/workload": f"Deployment.{ns}.web-{i % 30}",
-                                                       "netaiops.io/cause": "app-errors"}},
+                                                       "netaiops.io/cause": "app-errors",
+                                                       "netaiops.io/archived": "true"}},  # as the operator leaves them
                 "spec": {"source": "manual", "severity": "high", "target": {"namespace": ns, "kind": "Deployment", "name": f"web-{i % 30}"}}}
         custom.create_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", body)
         custom.patch_namespaced_custom_object_status("netaiops.io", "v1alpha1", ns, "incidents", name, {"status": {

@@ -42,6 +42,8 @@ ANN_OCCURRENCES = "netaiops.io/occurrences"
 ANN_FIRST_SEEN = "netaiops.io/first-seen"
 ANN_LAST_SEEN = "netaiops.io/last-seen"
 ANN_MESSAGE = "netaiops.io/sns-message-id"  # the notification that opened the episode
+# on an Incident the operator has finished with (it no longer watches it); a recovery takes it off
+LABEL_ARCHIVED = "netaiops.io/archived"
 STATE_PREFIX = "alarm-state-"
 RAW_KEY = "notification.json.gz"
 RAW_INLINE_MAX = 65536  # the CRD's limit for spec.alarm.raw; larger ones go to a ConfigMap, whole
@@ -293,7 +295,9 @@ class IncidentWriter:
         elif alarm.new_state == "ALARM" and rec.state == "ALARM" and rec.changed_at == at:
             self._raise_occurrences(rec.incident, rec.occurrences)
         elif alarm.new_state == "OK" and rec.recovered_at == at:  # this transition ended the episode
-            self._patch(rec.incident, {"metadata": {"annotations": {ANN_LAST_SEEN: _now()}}, "spec": {"recovery": recovery}})
+            # out of the archive in the same write, so the operator sees the recovery and closes the report
+            self._patch(rec.incident, {"metadata": {"annotations": {ANN_LAST_SEEN: _now()}, "labels": {LABEL_ARCHIVED: None}},
+                                       "spec": {"recovery": recovery}})
 
     def raw_notification(self, incident: dict[str, Any]) -> str | None:
         """The notification as SNS delivered it, from the spec or its ConfigMap."""

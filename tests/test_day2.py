@@ -24,7 +24,10 @@ def test_rerun_annotation_analyses_again_and_keeps_the_previous_run(kube, ns, in
     incidents.wait_phase("again", "Resolved")
     kube.apps.patch_namespaced_deployment_scale("web", ns, {"spec": {"replicas": 0}})  # it happens again
     wait_for(lambda: not scenarios.pods_of(kube, ns, "web"), 30, "scaled down again")
-    annotate(kube, ns, "again", {"netaiops.io/rerun": "1"})
+    # finished, it is archived (outside the operator's watch): the CLI takes it out and asks in one write
+    wait_for(lambda: incidents.get("again")["metadata"]["labels"].get("netaiops.io/archived") == "true", 30, "archived")
+    from incident_operator.cli import main
+    assert main(["rerun", "again", "-n", ns, "--token", "1"]) == 0
     st = wait_for(lambda: (lambda s: s if s.get("run") == 2 and s.get("phase") == "Resolved" else None)(
         incidents.get("again")["status"]), 60, "second run resolved")
     assert st["previousRuns"][0]["run"] == 1 and st["previousRuns"][0]["outcome"] == "remediated"
@@ -81,7 +84,7 @@ def test_finished_incidents_expire_with_their_evidence(kube, ns, incidents, star
     wait_for(evidence_gone, 90, "evidence ConfigMap garbage-collected")
 
 
-@pytest.mark.parametrize("cmd", [["report", "nope"], ["evidence", "nope"]])
+@pytest.mark.parametrize("cmd", [["report", "nope"], ["evidence", "nope"], ["rerun", "nope"]])
 def test_cli_reports_missing_incident_clearly(cmd, ns, capsys):
     from incident_operator.cli import main
     assert main(cmd + ["-n", ns]) == 1

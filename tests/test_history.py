@@ -3,35 +3,87 @@ lookups that touch past Incidents or issues are bounded."""
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from .support.cluster import wait_for
 from .support.workloads import incident
 
 HISTORY = 150
 
 
 def test_finished_incidents_are_not_touched_at_start_up(kube, ns, incidents, start_operator):
-    def finished(i: int) -> tuple[str, str]:
+    """Archived Incidents are outside the operator's watch (server-side label selector): not listed, not
+    resumed, not patched. A finished one from before archiving existed is archived once."""
+    def finished(i: int, archived: bool = True) -> tuple[str, str]:
         name = f"old-{i:03d}"
         body = incident(name, target={"namespace": ns})
-        body["metadata"]["labels"] = {"netaiops.io/workload": "Deployment.x.y"}
+        body["metadata"]["labels"] = {"netaiops.io/workload": "Deployment.x.y",
+                                      **({"netaiops.io/archived": "true"} if archived else {})}
         incidents.create(body)
         done = kube.custom.patch_namespaced_custom_object_status("netaiops.io", "v1alpha1", ns, "incidents", name, {
             "status": {"phase": "NeedsAction", "finishedAt": "2026-11-25T00:00:00+00:00", "outcome": "needs-action"}})
         return name, done["metadata"]["resourceVersion"]
     with ThreadPoolExecutor(8) as pool:
         before = dict(pool.map(finished, range(HISTORY)))
+    legacy, legacy_rv = finished(HISTORY, archived=False)
     start_operator()
     started = time.monotonic()
     incidents.create(incident("fresh", target={"namespace": ns}))
     incidents.wait_phase("fresh", ("Resolved", "NeedsAction", "Failed"), 60)
     picked_up = time.monotonic() - started
-    after = {i["metadata"]["name"]: i["metadata"]["resourceVersion"]
-             for i in kube.custom.list_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents")["items"]
-             if i["metadata"]["name"].startswith("old-")}
-    assert after == before  # not resumed, not patched: not one write for a finished Incident
+    items = kube.custom.list_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents")["items"]
+    after = {i["metadata"]["name"]: i["metadata"]["resourceVersion"] for i in items if i["metadata"]["name"] in before}
+    assert after == before  # not resumed, not patched: not one write for an archived Incident
     assert picked_up < 30
+    wait_for(lambda: incidents.get(legacy)["metadata"]["labels"].get("netaiops.io/archived") == "true", 30, "legacy archived")
+    assert incidents.get(legacy)["status"]["phase"] == "NeedsAction"  # archived, nothing else changed
+    fresh = wait_for(lambda: (lambda i: i if i["metadata"]["labels"].get("netaiops.io/archived") == "true" else None)(
+        incidents.get("fresh")), 30, "the finished Incident archived by the operator")
+    # Kopf's diff base keeps only the watched fields, not a copy of the spec
+    diffbase = json.loads(fresh["metadata"]["annotations"]["kopf.netaiops.io/last-handled-configuration"])
+    assert "target" not in json.dumps(diffbase) and "severity" not in json.dumps(diffbase)
+
+
+def test_an_archived_incident_comes_back_for_a_recovery(kube, ns, incidents, start_operator):
+    """The bridge takes the Incident out of the archive in the same write as the recovery."""
+    from kubernetes import client as k8s
+
+    from bridge_lambda.config import BridgeConfig
+    from bridge_lambda.handler import handle
+    from bridge_lambda.incidents import IncidentWriter
+
+    from .test_bridge import _synthetic
+
+    writer = IncidentWriter(k8s.ApiClient(), BridgeConfig(namespace=ns))
+    start_operator({"INCIDENT_INCIDENT_NAMESPACES": ns})
+    name = handle({"Records": [_synthetic(7)]}, None, writer)["results"][0]["incident"]
+    wait_for(lambda: (lambda i: i if i["metadata"].get("labels", {}).get("netaiops.io/archived") == "true" else None)(
+        incidents.get(name)), 60, "NeedsAction and archived")
+    assert incidents.get(name)["status"]["phase"] == "NeedsAction"
+    assert handle({"Records": [_synthetic(7, "OK")]}, None, writer)["results"][0]["status"] == "recovered"
+    inc = incidents.wait_phase(name, "Resolved", 30)
+    assert inc["status"]["report"]["closed"] and inc["status"]["outcome"] == "recovered"
+    wait_for(lambda: incidents.get(name)["metadata"]["labels"].get("netaiops.io/archived") == "true", 30, "archived again")
+
+
+def test_expiry_sweep_reads_pages(kube, ns, incidents):
+    """The TTL sweep never holds the whole history: it reads pages with continue tokens."""
+    from incident_operator.handlers import expire_finished
+    from incident_operator.kube.incidents import IncidentStore
+
+    for i in range(5):
+        incidents.create(incident(f"exp-{i}", target={"namespace": ns}))
+        kube.custom.patch_namespaced_custom_object_status("netaiops.io", "v1alpha1", ns, "incidents", f"exp-{i}", {
+            "status": {"phase": "Failed", "finishedAt": "2026-01-01T00:00:00+00:00"}})
+    store = IncidentStore(kube)
+    sizes = []
+    real = store.pages
+    store.pages = lambda namespace=None, label_selector=None, page=200: (
+        sizes.append(len(p)) or p for p in real(namespace, label_selector, page=2))
+    assert expire_finished(store, 3600, [ns]) == 5
+    assert sizes == [2, 2, 1] and not kube.custom.list_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents")["items"]
 
 
 def test_similar_incident_lookup_reads_a_bounded_page(kube, ns, settings):

@@ -135,6 +135,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rerun(args: argparse.Namespace) -> int:
+    """Ask for a new analysis: the re-run annotation and, in the same write, out of the archive."""
+    import time
+
+    from kubernetes.client import ApiException
+
+    from .constants import ANN_RERUN
+    from .kube.client import Kube
+    from .kube.incidents import IncidentStore, combine_patches
+    from .watching import unarchive_patch
+
+    token = args.token or str(int(time.time()))
+    try:
+        IncidentStore(Kube.connect()).patch(args.namespace, args.name, combine_patches(
+            unarchive_patch(), {"metadata": {"annotations": {ANN_RERUN: token}}}))
+    except ApiException as exc:
+        print(f"cannot re-run Incident {args.namespace}/{args.name}: {exc.reason}", file=sys.stderr)
+        return 1
+    print(f"incident.netaiops.io/{args.name} re-run requested ({ANN_RERUN}={token})")
+    return 0
+
+
 def cmd_evidence(args: argparse.Namespace) -> int:
     from .evidence_store import load
     from .kube.client import Kube
@@ -328,10 +350,13 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("tools", help="list the tool catalogue")
     t.set_defaults(func=cmd_tools)
     for name, func, help_ in (("report", cmd_report, "print an Incident's Korean report"),
-                              ("evidence", cmd_evidence, "print an Incident's stored evidence bundle")):
+                              ("evidence", cmd_evidence, "print an Incident's stored evidence bundle"),
+                              ("rerun", cmd_rerun, "analyse an Incident again (archived ones too)")):
         x = sub.add_parser(name, help=help_)
         x.add_argument("name")
         x.add_argument("-n", "--namespace", default=None, help="default: the kubeconfig context's namespace")
+        if name == "rerun":
+            x.add_argument("--token", default=None, help="the re-run annotation's value (default: the current time)")
         x.set_defaults(func=func)
     return p
 
@@ -345,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.context:
         from .kube.client import CONTEXT_ENV
         os.environ[CONTEXT_ENV] = args.context
-    if getattr(args, "namespace", "") is None and args.command in ("report", "evidence"):
+    if getattr(args, "namespace", "") is None and args.command in ("report", "evidence", "rerun"):
         from .kube.client import default_namespace
         args.namespace = default_namespace()
     try:

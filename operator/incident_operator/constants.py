@@ -29,3 +29,4 @@ LABEL_WORKLOAD = f"{GROUP}/workload"
 LABEL_CAUSE = f"{GROUP}/cause"  # the top cause's kind, once diagnosed
 LABEL_NODE = f"{GROUP}/node"  # the node the incident is on (a Node target, or a single pod's node)
 LABEL_PARENT = f"{GROUP}/parent"  # on a Grouped Incident: the Incident it was grouped under
+LABEL_ARCHIVED = f"{GROUP}/archived"  # "true": finished, nothing owed; outside the operator's watch (watching.py)

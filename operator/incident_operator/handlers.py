@@ -12,7 +12,7 @@ from typing import Any
 
 import kopf
 
-from . import metrics, pipeline, preflight, scheduling
+from . import metrics, pipeline, preflight, scheduling, watching
 from .constants import ANN_RERUN, ANN_SILENCED, FINISHED_PHASES, GROUP, NEEDS_ACTION, PLURAL, RESOLVED, VERSION
 from .kube.client import Kube
 from .kube.incidents import IncidentStore
@@ -29,8 +29,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     cfg = memo.get("settings") or get_settings()
     # Kopf's bookkeeping goes to annotations, so status holds only what users read.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=f"kopf.{GROUP}")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=f"kopf.{GROUP}", key="last-handled-configuration")
+    # Archived (finished) Incidents are not watched; the diff base holds only the watched fields.
+    watching.configure(settings, GROUP, PLURAL, prefix=f"kopf.{GROUP}")
     settings.peering.name = cfg.peering_name
     settings.peering.mandatory = False
     # Two replicas with equal priority would both freeze; a random one lets exactly one lead.
@@ -71,16 +71,23 @@ def _fresh(memo: kopf.Memo, namespace: str, name: str) -> dict:
     return IncidentStore(memo.kube).get(namespace, name)
 
 
-def _reconcile(memo: kopf.Memo, namespace: str, name: str, logger: logging.Logger | logging.LoggerAdapter) -> None:
+def _reconcile(memo: kopf.Memo, namespace: str, name: str, logger: logging.Logger | logging.LoggerAdapter) -> dict:
+    """Run what is left of the pipeline; returns the Incident's status as it ended."""
     incident = _fresh(memo, namespace, name)
     if (incident.get("status") or {}).get("phase") in FINISHED_PHASES:
-        return
+        return incident.get("status") or {}
     ctx = build_context(memo.kube, memo.settings, incident, logger, memo.deps)
     try:
         phase = pipeline.run(ctx)
     except pipeline.RetryLater as exc:
         raise kopf.TemporaryError(str(exc), delay=exc.delay) from None
     logger.info("incident %s/%s finished: %s", namespace, name, phase)
+    return ctx.status
+
+
+def _archive_if_done(status: dict, patch: kopf.Patch) -> None:
+    if watching.archivable(status):
+        watching.archive(patch)
 
 
 def _unfinished(status: Any, **_: Any) -> bool:
@@ -91,19 +98,33 @@ def _unfinished(status: Any, **_: Any) -> bool:
 @kopf.on.resume(GROUP, VERSION, PLURAL, when=_unfinished)
 @kopf.on.create(GROUP, VERSION, PLURAL, when=_unfinished)
 async def reconcile(name: str, namespace: str, spec: Any, meta: Any, memo: kopf.Memo, logger: logging.Logger,
-                    **_: Any) -> None:
+                    patch: kopf.Patch, **_: Any) -> None:
     """Waits for a worker slot (most severe first, then oldest), then runs the pipeline on a worker thread."""
     async with memo.gate.slot(scheduling.priority(spec, meta)):
         metrics.QUEUED.set(memo.gate.waiting)
-        await asyncio.get_running_loop().run_in_executor(memo.pipelines, _reconcile, memo, namespace, name, logger)
+        status = await asyncio.get_running_loop().run_in_executor(memo.pipelines, _reconcile, memo, namespace, name, logger)
     metrics.QUEUED.set(memo.gate.waiting)
+    _archive_if_done(status, patch)
+
+
+def _finished_unarchived(status: Any, labels: Any, **_: Any) -> bool:
+    return watching.archivable(status) and not watching.is_archived(labels)
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL, when=_finished_unarchived)
+@kopf.on.create(GROUP, VERSION, PLURAL, when=_finished_unarchived)  # never seen by Kopf before
+def archive_finished(patch: kopf.Patch, **_: Any) -> None:
+    """A finished Incident still in view at start-up (written before archiving existed, or taken out of the
+    archive by hand): archived once, so the next start does not list it."""
+    watching.archive(patch)
 
 
 @kopf.on.field(GROUP, VERSION, PLURAL, field=("metadata", "annotations", ANN_SILENCED))
-def silence_changed(name: str, namespace: str, old: Any, new: Any, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+def silence_changed(name: str, namespace: str, old: Any, new: Any, memo: kopf.Memo, logger: logging.Logger,
+                    patch: kopf.Patch, **_: Any) -> None:
     """Un-silencing an Incident lets it carry on from where it stopped."""
     if old == "true" and new != "true":
-        _reconcile(memo, namespace, name, logger)
+        _archive_if_done(_reconcile(memo, namespace, name, logger), patch)
 
 
 def _unsilenced(status: Any, annotations: Any, **_: Any) -> bool:
@@ -111,36 +132,38 @@ def _unsilenced(status: Any, annotations: Any, **_: Any) -> bool:
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=2.0, when=_unsilenced)
-def carry_on_when_unsilenced(name: str, namespace: str, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+def carry_on_when_unsilenced(name: str, namespace: str, memo: kopf.Memo, logger: logging.Logger, patch: kopf.Patch,
+                             **_: Any) -> None:
     """The annotation is gone but the Incident still says silenced: carry on. Decided on the current body,
     so it works even when the removal raced Kopf's own bookkeeping and no field change was seen."""
-    _reconcile(memo, namespace, name, logger)
+    _archive_if_done(_reconcile(memo, namespace, name, logger), patch)
 
 
 @kopf.on.field(GROUP, VERSION, PLURAL, field=("metadata", "annotations", ANN_RERUN))
-def rerun(name: str, namespace: str, new: Any, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
-    """`kubectl annotate inc NAME netaiops.io/rerun=$(date +%s) --overwrite`: analyse again."""
+def rerun(name: str, namespace: str, new: Any, memo: kopf.Memo, logger: logging.Logger, patch: kopf.Patch,
+          **_: Any) -> None:
+    """`incident-operator rerun NAME` (or `kubectl annotate inc NAME netaiops.io/rerun=$(date +%s) --overwrite`
+    on an Incident not archived yet): analyse again."""
     incident = _fresh(memo, namespace, name)
     status = incident.get("status") or {}
     if not new:
         return
     if status.get("rerunToken") == new:  # this re-run started already: carry it on (e.g. after a wait)
-        if status.get("phase") not in FINISHED_PHASES:
-            _reconcile(memo, namespace, name, logger)
+        _archive_if_done(_reconcile(memo, namespace, name, logger), patch)
         return
     if status.get("phase") not in FINISHED_PHASES and status.get("phase"):
         raise kopf.TemporaryError("the current run is still going; re-run after it finishes", delay=5)
     ctx = build_context(memo.kube, memo.settings, incident, logger, memo.deps)
     pipeline.restart(ctx, str(new))
-    _reconcile(memo, namespace, name, logger)
+    _archive_if_done(_reconcile(memo, namespace, name, logger), patch)
 
 
 def expire_finished(store: IncidentStore, ttl: float, namespaces: list[str]) -> int:
     """Delete finished Incidents older than `ttl` seconds (their evidence ConfigMaps go with them)."""
     deleted = 0
     now = datetime.now(timezone.utc)
-    items = [i for ns in namespaces for i in store.list(ns)] if namespaces else store.list()
-    for inc in items:
+    pages = (page for ns in (namespaces or [None]) for page in store.pages(ns))  # one page in memory at a time
+    for inc in (i for page in pages for i in page):
         meta = inc.get("metadata") or {}
         try:  # each Incident on its own: one bad value never stops the sweep
             status = inc.get("status") or {}
@@ -184,19 +207,22 @@ def stop_expiry(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.field(GROUP, VERSION, PLURAL, field="spec.recovery")
-def alarm_recovered(name: str, namespace: str, new: Any, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+def alarm_recovered(name: str, namespace: str, new: Any, memo: kopf.Memo, logger: logging.Logger, patch: kopf.Patch,
+                    **_: Any) -> None:
     """The alarm went back to OK: note it on the report and close it, if the analysis is done."""
     if not new or not new.get("recoveredAt"):
         return
     incident = _fresh(memo, namespace, name)
     status = incident.get("status") or {}
     if status.get("phase") not in (RESOLVED, NEEDS_ACTION) or not status.get("report") or status["report"].get("closed"):
-        return  # the responding phase reads spec.recovery itself when it gets there
+        _archive_if_done(status, patch)  # nothing to note (or the responding phase reads spec.recovery itself)
+        return
     ctx = build_context(memo.kube, memo.settings, incident, logger, memo.deps)
     ctx.patch_status({"outcome": status.get("outcome") if status.get("outcome") == "remediated" else "recovered"})
     outbox.deliver(ctx, [{"op": "comment", "key": "recovered"}, {"op": "close", "title": "# 알람 정상화"}])
     if status.get("phase") == NEEDS_ACTION:  # the alarm is back to OK: the incident is over
         pipeline.finish(ctx)
+    _archive_if_done(ctx.status, patch)
 
 
 def _has_outbox(status: Any, **_: Any) -> bool:
@@ -204,7 +230,8 @@ def _has_outbox(status: Any, **_: Any) -> bool:
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=5.0, when=_has_outbox)
-def deliver_reports(name: str, namespace: str, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+def deliver_reports(name: str, namespace: str, memo: kopf.Memo, logger: logging.Logger, patch: kopf.Patch,
+                    **_: Any) -> None:
     """What the report still owes, once the Incident is finished (while it runs, each phase delivers)."""
     incident = _fresh(memo, namespace, name)
     status = incident.get("status") or {}
@@ -214,3 +241,4 @@ def deliver_reports(name: str, namespace: str, memo: kopf.Memo, logger: logging.
     report = outbox.deliver(ctx)
     if not outbox.owes(report):
         logger.info("report for %s/%s delivered", namespace, name)
+        _archive_if_done(ctx.status, patch)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 from ..constants import GROUP, PLURAL, VERSION
 from ..models.status import check_patch
@@ -51,6 +51,24 @@ class IncidentStore:
         else:
             res = self.kube.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, **kw)
         return res.get("items", [])
+
+    def pages(self, namespace: str | None = None, label_selector: str | None = None,
+              page: int = 200) -> Iterator[list[dict[str, Any]]]:
+        """Every Incident, one page of `page` at a time (`continue` tokens): memory bounded by the page,
+        whatever the history."""
+        kw: dict[str, Any] = {"limit": page, **({"label_selector": label_selector} if label_selector else {})}
+        token = None
+        while True:
+            if token:
+                kw["_continue"] = token
+            if namespace:
+                res = self.kube.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, **kw)
+            else:
+                res = self.kube.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, **kw)
+            yield res.get("items", [])
+            token = (res.get("metadata") or {}).get("continue")
+            if not token:
+                return
 
     def patch_status(self, namespace: str, name: str, patch: dict[str, Any],
                      resource_version: str | None = None, *, redacted: bool = False) -> dict[str, Any]:

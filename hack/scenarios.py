@@ -46,6 +46,18 @@ def calibration_error(results: list[dict], bins: int = 5) -> float | None:
     return round(total, 3)
 
 
+def incomplete(results: list[dict], dirs: list[str], returncode: int | None) -> list[str]:
+    """Why the replay cannot be trusted, if it cannot: it crashed (no exit code, or one without a failed
+    scenario to explain it), or it answered for fewer scenarios than there are folders."""
+    problems = []
+    if returncode is None or returncode != 0 and all(r.get("pass") for r in results):
+        problems.append(f"리플레이가 비정상 종료됨 (exit {returncode})")
+    if len(results) < len(dirs):  # the replay answers in folder order: the missing ones are the last
+        missing = ", ".join(Path(d).name for d in dirs[len(results):])
+        problems.append(f"시나리오 {len(dirs)}개 중 {len(results)}개만 결과가 있음 (없음: {missing})")
+    return problems
+
+
 def main() -> int:
     kubeconfig, _ = ensure_cluster()
     os.environ["KUBECONFIG"] = kubeconfig
@@ -54,12 +66,13 @@ def main() -> int:
     aws, search = LocalAws(), LocalOpenSearch()
     env = stack_env(kubeconfig, aws.endpoint, search.url, "scenario-logs")
     dirs = sorted(str(p) for p in (ROOT / "scenarios").iterdir() if (p / "scenario.yaml").exists())
-    results = []
+    results, returncode, stderr = [], None, ""
     try:
         with operator(env, Path(tempfile.mkdtemp()) / "operator.log"):
             out = subprocess.run([sys.executable, "-m", "incident_operator.cli", "replay", *dirs],
                                  env={**os.environ, **env}, capture_output=True, text=True, cwd=ROOT)
             results = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
+            returncode, stderr = out.returncode, out.stderr
     finally:
         search.stop()
         aws.stop()
@@ -86,6 +99,10 @@ def main() -> int:
                       "pass": sum(bool(r.get("pass")) for r in results),
                       "expectedCalibrationError": calibration_error(results),
                       "alarmToResolvedP50": round(statistics.median(resolved), 3) if resolved else None}))
+    problems = incomplete(results, dirs, returncode)
+    if problems:
+        print("\n".join(problems), "\n" + stderr[-4000:] if stderr else "")
+        return 1
     ece = calibration_error(results)
     if ece is not None and ece > MAX_CALIBRATION_ERROR:
         print(f"calibration error {ece} is above {MAX_CALIBRATION_ERROR}")

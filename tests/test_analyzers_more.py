@@ -81,6 +81,27 @@ def test_resource_quota_refusing_pods(kube, ns):
     assert "Deployment `api`" in top.title and any("exceeded quota" in e.text for e in top.evidence)
 
 
+def test_a_statefulset_refused_by_a_quota_shows_its_own_events(kube, ns):
+    """Source: Kubernetes docs, "Configure Memory and CPU Quotas for a Namespace": a StatefulSet (no
+    ReplicaSet in between) gets the FailedCreate Event itself; its evidence must carry it."""
+    kube.core.create_namespaced_resource_quota(ns, client.V1ResourceQuota(
+        metadata=client.V1ObjectMeta(name="no-pods"), spec=client.V1ResourceQuotaSpec(hard={"pods": "0"})))
+    wait_for(lambda: (kube.core.read_namespaced_resource_quota("no-pods", ns).status.hard or {}), 30, "quota counted")
+    labels = {"app": "db"}
+    kube.apps.create_namespaced_stateful_set(ns, client.V1StatefulSet(
+        metadata=client.V1ObjectMeta(name="db"),
+        spec=client.V1StatefulSetSpec(service_name="db", replicas=1, selector=client.V1LabelSelector(match_labels=labels),
+                                      template=client.V1PodTemplateSpec(
+                                          metadata=client.V1ObjectMeta(labels=labels),
+                                          spec=client.V1PodSpec(containers=[client.V1Container(name="db", image="postgres:16")])))))
+    wait_for(lambda: any(e.reason == "FailedCreate" and e.involved_object.kind == "StatefulSet"
+                         for e in kube.core.list_namespaced_event(ns).items), 60, "FailedCreate on the StatefulSet")
+    bundle = scenarios.evidence(kube, Target(namespace=ns, kind="StatefulSet", name="db"))
+    assert any(e.object_kind == "StatefulSet" and e.reason == "FailedCreate" for e in bundle.cluster.events)
+    top = analyze(bundle).causes[0]
+    assert top.kind == "quota-exceeded" and top.resource.name == "no-pods", top
+
+
 def test_service_whose_selector_matches_nothing(kube, ns):
     """Source: Kubernetes docs, "Debug Services" (no endpoints); k8sgpt service analyzer."""
     scenarios.apply_deployment(kube, ns, workloads.deployment("checkout", replicas=1))
@@ -252,6 +273,64 @@ def test_a_network_policy_without_dns_egress_is_the_root_of_dns_failures(kube, n
     bundle.logs = [LogEntry(message=f"lookup db.{ns}.svc.cluster.local on 10.100.0.10:53: i/o timeout") for _ in range(4)]
     kinds = [c.kind for c in analyze(bundle).causes]
     assert kinds[0] == "network-policy" and kinds.index("dns-resolution") > 0, kinds
+
+
+def _policies(*policies: client.V1NetworkPolicy, pods: list[dict[str, str]]) -> dict:
+    """What the collector makes of these NetworkPolicies for pods with these labels (no API server needed)."""
+    from types import SimpleNamespace
+
+    from incident_operator.kube.evidence import ClusterCollector
+    from incident_operator.models.evidence import PodEvidence
+
+    kube = SimpleNamespace(networking=SimpleNamespace(
+        list_namespaced_network_policy=lambda ns, limit: SimpleNamespace(items=list(policies))))
+    found = ClusterCollector(kube).network_policies(
+        "shop", [PodEvidence(name=f"p{i}", namespace="shop", labels=labels) for i, labels in enumerate(pods)])
+    return {p.name: p.allows_dns for p in found}
+
+
+def _egress(name: str, *rules: client.V1NetworkPolicyEgressRule, selector: client.V1LabelSelector | None = None):
+    return client.V1NetworkPolicy(metadata=client.V1ObjectMeta(name=name), spec=client.V1NetworkPolicySpec(
+        pod_selector=selector or client.V1LabelSelector(), policy_types=["Egress"], egress=list(rules)))
+
+
+def test_an_egress_rule_to_peers_without_ports_opens_dns_to_them():
+    """Source: Kubernetes docs, "Network Policies": a rule without `ports` allows every port to its `to` peers."""
+    kube_system = client.V1NetworkPolicyPeer(namespace_selector=client.V1LabelSelector(
+        match_labels={"kubernetes.io/metadata.name": "kube-system"}))
+    only_db = client.V1NetworkPolicyPeer(pod_selector=client.V1LabelSelector(match_labels={"app": "db"}))
+    port = client.V1NetworkPolicyPort
+    got = _policies(
+        _egress("to-kube-system", client.V1NetworkPolicyEgressRule(to=[kube_system])),
+        _egress("to-anywhere-53", client.V1NetworkPolicyEgressRule(ports=[port(port=53, protocol="UDP")])),
+        _egress("udp-any-port", client.V1NetworkPolicyEgressRule(ports=[port(protocol="UDP")])),
+        _egress("port-range", client.V1NetworkPolicyEgressRule(ports=[port(port=1, end_port=1024, protocol="UDP")])),
+        _egress("only-db", client.V1NetworkPolicyEgressRule(to=[only_db])),  # this namespace's db pods: no DNS
+        _egress("db-port", client.V1NetworkPolicyEgressRule(ports=[port(port=5432, protocol="TCP")])),
+        _egress("deny-all"),
+        pods=[{"app": "api"}])
+    assert got == {"to-kube-system": True, "to-anywhere-53": True, "udp-any-port": True, "port-range": True,
+                   "only-db": False, "db-port": False, "deny-all": False}, got
+
+
+def test_a_network_policy_selecting_by_match_expressions_is_judged_on_the_pods_labels():
+    """Source: Kubernetes API, LabelSelector (matchExpressions In, NotIn, Exists, DoesNotExist)."""
+    def expr(op: str, *values: str, key: str = "app") -> client.V1LabelSelector:
+        return client.V1LabelSelector(match_expressions=[
+            client.V1LabelSelectorRequirement(key=key, operator=op, values=list(values) or None)])
+    got = _policies(
+        _egress("in-api", selector=expr("In", "api", "web")),
+        _egress("in-other", selector=expr("In", "batch")),
+        _egress("notin-api", selector=expr("NotIn", "api")),
+        _egress("notin-other", selector=expr("NotIn", "batch")),
+        _egress("exists", selector=expr("Exists")),
+        _egress("exists-other", selector=expr("Exists", key="tier")),
+        _egress("absent-tier", selector=expr("DoesNotExist", key="tier")),
+        _egress("absent-app", selector=expr("DoesNotExist")),
+        _egress("labels-and-expr", selector=client.V1LabelSelector(match_labels={"app": "api"}, match_expressions=[
+            client.V1LabelSelectorRequirement(key="track", operator="In", values=["canary"])])),
+        pods=[{"app": "api", "track": "stable"}])
+    assert set(got) == {"in-api", "notin-other", "exists", "absent-tier"}, got
 
 
 def test_an_hpa_that_cannot_read_metrics(kube, ns):

@@ -3,6 +3,12 @@ pods of one Deployment, become one parent Incident (analysed and reported once) 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+from kubernetes import client
+
+from incident_operator.grouping import find_parent
+
 from .support import scenarios, workloads
 from .support.github_server import TOKEN
 from .support.workloads import incident
@@ -43,7 +49,7 @@ def test_a_node_alarm_and_the_restart_alarms_of_its_pods_are_one_incident(kube, 
     assert len(github.issues) == 1  # reported once
     related = incidents.get(parent)["status"].get("relatedIncidents") or []
     body = "\n".join(c["body"] for c in github.comments.get(1, []))
-    assert related and set(related) <= {f"{ns}/{n}" for n in names if n != parent}, related
+    assert sorted(related) == sorted(f"{ns}/{n}" for n in names if n != parent), related
     assert "같은 이벤트로 묶인 알람" in body
 
 
@@ -65,3 +71,37 @@ def test_grouping_off_keeps_one_incident_per_alarm(kube, ns, incidents, start_op
     start_operator(_env(github, ns, INCIDENT_GROUP_WINDOW_SECONDS="0"))
     st = [incidents.wait_phase(f"r-{i}", FINISHED, 90)["status"] for i in range(2)]
     assert all(s["phase"] != "Grouped" for s in st) and len(github.issues) == 2
+
+
+def _ctx(listed: list[dict], parents: dict[str, dict]) -> SimpleNamespace:
+    """Just what find_parent reads: a new Incident `new` on workload w, its labels' page and the parents by name."""
+    def get(namespace: str, name: str) -> dict:
+        if name not in parents:
+            raise client.ApiException(status=404)
+        return parents[name]
+    return SimpleNamespace(
+        settings=SimpleNamespace(group_window_seconds=600, namespaces=["shop"]), namespace="shop", similar_lists={},
+        incident={"metadata": {"name": "new", "namespace": "shop", "creationTimestamp": "2026-01-01T00:10:00Z"}},
+        store=SimpleNamespace(list=lambda namespace, selector, limit: listed, get=get))
+
+
+def _inc(name: str, phase: str, parent: str | None = None) -> dict:
+    labels = {"netaiops.io/workload": "w", **({"netaiops.io/parent": parent} if parent else {})}
+    return {"metadata": {"name": name, "namespace": "shop", "creationTimestamp": "2026-01-01T00:05:00Z", "labels": labels},
+            "status": {"phase": phase, "completedPhases": ["Gathering"]}}
+
+
+def test_a_new_alarm_is_not_grouped_under_a_finished_event_through_its_children():
+    """A Resolved/Failed parent is over, but its Grouped children keep `netaiops.io/parent`: a new alarm in the
+    window must not join it through them (it would never be analysed)."""
+    labels = {"netaiops.io/workload": "w"}
+    for phase in ("Resolved", "Failed"):
+        old = _inc("old", phase)
+        assert find_parent(_ctx([old, _inc("old-child", "Grouped", "old")], {"old": old}), labels) is None, phase
+        # the parent outside this page (an older one, or listed under the other label): read by name
+        assert find_parent(_ctx([_inc("old-child", "Grouped", "old")], {"old": old}), labels) is None, phase
+    assert find_parent(_ctx([_inc("old-child", "Grouped", "deleted")], {}), labels) is None
+    # an event still going on is joined, directly or through its child
+    going = _inc("old", "NeedsAction")
+    assert find_parent(_ctx([_inc("old-child", "Grouped", "old")], {"old": going}), labels) == ("old", "같은 워크로드")
+    assert find_parent(_ctx([going, _inc("old-child", "Grouped", "old")], {"old": going}), labels) == ("old", "같은 워크로드")

@@ -82,6 +82,34 @@ def test_collect_records_each_source_outcome_and_keeps_evidence(kube, ns, incide
     assert cm.metadata.owner_references[0].kind == "Incident"  # garbage-collected with its Incident
 
 
+def test_merging_two_suspects_evidence_keeps_every_kind_of_both():
+    """The collect phase merges the evidence of an alarm's other suspects (ClusterSource.also): every list of
+    ClusterEvidence survives, each object once — PVCs, Services, NetworkPolicies as much as pods."""
+    from typing import get_args
+
+    from incident_operator.models.evidence import ClusterEvidence, PvcEvidence, ServiceEvidence
+    from incident_operator.sources import merge
+
+    kinds = [f for f, info in ClusterEvidence.model_fields.items() if get_args(info.annotation)]
+
+    def part(*names: str) -> ClusterEvidence:
+        return ClusterEvidence(**{f: [get_args(ClusterEvidence.model_fields[f].annotation)[0].model_validate(
+            {"name": f"{f}-{n}", "namespace": "shop", "objectName": f"{f}-{n}", "reason": "X"}) for n in names]
+            for f in kinds})
+
+    a, b = part("a", "both"), part("b", "both")
+    a.pvcs.append(PvcEvidence(name="data", namespace="shop", phase="Pending"))
+    b.services.append(ServiceEvidence(name="db", namespace="shop", matching_pods=0))
+    merged = merge(a, b)
+    assert [p.name for p in merged.pvcs] == ["pvcs-a", "pvcs-both", "data", "pvcs-b"]
+    assert [s.name for s in merged.services] == ["services-a", "services-both", "services-b", "db"]
+    assert len(kinds) >= 12  # pods ... ingresses: every list field is checked
+    for f in kinds:
+        got = [getattr(x, "name", None) or x.object_name for x in getattr(merged, f)]
+        assert sorted(got) == sorted({*got}) and {f"{f}-a", f"{f}-b", f"{f}-both"} <= {*got}, (f, got)
+    assert SourceResult(cluster=merged).items == sum(len(getattr(merged, f)) for f in kinds)
+
+
 def test_collect_fails_when_no_source_works(kube, ns, settings):
     ctx = scenarios.context(kube, settings, ns, incident("none", target={"namespace": ns}))
     ctx.sources = [BrokenSource()]

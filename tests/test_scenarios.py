@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client
 
 from incident_operator.scenarios.replay import replay
@@ -32,7 +33,26 @@ def stack(kubeconfig, kube, aws, opensearch, tmp_path_factory):
 
 
 def test_there_are_enough_scenarios():
-    assert len(SCENARIOS) >= 15
+    """Issue 13: at least 40 scenarios, at least 20 of them reproducing a documented case (`source` names it)."""
+    sourced = [p.name for p in SCENARIOS
+               if str((yaml.safe_load((p / "scenario.yaml").read_text()) or {}).get("source") or "").strip()]
+    assert len(SCENARIOS) >= 40, [p.name for p in SCENARIOS]
+    assert len(sourced) >= 20, sourced
+
+
+def test_make_scenarios_fails_when_the_replay_crashes_or_answers_for_fewer_scenarios():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("hack_scenarios", ROOT / "hack" / "scenarios.py")
+    hack = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hack)
+    dirs = [str(p) for p in SCENARIOS[:3]]
+    ok = [{"scenario": p.name, "pass": True} for p in SCENARIOS[:3]]
+    assert hack.incomplete(ok, dirs, 0) == []
+    assert hack.incomplete(ok[:1], dirs, 0)  # fewer results, even with a clean exit and every one passing
+    assert SCENARIOS[2].name in hack.incomplete(ok[:2], dirs, 1)[-1]  # a crash part-way: the rest are named
+    assert hack.incomplete(ok, dirs, 1)  # every scenario passed, yet the replay exited non-zero: it crashed
+    assert hack.incomplete([], dirs, None) and hack.incomplete([], [], 0) == []
+    assert hack.incomplete([*ok[:2], {**ok[2], "pass": False}], dirs, 1) == []  # an honest failure: judged on its results
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.name for p in SCENARIOS])

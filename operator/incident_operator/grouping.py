@@ -4,7 +4,8 @@ The gather phase labels every Incident with what it is about (`netaiops.io/workl
 and then looks, by those labels, for another Incident of the same event in its namespace (created within
 `INCIDENT_GROUP_WINDOW_SECONDS` of it, neither Failed nor Resolved: a resolved event is over): one that already gathered as a parent, or else an
 earlier one gathering at the same moment. If there is one, this Incident is `Grouped` under it (label `netaiops.io/parent`, `status.parent`) and stops there: no report,
-no analysis of its own. The parent lists its children by that label when it diagnoses
+no analysis of its own. A Grouped Incident found this way stands for its parent, which counts only while it is
+itself neither Failed nor Resolved (its children keep the label after it finished). The parent lists its children by that label when it diagnoses
 (`status.relatedIncidents`, named in the report). A storm over the 100 pods of one Deployment opens one
 issue, not 100; a node CPU alarm and the pod-restart alarms of pods on that node are one Incident.
 
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from kubernetes import client
 
 from .constants import FAILED, LABEL_NODE, LABEL_PARENT, LABEL_WORKLOAD, RESOLVED
+from .kube.client import is_not_found
 from .kube.evidence import ClusterCollector
 from .models.spec import Target
 
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 
 SCAN = 50  # Incidents read per label: the newest event's siblings, not the history
 MAX_RELATED = 100
+GONE = "<deleted>"  # a parent that no longer exists
 
 
 class Grouped(Exception):
@@ -73,6 +76,8 @@ def find_parent(ctx: "PhaseContext", labels: dict[str, str]) -> tuple[str, str] 
     mine = (_created(ctx.incident), me["name"])
     committed: list[tuple[tuple[datetime, str], str, str]] = []
     gathering: list[tuple[tuple[datetime, str], str, str]] = []
+    via_child: list[tuple[tuple[datetime, str], str, str]] = []  # parents named by a Grouped sibling's label
+    phases: dict[str, Any] = {}  # every Incident listed, by name: its phase
     for key in keys:
         why = "같은 워크로드" if key == LABEL_WORKLOAD else "같은 노드"
         selector = f"{key}={labels[key]}"
@@ -89,6 +94,7 @@ def find_parent(ctx: "PhaseContext", labels: dict[str, str]) -> tuple[str, str] 
                 continue
             meta = other.get("metadata") or {}
             status = other.get("status") or {}
+            phases[meta.get("name")] = status.get("phase")
             if meta.get("name") == me["name"] or status.get("phase") in (FAILED, RESOLVED):
                 continue  # a Resolved event is over: a new alarm after it is a new event
             when = (_created(other), meta["name"])
@@ -97,12 +103,13 @@ def find_parent(ctx: "PhaseContext", labels: dict[str, str]) -> tuple[str, str] 
             parent = (meta.get("labels") or {}).get(LABEL_PARENT)
             if parent:
                 if parent != me["name"]:
-                    committed.append((when, parent, why))  # its siblings are grouped there
+                    via_child.append((when, parent, why))  # its siblings are grouped there
                 continue
             if "Gathering" in (status.get("completedPhases") or []):
                 committed.append((when, meta["name"], why))
             else:
                 gathering.append((when, meta["name"], why))
+    committed += [c for c in via_child if _open(ctx, c[1], phases)]
     if committed:
         _, name, why = min(committed)
         return name, why
@@ -111,6 +118,19 @@ def find_parent(ctx: "PhaseContext", labels: dict[str, str]) -> tuple[str, str] 
         _, name, why = min(earlier)
         return name, why
     return None
+
+
+def _open(ctx: "PhaseContext", name: str, phases: dict[str, Any]) -> bool:
+    """Whether the parent a Grouped Incident names is an event still going on: neither Failed nor Resolved
+    (a finished parent keeps its children's labels pointing at it), and not deleted."""
+    if name not in phases:
+        try:
+            phases[name] = ((ctx.store.get(ctx.namespace, name) or {}).get("status") or {}).get("phase")
+        except client.ApiException as exc:
+            if not is_not_found(exc):
+                raise
+            phases[name] = GONE
+    return phases[name] not in (FAILED, RESOLVED, GONE)
 
 
 def children(ctx: "PhaseContext") -> list[str]:

@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from .kube.evidence import ClusterCollector
-from .models.evidence import ClusterEvidence, LogEntry, MetricPoint, MetricSeries, TimeWindow
+from .models.evidence import ClusterEvidence, EventEvidence, LogEntry, MetricPoint, MetricSeries, TimeWindow
 from .models.spec import Alarm, Target
 from .tools.base import NotConfigured, ToolDeps
 from .tools.metrics_math import MetricSummary
@@ -29,7 +29,7 @@ class SourceResult:
     @property
     def items(self) -> int:
         c = self.cluster
-        n = (len(c.pods) + len(c.events) + len(c.deployments) + len(c.nodes)) if c else 0
+        n = sum(len(v) for v in (getattr(c, f) for f in ClusterEvidence.model_fields) if isinstance(v, list)) if c else 0
         return n + len(self.metrics) + len(self.logs)
 
 
@@ -70,16 +70,24 @@ class ClusterSource(EvidenceSource):
         return SourceResult(cluster=evidence)
 
 
+def _identity(item) -> tuple:
+    """What makes two pieces of cluster evidence the same object: its namespace and name (a node: its name);
+    an event, what it says about which object."""
+    if isinstance(item, EventEvidence):
+        return (item.namespace, item.object_kind, item.object_name, item.reason, item.message)
+    if hasattr(item, "name"):
+        return (getattr(item, "namespace", None), item.name)
+    return (item.model_dump_json(),)
+
+
 def merge(a: ClusterEvidence, b: ClusterEvidence) -> ClusterEvidence:
-    """Two targets' cluster evidence as one, each object once."""
-    def union(xs, ys, key):
-        seen = {key(x) for x in xs}
-        return xs + [y for y in ys if key(y) not in seen]
-    return ClusterEvidence(
-        pods=union(a.pods, b.pods, lambda p: (p.namespace, p.name)),
-        events=union(a.events, b.events, lambda e: (e.namespace, e.object_kind, e.object_name, e.reason, e.message)),
-        deployments=union(a.deployments, b.deployments, lambda d: (d.namespace, d.name)),
-        nodes=union(a.nodes, b.nodes, lambda n: n.name))
+    """Two targets' cluster evidence as one, each object once: every kind the model has (its list fields),
+    so a kind added to ClusterEvidence is merged too."""
+    def union(xs, ys):
+        seen = {_identity(x) for x in xs}
+        return xs + [y for y in ys if _identity(y) not in seen]
+    return ClusterEvidence(**{name: union(getattr(a, name), getattr(b, name)) if isinstance(getattr(a, name), list)
+                              else getattr(a, name) for name in ClusterEvidence.model_fields})
 
 
 class CloudWatchSource(EvidenceSource):

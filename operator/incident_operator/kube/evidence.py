@@ -93,6 +93,40 @@ def _selects_any(selector: dict[str, str], pods: list[PodEvidence]) -> bool:
     return any(all(p.labels.get(k) == v for k, v in selector.items()) for p in pods)
 
 
+def label_selector_matches(selector: client.V1LabelSelector | None, labels: dict[str, str]) -> bool:
+    """Whether a LabelSelector (matchLabels and matchExpressions: In, NotIn, Exists, DoesNotExist) picks an
+    object with these labels; an empty (or absent) selector picks every one."""
+    if selector is None:
+        return True
+    if any(labels.get(k) != v for k, v in (selector.match_labels or {}).items()):
+        return False
+    for e in selector.match_expressions or []:
+        has, values = e.key in labels, e.values or []
+        ok = {"In": has and labels.get(e.key) in values, "NotIn": not has or labels.get(e.key) not in values,
+              "Exists": has, "DoesNotExist": not has}.get(e.operator, False)  # an unknown operator selects nothing
+        if not ok:
+            return False
+    return True
+
+
+def _port_allows_dns(port: client.V1NetworkPolicyPort) -> bool:
+    """A NetworkPolicy port that opens 53 (or the named ports dns, dns-tcp of CoreDNS); no port number: every port of the protocol."""
+    if port.port is None:
+        return True
+    if str(port.port) in ("53", "dns", "dns-tcp"):
+        return True
+    return isinstance(port.port, int) and port.end_port is not None and port.port <= 53 <= port.end_port
+
+
+def _egress_allows_dns(rule: client.V1NetworkPolicyEgressRule) -> bool:
+    """Whether an egress rule lets the pods reach the cluster DNS: every port (no `ports`) or port 53, to every
+    destination (no `to`) or to peers that may hold the DNS server — another namespace (a namespaceSelector,
+    kube-system's not checked further) or an ipBlock. A peer with only a podSelector is this namespace's pods."""
+    ports = not rule.ports or any(_port_allows_dns(p) for p in rule.ports)
+    peers = not rule.to or any(peer.namespace_selector is not None or peer.ip_block is not None for peer in rule.to)
+    return ports and peers
+
+
 class ClusterCollector:
     """Reads one target's evidence from the API. Every read is bounded by the settings."""
 
@@ -368,6 +402,10 @@ class ClusterCollector:
         names = {p.name for p in pod_ev} | {d.name for d in deployments.values()}
         names |= {r.replica_set for d in deployments.values() for r in d.revisions}
         names |= {n.name for n in nodes} | {c.name for c in pvcs} | {s.name for s in services} | {j.name for j in jobs}
+        # the owners' own Events too: FailedCreate on a StatefulSet/DaemonSet, the HPA's and the CronJob's
+        names |= {p.workload_name for p in pod_ev if p.workload_name} | {h.name for h in hpas} | {i.name for i in ingresses}
+        if target.name and target.kind not in (None, "Namespace"):
+            names.add(target.name)
         events: list[EventEvidence] = []
         if target.namespace:
             events = self.events(target.namespace, names)
@@ -442,14 +480,13 @@ class ClusterCollector:
         out = []
         for np in self.kube.networking.list_namespaced_network_policy(namespace, limit=100).items:
             sel = (np.spec.pod_selector.match_labels or {}) if np.spec.pod_selector else {}
-            if pods and not _selects_any(sel, pods):
+            if pods and not any(label_selector_matches(np.spec.pod_selector, p.labels) for p in pods):
                 continue
             egress = np.spec.egress or []
             types = list(np.spec.policy_types or [])
             dns = None
             if "Egress" in types:
-                dns = any(any(str(getattr(port, "port", "")) in ("53", "dns") for port in (rule.ports or []))
-                          or not rule.ports and not rule.to for rule in egress)
+                dns = any(_egress_allows_dns(rule) for rule in egress)
             out.append(NetworkPolicyEvidence(name=np.metadata.name, namespace=namespace, pod_selector=sel, policy_types=types,
                                              ingress_rules=len(np.spec.ingress or []), egress_rules=len(egress), allows_dns=dns))
             if len(out) >= 10:

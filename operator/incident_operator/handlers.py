@@ -85,11 +85,6 @@ def _reconcile(memo: kopf.Memo, namespace: str, name: str, logger: logging.Logge
     return ctx.status
 
 
-def _archive_if_done(status: dict, patch: kopf.Patch) -> None:
-    if watching.archivable(status):
-        watching.archive(patch)
-
-
 def _unfinished(status: Any, **_: Any) -> bool:
     """Kopf evaluates this on the body it already has: a finished Incident costs no request at start-up."""
     return (status or {}).get("phase") not in FINISHED_PHASES
@@ -104,7 +99,7 @@ async def reconcile(name: str, namespace: str, spec: Any, meta: Any, memo: kopf.
         metrics.QUEUED.set(memo.gate.waiting)
         status = await asyncio.get_running_loop().run_in_executor(memo.pipelines, _reconcile, memo, namespace, name, logger)
     metrics.QUEUED.set(memo.gate.waiting)
-    _archive_if_done(status, patch)
+    watching.label_finished(status, patch)
 
 
 def _finished_unarchived(status: Any, labels: Any, **_: Any) -> bool:
@@ -124,7 +119,7 @@ def silence_changed(name: str, namespace: str, old: Any, new: Any, memo: kopf.Me
                     patch: kopf.Patch, **_: Any) -> None:
     """Un-silencing an Incident lets it carry on from where it stopped."""
     if old == "true" and new != "true":
-        _archive_if_done(_reconcile(memo, namespace, name, logger), patch)
+        watching.label_finished(_reconcile(memo, namespace, name, logger), patch)
 
 
 def _unsilenced(status: Any, annotations: Any, **_: Any) -> bool:
@@ -136,7 +131,7 @@ def carry_on_when_unsilenced(name: str, namespace: str, memo: kopf.Memo, logger:
                              **_: Any) -> None:
     """The annotation is gone but the Incident still says silenced: carry on. Decided on the current body,
     so it works even when the removal raced Kopf's own bookkeeping and no field change was seen."""
-    _archive_if_done(_reconcile(memo, namespace, name, logger), patch)
+    watching.label_finished(_reconcile(memo, namespace, name, logger), patch)
 
 
 @kopf.on.field(GROUP, VERSION, PLURAL, field=("metadata", "annotations", ANN_RERUN))
@@ -149,13 +144,13 @@ def rerun(name: str, namespace: str, new: Any, memo: kopf.Memo, logger: logging.
     if not new:
         return
     if status.get("rerunToken") == new:  # this re-run started already: carry it on (e.g. after a wait)
-        _archive_if_done(_reconcile(memo, namespace, name, logger), patch)
+        watching.label_finished(_reconcile(memo, namespace, name, logger), patch)
         return
     if status.get("phase") not in FINISHED_PHASES and status.get("phase"):
         raise kopf.TemporaryError("the current run is still going; re-run after it finishes", delay=5)
     ctx = build_context(memo.kube, memo.settings, incident, logger, memo.deps)
     pipeline.restart(ctx, str(new))
-    _archive_if_done(_reconcile(memo, namespace, name, logger), patch)
+    watching.label_finished(_reconcile(memo, namespace, name, logger), patch)
 
 
 def expire_finished(store: IncidentStore, ttl: float, namespaces: list[str]) -> int:
@@ -215,14 +210,14 @@ def alarm_recovered(name: str, namespace: str, new: Any, memo: kopf.Memo, logger
     incident = _fresh(memo, namespace, name)
     status = incident.get("status") or {}
     if status.get("phase") not in (RESOLVED, NEEDS_ACTION) or not status.get("report") or status["report"].get("closed"):
-        _archive_if_done(status, patch)  # nothing to note (or the responding phase reads spec.recovery itself)
+        watching.label_finished(status, patch)  # nothing to note (or the responding phase reads spec.recovery itself)
         return
     ctx = build_context(memo.kube, memo.settings, incident, logger, memo.deps)
     ctx.patch_status({"outcome": status.get("outcome") if status.get("outcome") == "remediated" else "recovered"})
     outbox.deliver(ctx, [{"op": "comment", "key": "recovered"}, {"op": "close", "title": "# 알람 정상화"}])
     if status.get("phase") == NEEDS_ACTION:  # the alarm is back to OK: the incident is over
         pipeline.finish(ctx)
-    _archive_if_done(ctx.status, patch)
+    watching.label_finished(ctx.status, patch)
 
 
 def _has_outbox(status: Any, **_: Any) -> bool:
@@ -241,4 +236,4 @@ def deliver_reports(name: str, namespace: str, memo: kopf.Memo, logger: logging.
     report = outbox.deliver(ctx)
     if not outbox.owes(report):
         logger.info("report for %s/%s delivered", namespace, name)
-        _archive_if_done(ctx.status, patch)
+        watching.label_finished(ctx.status, patch)

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     max_suspects: int = Field(default=5, ge=1, le=50,
                               description="Suspects sought when an alarm names no pod or node (each one's evidence is collected)")
     max_events: int = Field(default=100, ge=1)
+    evidence_cache_seconds: float = Field(
+        default=10.0, ge=0, description="How old a shared read of slow-changing cluster configuration (Services, Ingresses, "
+                                        "NetworkPolicies, HPAs, quotas, LimitRanges, Nodes) may be when another Incident "
+                                        "needs it; 0 = always read")
     report_max_chars: int = Field(default=20000, ge=1000, description="Report kept in status")
     similar_incidents: int = Field(default=5, ge=0)
     group_window_seconds: float = Field(

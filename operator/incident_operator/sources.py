@@ -8,7 +8,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from .kube.evidence import ClusterCollector
 from .models.evidence import ClusterEvidence, EventEvidence, LogEntry, MetricPoint, MetricSeries, TimeWindow
 from .models.spec import Alarm, Target
 from .tools.base import NotConfigured, ToolDeps
@@ -53,9 +52,7 @@ class ClusterSource(EvidenceSource):
     name = "kubernetes"
 
     def __init__(self, deps: ToolDeps):
-        s = deps.settings
-        self.collector = ClusterCollector(deps.kube, max_pods=s.max_pods, max_events=s.max_events,
-                                          log_tail_lines=s.log_tail_lines, scope=deps.effective_scope())
+        self.collector = deps.cluster_collector()
 
     also: list[Target] = []  # the other suspects of an alarm that named no pod (set by the collect phase)
 

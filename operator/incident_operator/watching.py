@@ -1,8 +1,8 @@
 """What Kopf watches of the Incidents, and what it remembers of each.
 
 Cost must not grow with history, so a finished Incident leaves Kopf's view: once nothing more is owed
-for it (finished, its report delivered), the operator labels it `netaiops.io/archived=true` in the patch
-Kopf writes anyway at the end of the handler, and the watch asks the API server only for Incidents
+for it (finished, its report delivered), the operator labels it `netaiops.io/archived=true` (and with its
+top cause, `netaiops.io/cause`) in the patch Kopf writes anyway at the end of the handler, and the watch asks the API server only for Incidents
 without that label (a server-side label selector). An archived Incident is never listed at start-up,
 never held in memory, never patched again. Whoever needs the operator again takes the label off in
 the same write that asks for it: the bridge when it records a recovery (`spec.recovery`),
@@ -23,7 +23,9 @@ from typing import Any
 
 import kopf
 
-from .constants import ANN_RERUN, ANN_SILENCED, FINISHED_PHASES, LABEL_ARCHIVED
+from bridge_lambda.alarm import label_value
+
+from .constants import ANN_RERUN, ANN_SILENCED, FINISHED_PHASES, LABEL_ARCHIVED, LABEL_CAUSE
 from .report import outbox
 
 ARCHIVED = "true"
@@ -44,6 +46,19 @@ def is_archived(labels: dict[str, str] | None) -> bool:
 def archive(patch: kopf.Patch) -> None:
     """Label the Incident archived in the patch Kopf applies after the handler (no request of its own)."""
     patch.meta.labels[LABEL_ARCHIVED] = ARCHIVED
+
+
+def label_finished(status: dict[str, Any] | None, patch: kopf.Patch) -> None:
+    """What a finished Incident is labelled with, in Kopf's own patch: its top cause's kind (later Incidents
+    find it by that) and, once nothing is owed, archived."""
+    status = status or {}
+    if status.get("phase") not in FINISHED_PHASES:
+        return
+    kind = ((status.get("causes") or [{}])[0] or {}).get("kind")
+    if kind:
+        patch.meta.labels[LABEL_CAUSE] = label_value(kind)
+    if archivable(status):
+        archive(patch)
 
 
 def unarchive_patch() -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timezone
 from typing import Any, Iterable
@@ -12,7 +13,9 @@ from ..models.evidence import (
     ClusterEvidence, Condition, ContainerEvidence, DeploymentEvidence, EventEvidence, NodeEvidence,
     HpaEvidence, IngressEvidence, JobEvidence, LimitRangeEvidence, NetworkPolicyEvidence, PodEvidence, PvcEvidence, QuotaEvidence, Resources, RevisionEvidence, ServiceEvidence,
 )
+from ..constants import KIND
 from ..models.spec import Target
+from .cache import TtlCache
 from .client import Kube, is_not_found
 
 log = logging.getLogger(__name__)
@@ -131,8 +134,9 @@ class ClusterCollector:
     """Reads one target's evidence from the API. Every read is bounded by the settings."""
 
     def __init__(self, kube: Kube, *, max_pods: int = 30, max_events: int = 100, log_tail_lines: int = 50,
-                 scope=None):
+                 scope=None, cache: TtlCache | None = None):
         self.kube = kube
+        self.cache = cache or TtlCache(0)  # slow-changing configuration, shared across Incidents (kube/cache.py)
         self.scope = scope  # tenancy.Scope; None: unbounded (tests of the collector alone)
         self.max_pods = max_pods
         self.max_events = max_events
@@ -187,12 +191,18 @@ class ClusterCollector:
             return core.list_namespaced_pod(ns).items
         return []
 
-    def _workload_selector(self, kind: str, ns: str, name: str) -> str | None:
+    def workload(self, kind: str, ns: str, name: str) -> Any | None:
+        """The workload object, or None when there is none; a Deployment is kept for this collection (the gather
+        phase's look-up, target_pods and deployment() read it once between them)."""
+        if kind == "Deployment" and (ns, name) in self._deployments:
+            return self._deployments[(ns, name)]
         read = {
             "Deployment": self.kube.apps.read_namespaced_deployment,
             "StatefulSet": self.kube.apps.read_namespaced_stateful_set,
             "DaemonSet": self.kube.apps.read_namespaced_daemon_set,
             "ReplicaSet": self.kube.apps.read_namespaced_replica_set,
+            "CronJob": self.kube.batch.read_namespaced_cron_job,
+            "Job": self.kube.batch.read_namespaced_job,
         }[kind]
         try:
             obj = read(name, ns)
@@ -201,7 +211,13 @@ class ClusterCollector:
                 return None
             raise
         if kind == "Deployment":
-            self._deployments[(ns, name)] = obj  # deployment() reads the same object: once is enough
+            self._deployments[(ns, name)] = obj
+        return obj
+
+    def _workload_selector(self, kind: str, ns: str, name: str) -> str | None:
+        obj = self.workload(kind, ns, name)
+        if obj is None:
+            return None
         labels = (obj.spec.selector.match_labels or {}) if obj.spec.selector else {}
         return _selector(labels) or None
 
@@ -279,18 +295,26 @@ class ClusterCollector:
 
     # ---- the rest ---------------------------------------------------------------------------
     def events(self, namespace: str | None, names: set[str] | None = None) -> list[EventEvidence]:
+        """The Events about `names` (all, without names), newest first, at most `max_events`.
+
+        The operator's own Events on Incidents are left out by the API server (field selector): a namespace
+        that has seen many Incidents must not make every later collection read them all. The list is read
+        as plain JSON (the typed client's per-field date parsing costs more than the request)."""
         core = self.kube.core
-        items = (core.list_namespaced_event(namespace) if namespace else core.list_event_for_all_namespaces()).items
+        kw = {"field_selector": f"involvedObject.kind!={KIND}", "_preload_content": False}
+        resp = core.list_namespaced_event(namespace, **kw) if namespace else core.list_event_for_all_namespaces(**kw)
+        items = json.loads(resp.data).get("items") or []
         out = []
         for e in items:
-            obj = e.involved_object
-            if names is not None and obj.name not in names:
+            obj = e.get("involvedObject") or {}
+            if names is not None and obj.get("name") not in names:
                 continue
+            meta = e.get("metadata") or {}
             out.append(EventEvidence(
-                type=e.type, reason=e.reason, message=e.message, object_kind=obj.kind, object_name=obj.name,
-                namespace=e.metadata.namespace, count=e.count or 1,
-                first_time=e.first_timestamp or e.event_time or e.metadata.creation_timestamp,
-                last_time=e.last_timestamp or e.event_time or e.metadata.creation_timestamp,
+                type=e.get("type"), reason=e.get("reason"), message=e.get("message"), object_kind=obj.get("kind"),
+                object_name=obj.get("name"), namespace=meta.get("namespace"), count=e.get("count") or 1,
+                first_time=e.get("firstTimestamp") or e.get("eventTime") or meta.get("creationTimestamp"),
+                last_time=e.get("lastTimestamp") or e.get("eventTime") or meta.get("creationTimestamp"),
             ))
         out.sort(key=lambda x: x.last_time or _EPOCH, reverse=True)
         return out[: self.max_events]
@@ -318,6 +342,7 @@ class ClusterCollector:
         for rs in apps.list_namespaced_replica_set(namespace, label_selector=selector).items:
             if not any(o.uid == d.metadata.uid for o in rs.metadata.owner_references or []):
                 continue
+            self._rs_owner_cache[(namespace, rs.metadata.name)] = name  # its pods' owner: no GET of it later
             rev = (rs.metadata.annotations or {}).get(REVISION_ANNOTATION, "")
             if not rev.isdigit():
                 continue
@@ -333,7 +358,7 @@ class ClusterCollector:
 
     def node(self, name: str, count_pods: bool = True) -> NodeEvidence | None:
         try:
-            n = self.kube.core.read_node(name)
+            n = self.cache.get(("node", name), lambda: self.kube.core.read_node(name))
         except client.ApiException as exc:
             if is_not_found(exc):
                 return None
@@ -361,12 +386,14 @@ class ClusterCollector:
             self.scope.check(target)
         pods = [p for p in self.target_pods(target) if self._may_read(p.metadata.namespace)]
         pods = self._unhealthy_first(pods)[: self.max_pods]
-        pod_ev = [self.pod_evidence(p, with_logs=i < 5) for i, p in enumerate(pods)]
         deployments: dict[tuple[str, str], DeploymentEvidence] = {}
+        if target.kind == "Deployment" and target.namespace and target.name:  # first: its ReplicaSets name its pods' owner
+            d = self.deployment(target.namespace, target.name)
+            if d:
+                deployments[(target.namespace, target.name)] = d
+        pod_ev = [self.pod_evidence(p, with_logs=i < 5) for i, p in enumerate(pods)]
         wanted = {(p.namespace, p.workload_name) for p in pod_ev if p.workload_kind == "Deployment"}
-        if target.kind == "Deployment" and target.namespace and target.name:
-            wanted.add((target.namespace, target.name))
-        for ns, name in sorted(wanted):
+        for ns, name in sorted(wanted - set(deployments)):
             d = self.deployment(ns, name)
             if d:
                 deployments[(ns, name)] = d
@@ -380,7 +407,7 @@ class ClusterCollector:
         ns = target.namespace
         claims = {c for p in pod_ev for c in p.claims} | ({target.name} if target.kind == "PersistentVolumeClaim" else set())
         pvcs = self._read_each("pvc", lambda: self.pvcs(ns, sorted(claims))) if ns else []
-        listed = self._read_each("services", lambda: self.kube.core.list_namespaced_service(ns, limit=500).items) if ns else []
+        listed = self._read_each("services", lambda: self.cache.get(("services", ns), lambda: self.kube.core.list_namespaced_service(ns, limit=500).items)) if ns else []
         services = self._read_each("services", lambda: self.services(
             ns, listed, pod_ev, every=target.kind in (None, "Namespace"),
             named=target.name if target.kind == "Service" else None))
@@ -478,7 +505,8 @@ class ClusterCollector:
     def network_policies(self, namespace: str, pods: list[PodEvidence]) -> list[NetworkPolicyEvidence]:
         """NetworkPolicies that select the target's pods (an empty selector selects every pod)."""
         out = []
-        for np in self.kube.networking.list_namespaced_network_policy(namespace, limit=100).items:
+        for np in self.cache.get(("networkpolicies", namespace), lambda: self.kube.networking.list_namespaced_network_policy(
+                namespace, limit=100).items):
             sel = (np.spec.pod_selector.match_labels or {}) if np.spec.pod_selector else {}
             if pods and not any(label_selector_matches(np.spec.pod_selector, p.labels) for p in pods):
                 continue
@@ -495,7 +523,8 @@ class ClusterCollector:
 
     def hpas(self, namespace: str, workloads: set) -> list[HpaEvidence]:
         out = []
-        for h in self.kube.autoscaling.list_namespaced_horizontal_pod_autoscaler(namespace, limit=100).items:
+        for h in self.cache.get(("hpas", namespace), lambda: self.kube.autoscaling.list_namespaced_horizontal_pod_autoscaler(
+                namespace, limit=100).items):
             ref = h.spec.scale_target_ref
             st = h.status
             cannot_scale = any(c.type == "AbleToScale" and c.status == "False" for c in (st.conditions if st else None) or [])
@@ -515,7 +544,8 @@ class ClusterCollector:
         known = {s.metadata.name: s for s in listed}
         wanted = {s.name for s in services}
         out = []
-        for ing in self.kube.networking.list_namespaced_ingress(namespace, limit=100).items:
+        for ing in self.cache.get(("ingresses", namespace), lambda: self.kube.networking.list_namespaced_ingress(
+                namespace, limit=100).items):
             backends = []
             spec = ing.spec
             if spec.default_backend and spec.default_backend.service:
@@ -559,7 +589,8 @@ class ClusterCollector:
 
     def limit_ranges(self, namespace: str) -> list[LimitRangeEvidence]:
         out = []
-        for lr in self.kube.core.list_namespaced_limit_range(namespace, limit=10).items:
+        for lr in self.cache.get(("limitranges", namespace), lambda: self.kube.core.list_namespaced_limit_range(
+                namespace, limit=10).items):
             limits = []
             for item in (lr.spec.limits if lr.spec else None) or []:
                 entry = {"type": item.type}
@@ -576,4 +607,5 @@ class ClusterCollector:
         return [QuotaEvidence(name=q.metadata.name, namespace=namespace,
                               hard={k: str(v) for k, v in ((q.status.hard if q.status else None) or {}).items()},
                               used={k: str(v) for k, v in ((q.status.used if q.status else None) or {}).items()})
-                for q in self.kube.core.list_namespaced_resource_quota(namespace, limit=20).items]
+                for q in self.cache.get(("quotas", namespace), lambda: self.kube.core.list_namespaced_resource_quota(
+                    namespace, limit=20).items)]

@@ -15,7 +15,8 @@ from ..models.spec import IncidentSpec
 from ..redact import redact_data
 from ..report.sinks import ReportSink
 from ..settings import Settings
-from ..sources import EvidenceSource
+from ..kube.evidence import ClusterCollector
+from ..sources import ClusterSource, EvidenceSource
 from ..tools.base import ToolDeps
 
 
@@ -89,6 +90,13 @@ class PhaseContext:
     def flush_status(self) -> None:
         if self._deferred:
             self.patch_status({})
+
+    def cluster_collector(self) -> ClusterCollector:
+        """The cluster evidence source's collector (what it reads once serves every phase of this run)."""
+        source = next((s for s in self.sources if isinstance(s, ClusterSource)), None)
+        if source is None:
+            source = ClusterSource(self.deps) if self.deps else None
+        return source.collector if source else ClusterCollector(self.kube)
 
     def evidence(self) -> EvidenceBundle:
         if self._bundle is None:

@@ -6,7 +6,6 @@ from typing import Any
 
 from .. import metrics
 from ..analyzers import analyze
-from ..constants import LABEL_CAUSE
 from ..models.diagnosis import Diagnosis
 from ..report import outbox
 from .context import PhaseContext
@@ -79,8 +78,6 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
     out["similarIncidents"] = ctx.status.get("similarIncidents") or []
     if ctx.settings.group_window_seconds > 0:  # the alarms grouped under this one so far (the report names them)
         out["relatedIncidents"] = grouping.children(ctx) or None
-    if diagnosis.top:
-        ctx.set_labels({LABEL_CAUSE: diagnosis.top.kind})
     if llm:
         out["llm"] = llm
     out["report"] = outbox.deliver(ctx, [{"op": "comment", "key": ctx.comment_key("analysis")}], patch=False, view=out)

@@ -57,7 +57,6 @@ def infer_target(spec_target: Target, alarm: Alarm | None) -> Target:
 def resolve_workloads(ctx: PhaseContext, t: Target) -> tuple[Target, list[dict[str, Any]]]:
     """If the pod name is really a workload name (Container Insights' PodName), say so."""
     affected: list[dict[str, Any]] = []
-    apps, batch = ctx.kube.apps, ctx.kube.batch
     if t.kind == "Service" and t.namespace and t.name:
         try:
             ctx.kube.core.read_namespaced_service(t.name, t.namespace)
@@ -67,18 +66,11 @@ def resolve_workloads(ctx: PhaseContext, t: Target) -> tuple[Target, list[dict[s
             # no such Service: the dimension named the workload (Container Insights' Service is often its name)
             t = t.model_copy(update={"kind": None, "name": None, "pod": t.name})
     if t.pod and t.namespace and not t.kind:
-        for kind, read in (("Deployment", apps.read_namespaced_deployment),
-                           ("StatefulSet", apps.read_namespaced_stateful_set),
-                           ("DaemonSet", apps.read_namespaced_daemon_set),
-                           ("CronJob", batch.read_namespaced_cron_job), ("Job", batch.read_namespaced_job)):
-            try:
-                read(t.pod, t.namespace)
-            except client.ApiException as exc:
-                if exc.status != 404:
-                    raise
-                continue
-            t = t.model_copy(update={"kind": kind, "name": t.pod, "pod": None})
-            break
+        collector = ctx.cluster_collector()  # the collect phase's: a Deployment read here is not read again
+        for kind in ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job"):
+            if collector.workload(kind, t.namespace, t.pod) is not None:
+                t = t.model_copy(update={"kind": kind, "name": t.pod, "pod": None})
+                break
     if t.kind and t.name:
         affected.append({"kind": t.kind, "namespace": t.namespace, "name": t.name})
     elif t.pod:

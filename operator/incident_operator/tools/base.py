@@ -57,6 +57,17 @@ class ToolDeps:
         from ..tenancy import tool_scope
         return self.scope if self.scope is not None else tool_scope(self.settings)
 
+    def cluster_collector(self, log_tail_lines: int | None = None, scope: Any = None) -> Any:
+        """A ClusterCollector bounded by the settings and the scope, sharing the operator's short-lived cache of
+        slow-changing configuration (kube/cache.py) with every other Incident."""
+        from ..kube.cache import TtlCache
+        from ..kube.evidence import ClusterCollector
+        s = self.settings
+        return ClusterCollector(self.kube, max_pods=s.max_pods, max_events=s.max_events,
+                                log_tail_lines=s.log_tail_lines if log_tail_lines is None else log_tail_lines,
+                                scope=scope if scope is not None else self.effective_scope(),
+                                cache=self.client("evidence-cache", lambda: TtlCache(s.evidence_cache_seconds)))
+
     def client(self, key: str, factory: Callable[[], Any]) -> Any:
         if key not in self._clients:
             self._clients[key] = factory()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from ..kube.evidence import ClusterCollector
 from ..models.evidence import ClusterEvidence
 from ..models.spec import Target
 from .base import NotConfigured, Tool, ToolDeps
@@ -21,12 +20,10 @@ class ClusterEvidenceInput(BaseModel):
 def cluster_evidence(args: ClusterEvidenceInput, deps: ToolDeps) -> ClusterEvidence:
     if deps.kube is None:
         raise NotConfigured("Kubernetes API에 연결되지 않음")
-    s, scope = deps.settings, deps.effective_scope()
+    scope = deps.effective_scope()
     target = Target.model_validate(args.model_dump(exclude_none=True))
     scope.check(target)  # Refused: an Incident's tools read only where the Incident may
-    collector = ClusterCollector(deps.kube, max_pods=s.max_pods, max_events=s.max_events,
-                                 log_tail_lines=s.log_tail_lines, scope=scope)
-    return collector.collect(target)
+    return deps.cluster_collector(scope=scope).collect(target)
 
 
 TOOLS = [

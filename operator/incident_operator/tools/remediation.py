@@ -43,7 +43,6 @@ class ChaosCleanupOutput(BaseModel):
 
 def chaos_cleanup(args: ChaosCleanupInput, deps: ToolDeps) -> ChaosCleanupOutput:
     from ..analyzers.cpu_burner import CpuBurnerAnalyzer
-    from ..kube.evidence import ClusterCollector
     from ..models.evidence import EvidenceBundle
     from ..remediation.actions import action_for
     from ..remediation.policy import decide
@@ -54,8 +53,7 @@ def chaos_cleanup(args: ChaosCleanupInput, deps: ToolDeps) -> ChaosCleanupOutput
     target = Target(namespace=args.namespace, kind=args.kind, name=args.name)
     scope.check(target)
     now = datetime.now(timezone.utc)
-    cluster = ClusterCollector(deps.kube, max_pods=s.max_pods, max_events=s.max_events, log_tail_lines=0,
-                               scope=scope).collect(target)
+    cluster = deps.cluster_collector(log_tail_lines=0, scope=scope).collect(target)
     bundle = EvidenceBundle(incident=args.incident or "chaos-cleanup", target=target, cluster=cluster,
                             window={"start": now - timedelta(minutes=30), "end": now, "anchor": now})
     label = f"{args.kind}/{args.namespace}/{args.name}"

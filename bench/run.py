@@ -231,6 +231,28 @@ def storm(api, core, custom, rss: RssPeak) -> dict:
             "criticalMidStormSeconds": urgent_seconds, "queuedWhenCriticalFinished": queued_then, "namespace": ns}
 
 
+GROUPED_PODS = int(os.environ.get("BENCH_GROUPED_PODS", 100))
+
+
+def grouped_storm(api, core, apps, custom, github: GitHubServer) -> dict:
+    """A restart alarm on each of the 100 pods of one Deployment: one event, so one Incident analysed and one
+    issue opened; the others end Grouped under it (issue 16)."""
+    ns = namespace(core, "bench-group")
+    apps.create_namespaced_deployment(ns, deployment("api", replicas=GROUPED_PODS))
+    wait_for(lambda: (apps.read_namespaced_deployment("api", ns).status.ready_replicas or 0) >= GROUPED_PODS, 300, "api ready")
+    pods = [p.metadata.name for p in core.list_namespaced_pod(ns, label_selector="app=api").items]
+    writer = IncidentWriter(api, BridgeConfig(namespace=ns))
+    issues_before, t0 = len(github.issues), time.time()
+    records = [record(f"pod-restarts-{i:03d}", ns, pod=pod) for i, pod in enumerate(pods)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda b: handle({"Records": b}, None, writer), [records[i:i + 10] for i in range(0, len(records), 10)]))
+    wait_for(lambda: len(finished(custom, ns)) >= len(pods), 600, "grouped storm finished", interval=1.0)
+    phases = [i["status"]["phase"] for i in custom.list_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents")["items"]]
+    return {"pods": len(pods), "alarms": len(records), "incidents": len(phases), "grouped": phases.count("Grouped"),
+            "analysed": len(phases) - phases.count("Grouped"), "issuesOpened": len(github.issues) - issues_before,
+            "allFinishedSeconds": round(time.time() - t0, 1), "namespace": ns}
+
+
 def tokens(api) -> dict:
     """Prompt size with the scripted model, this design (one agent run) against the seed's (a model round-trip per step)."""
     from incident_operator.agent.engine import LlmDiagnoser
@@ -299,6 +321,8 @@ def main() -> int:
             result["latencyRatio"] = round(result["latencyWithHistory"]["alarmToResolved"]["p50"]
                                            / max(result["latency"]["alarmToResolved"]["p50"], 1e-3), 2)
             result["storm"] = storm(api, core, custom, rss)
+            if GROUPED_PODS:
+                result["groupedStorm"] = grouped_storm(api, core, apps, custom, github)
             rss.stop.set()
         result["tokens"] = tokens(api)
     finally:

@@ -40,34 +40,29 @@ class IncidentStore:
     def get(self, namespace: str, name: str) -> dict[str, Any]:
         return self.kube.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
 
+    def _page(self, namespace: str | None, **kw: Any) -> dict[str, Any]:
+        if namespace:
+            return self.kube.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, **kw)
+        return self.kube.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, **kw)
+
     def list(self, namespace: str | None = None, label_selector: str | None = None,
              limit: int | None = None) -> list[dict[str, Any]]:
         """One page (`limit`) or everything; callers whose cost must not grow with history pass a limit."""
         kw: dict[str, Any] = {"label_selector": label_selector} if label_selector else {}
         if limit:
             kw["limit"] = limit
-        if namespace:
-            res = self.kube.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, **kw)
-        else:
-            res = self.kube.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, **kw)
-        return res.get("items", [])
+        return self._page(namespace, **kw).get("items", [])
 
     def pages(self, namespace: str | None = None, label_selector: str | None = None,
               page: int = 200) -> Iterator[list[dict[str, Any]]]:
         """Every Incident, one page of `page` at a time (`continue` tokens): memory bounded by the page,
         whatever the history."""
         kw: dict[str, Any] = {"limit": page, **({"label_selector": label_selector} if label_selector else {})}
-        token = None
         while True:
-            if token:
-                kw["_continue"] = token
-            if namespace:
-                res = self.kube.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, **kw)
-            else:
-                res = self.kube.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, **kw)
+            res = self._page(namespace, **kw)
             yield res.get("items", [])
-            token = (res.get("metadata") or {}).get("continue")
-            if not token:
+            kw["_continue"] = (res.get("metadata") or {}).get("continue")
+            if not kw["_continue"]:
                 return
 
     def patch_status(self, namespace: str, name: str, patch: dict[str, Any],

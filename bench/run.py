@@ -265,7 +265,10 @@ def tokens(api) -> dict:
 
     kube = Kube.connect(api)
     custom = client.CustomObjectsApi(api)
-    incs = custom.list_cluster_custom_object("netaiops.io", "v1alpha1", "incidents", label_selector="app.kubernetes.io/created-by=incident-bridge")["items"][:5]
+    # Incidents analysed in full (a Grouped one has no evidence of its own)
+    incs = [i for i in custom.list_cluster_custom_object("netaiops.io", "v1alpha1", "incidents", limit=200,
+                                                         label_selector="app.kubernetes.io/created-by=incident-bridge")["items"]
+            if (i.get("status") or {}).get("phase") != "Grouped" and (i.get("status") or {}).get("evidence")][:5]
     server = BedrockServer()
     ours, seed = [], []
     try:
@@ -324,7 +327,10 @@ def main() -> int:
             if GROUPED_PODS:
                 result["groupedStorm"] = grouped_storm(api, core, apps, custom, github)
             rss.stop.set()
-        result["tokens"] = tokens(api)
+        try:
+            result["tokens"] = tokens(api)
+        except Exception as exc:  # noqa: BLE001 - the figures above stand on their own
+            result["tokens"] = {"error": f"{type(exc).__name__}: {exc}"}
     finally:
         github.stop()
         aws.stop()

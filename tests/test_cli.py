@@ -74,3 +74,14 @@ def test_a_closed_pipe_ends_quietly():
     proc = subprocess.run(f"{sys.executable} -m incident_operator.cli schema evidence | head -c 10",
                           shell=True, capture_output=True, text=True, timeout=60)
     assert proc.stdout == '{\n  "$defs"'[:10] and "Traceback" not in proc.stderr
+
+
+def test_run_limits_malloc_arenas_unless_the_environment_decided(monkeypatch):
+    import platform
+
+    from incident_operator.cli import limit_malloc_arenas
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() is False  # the operator's environment wins
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    assert limit_malloc_arenas() is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")

@@ -94,9 +94,9 @@ class PhaseContext:
     def cluster_collector(self) -> ClusterCollector:
         """The cluster evidence source's collector (what it reads once serves every phase of this run)."""
         source = next((s for s in self.sources if isinstance(s, ClusterSource)), None)
-        if source is None:
-            source = ClusterSource(self.deps) if self.deps else None
-        return source.collector if source else ClusterCollector(self.kube)
+        if source is not None:
+            return source.collector
+        return self.deps.cluster_collector() if self.deps else ClusterCollector(self.kube)
 
     def evidence(self) -> EvidenceBundle:
         if self._bundle is None:

@@ -19,6 +19,7 @@ Incidents in the window may miss its parent.
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -66,8 +67,9 @@ def _created(item: dict[str, Any]) -> datetime:
 def find_parent(ctx: "PhaseContext", labels: dict[str, str]) -> tuple[str, str] | None:
     """The Incident of the same event this one joins, with why; None if this one is (or becomes) the parent.
 
-    An Incident that has already gathered as a parent wins; among Incidents gathering at the same moment,
-    the earliest (creation time, then name). So whichever order they run in, they agree on one parent."""
+    Called under election(): the namespace's elections run one at a time and each writes its decision (its
+    labels, with the parent's name if it joined one) before the next one looks, so every Incident of the
+    event seen here is a parent or names one; the earliest parent (creation time, then name) is joined."""
     window = ctx.settings.group_window_seconds
     keys = [k for k in (LABEL_WORKLOAD, LABEL_NODE) if labels.get(k)]
     if window <= 0 or not keys:
@@ -110,14 +112,24 @@ def find_parent(ctx: "PhaseContext", labels: dict[str, str]) -> tuple[str, str] 
             else:
                 gathering.append((when, meta["name"], why))
     committed += [c for c in via_child if _open(ctx, c[1], phases)]
-    if committed:
-        _, name, why = min(committed)
-        return name, why
-    earlier = [g for g in gathering if g[0] < mine]
-    if earlier:
-        _, name, why = min(earlier)
+    # Elections in a namespace run one at a time (election()), each writing its decision in its labels before
+    # the next looks: every Incident seen here has decided. One without a parent label is a parent, whether
+    # it is still gathering or not, earlier or later than this one.
+    decided = committed + gathering
+    if decided:
+        _, name, why = min(decided)
         return name, why
     return None
+
+
+def election(ctx: "PhaseContext") -> threading.Lock:
+    """The lock of this namespace's parent election in this operator (one active replica: Kopf peering).
+    Held for one page read and one label write."""
+    locks = ctx.deps.client(ELECTIONS, dict) if ctx.deps else {}  # made at start-up (handlers.configure)
+    return locks.setdefault(ctx.namespace, threading.Lock())  # setdefault: one lock, whoever asks first
+
+
+ELECTIONS = "grouping-elections"
 
 
 def _open(ctx: "PhaseContext", name: str, phases: dict[str, Any]) -> bool:

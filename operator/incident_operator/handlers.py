@@ -12,7 +12,7 @@ from typing import Any
 
 import kopf
 
-from . import metrics, pipeline, preflight, scheduling, watching
+from . import grouping, metrics, pipeline, preflight, scheduling, watching
 from .constants import ANN_RERUN, ANN_SILENCED, FINISHED_PHASES, GROUP, NEEDS_ACTION, PLURAL, RESOLVED, VERSION
 from .kube.client import Kube
 from .kube.incidents import IncidentStore
@@ -42,6 +42,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     memo.kube = Kube.connect()
     memo.settings = cfg
     memo.deps = ToolDeps(settings=cfg, kube=memo.kube)
+    memo.deps.client(grouping.ELECTIONS, dict)  # the parent elections' locks, one per namespace
     memo.gate = scheduling.PriorityGate(cfg.workers)  # Incidents worked on at once, most severe first
     memo.pipelines = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="pipeline")
     ensure_peering(memo.kube, cfg.peering_name, cfg.namespaces)

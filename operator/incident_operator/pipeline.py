@@ -14,7 +14,7 @@ from kubernetes.client import ApiException
 from pydantic import ValidationError
 
 from .models.spec import IncidentSpec
-from .constants import ANN_SILENCED, FAILED, FINISHED_PHASES, GROUPED, LABEL_PARENT, NEEDS_ACTION, PHASES, RESOLVED
+from .constants import ANN_SILENCED, FAILED, FINISHED_PHASES, GROUPED, NEEDS_ACTION, PHASES, RESOLVED
 from . import metrics
 from .clock import now_iso
 from .phases import PHASE_FUNCTIONS
@@ -199,8 +199,7 @@ def run(ctx: PhaseContext) -> str:
 
 
 def group(ctx: PhaseContext, exc: Grouped) -> str:
-    """Finish as part of `exc.parent`: labelled first (later siblings find the parent through it)."""
-    ctx.set_labels({LABEL_PARENT: exc.parent})
+    """Finish as part of `exc.parent` (the gather phase labelled it with its parent already)."""
     summary = f"`{exc.parent}`와(과) 같은 이벤트({exc.why})로 묶임: 분석과 리포트는 그 Incident에서"
     conditions = ready_condition(ctx.status.get("conditions") or [], GROUPED, "Grouped", summary)
     ctx.patch_status({**exc.gathered, "phase": GROUPED, "parent": exc.parent, "outcome": "grouped", "summary": summary,

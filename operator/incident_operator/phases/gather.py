@@ -10,7 +10,7 @@ from kubernetes import client
 from bridge_lambda.alarm import label_value, target_from_dimensions
 
 from .. import grouping
-from ..constants import LABEL_ALARM, LABEL_NODE, LABEL_WORKLOAD
+from ..constants import LABEL_ALARM, LABEL_NODE, LABEL_PARENT, LABEL_WORKLOAD
 from ..models.spec import Alarm, Target
 from ..models.evidence import TimeWindow
 from ..suspects import find as find_suspects
@@ -128,8 +128,6 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
     node = node or (target.name if target.kind == "Node" else None)
     if node:
         labels[LABEL_NODE] = label_value(node)
-    if labels:  # written before looking for a parent: of two Incidents of one event, the later finds the earlier
-        ctx.set_labels(labels)
     out = {
         "incidentType": incident_type(alarm),
         "target": target.model_dump(mode="json", by_alias=True, exclude_none=True),
@@ -141,7 +139,13 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
         out["window"]["note"] = note
     if suspects or searched:
         out["suspectSearch"] = {"suspects": len(suspects), "failed": searched or None}
-    parent = grouping.find_parent(ctx, labels)
+    # one election at a time per namespace: whoever looks next sees every earlier decision (its labels)
+    with grouping.election(ctx):
+        parent = grouping.find_parent(ctx, labels)
+        if parent:
+            labels[LABEL_PARENT] = parent[0]  # the decision, visible to the next one in the same write
+        if labels:
+            ctx.set_labels(labels)
     if parent:
         raise grouping.Grouped(parent[0], parent[1], out)
     return out

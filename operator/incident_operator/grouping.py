@@ -1,20 +1,20 @@
 """One Incident for one event: alarms on the same workload or the same node, close in time, are grouped.
 
-The gather phase labels every Incident with what it is about (`netaiops.io/workload`, `netaiops.io/node`)
-and then looks, by those labels, for another Incident of the same event in its namespace (created within
-`INCIDENT_GROUP_WINDOW_SECONDS` of it, neither Failed nor Resolved: a resolved event is over): one that already gathered as a parent, or else an
-earlier one gathering at the same moment. If there is one, this Incident is `Grouped` under it (label `netaiops.io/parent`, `status.parent`) and stops there: no report,
-no analysis of its own. A Grouped Incident found this way stands for its parent, which counts only while it is
-itself neither Failed nor Resolved (its children keep the label after it finished). The parent lists its children by that label when it diagnoses
-(`status.relatedIncidents`, named in the report). A storm over the 100 pods of one Deployment opens one
-issue, not 100; a node CPU alarm and the pod-restart alarms of pods on that node are one Incident.
+The gather phase looks, by the labels of what an Incident is about (`netaiops.io/workload`, `netaiops.io/node`),
+for another Incident of the same event in its namespace (created within `INCIDENT_GROUP_WINDOW_SECONDS` of it,
+neither Failed nor Resolved: a resolved event is over). If there is one, this Incident is `Grouped` under the
+earliest parent of the event (label `netaiops.io/parent`, `status.parent`) and stops there: no report, no
+analysis of its own. A Grouped Incident found this way stands for its parent, which counts only while it is
+itself neither Failed nor Resolved (its children keep the label after it finished). The parent lists its
+children by that label when it diagnoses (`status.relatedIncidents`, named in the report). A storm over the
+100 pods of one Deployment opens one issue, not 100; a node CPU alarm and the pod-restart alarms of pods on
+that node are one Incident.
 
-Each Incident writes its labels before it looks, so of two Incidents of one event gathering together each
-sees the other and both pick the earlier (ties broken by name); one that comes later joins the parent.
-Every lookup is one bounded LIST per label: the cost does not grow with history. Known gaps: an
-Incident that looks in the few milliseconds between another's look and its gather being written can
-still become a second parent; and a page holds 50 Incidents per label, so a workload with more than 50
-Incidents in the window may miss its parent.
+The elections of one namespace run one at a time in the operator (election()), and each writes its decision
+— its labels, with its parent's name when it joins one — before the next one looks: every Incident of the
+event a later one sees has decided, so a storm never elects two parents. Every lookup is one bounded LIST
+per label: the cost does not grow with history. Known gap: a page holds 50 Incidents per label, so a
+workload with more than 50 Incidents in the window may miss its parent.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from kubernetes import client
 
 from .constants import FAILED, LABEL_NODE, LABEL_PARENT, LABEL_WORKLOAD, RESOLVED
 from .kube.client import is_not_found
-from .kube.evidence import ClusterCollector
 from .models.spec import Target
 
 if TYPE_CHECKING:
@@ -54,7 +53,8 @@ def pod_home(ctx: "PhaseContext", target: Target) -> tuple[dict[str, Any] | None
         pod = ctx.kube.core.read_namespaced_pod(target.pod, target.namespace)
     except client.ApiException:
         return None, None  # a pod name that is really a prefix, or a pod gone already: nothing to group by
-    kind, name, _, _ = ClusterCollector(ctx.kube)._workload_of(pod)
+    # the collect phase's collector: the ReplicaSet read to name the owner is not read again there
+    kind, name, _, _ = ctx.cluster_collector()._workload_of(pod)
     workload = {"kind": kind, "namespace": target.namespace, "name": name} if kind and name else None
     return workload, pod.spec.node_name if pod.spec else None
 
@@ -76,8 +76,7 @@ def find_parent(ctx: "PhaseContext", labels: dict[str, str]) -> tuple[str, str] 
         return None
     me = ctx.incident["metadata"]
     mine = (_created(ctx.incident), me["name"])
-    committed: list[tuple[tuple[datetime, str], str, str]] = []
-    gathering: list[tuple[tuple[datetime, str], str, str]] = []
+    parents: list[tuple[tuple[datetime, str], str, str]] = []  # (created, name) of a parent, its name, why
     via_child: list[tuple[tuple[datetime, str], str, str]] = []  # parents named by a Grouped sibling's label
     phases: dict[str, Any] = {}  # every Incident listed, by name: its phase
     for key in keys:
@@ -107,17 +106,12 @@ def find_parent(ctx: "PhaseContext", labels: dict[str, str]) -> tuple[str, str] 
                 if parent != me["name"]:
                     via_child.append((when, parent, why))  # its siblings are grouped there
                 continue
-            if "Gathering" in (status.get("completedPhases") or []):
-                committed.append((when, meta["name"], why))
-            else:
-                gathering.append((when, meta["name"], why))
-    committed += [c for c in via_child if _open(ctx, c[1], phases)]
-    # Elections in a namespace run one at a time (election()), each writing its decision in its labels before
-    # the next looks: every Incident seen here has decided. One without a parent label is a parent, whether
-    # it is still gathering or not, earlier or later than this one.
-    decided = committed + gathering
-    if decided:
-        _, name, why = min(decided)
+            # elections run one at a time, each labelled with its decision before the next looks: one seen
+            # here without a parent label is a parent, whether still gathering or not, earlier or later
+            parents.append((when, meta["name"], why))
+    parents += [c for c in via_child if _open(ctx, c[1], phases)]
+    if parents:
+        _, name, why = min(parents)
         return name, why
     return None
 

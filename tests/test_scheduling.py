@@ -4,38 +4,172 @@ from __future__ import annotations
 
 import asyncio
 
-from incident_operator.scheduling import PriorityGate, priority
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from incident_operator.next_step import Step, next_step, watched
+from incident_operator.peering import outranked
+from incident_operator.scheduling import Done, WorkQueue, priority
 
 from .support.workloads import incident
 
 
+def _run_queue(work, scenario, workers: int = 1) -> None:
+    async def main() -> None:
+        queue = WorkQueue(workers, work, ThreadPoolExecutor(workers))
+        queue.start()
+        try:
+            await scenario(queue)
+        finally:
+            await queue.stop()
+    asyncio.run(main())
+
+
+async def _until(check, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
 def test_a_critical_incident_overtakes_the_queue():
     order: list[str] = []
+    hold = threading.Event()
 
-    async def work(gate: PriorityGate, name: str, prio, hold: asyncio.Event | None = None) -> None:
-        async with gate.slot(prio):
-            order.append(name)
-            if hold:
-                await hold.wait()
+    def work(key):
+        order.append(key[1])
+        if key[1] == "running":
+            hold.wait(5)
+        return Done()
 
-    async def main() -> None:
-        gate, hold = PriorityGate(1), asyncio.Event()
-        first = asyncio.create_task(work(gate, "running", priority({"severity": "low"}, {}), hold))
-        await asyncio.sleep(0)
-        queued = [asyncio.create_task(work(gate, f"low-{i}", priority({"severity": "low"}, {"creationTimestamp": f"2026-11-25T10:00:0{i}Z"})))
-                  for i in range(3)]
-        queued.append(asyncio.create_task(work(gate, "medium", priority({"severity": "medium"}, {"creationTimestamp": "2026-11-25T09:00:00Z"}))))
-        queued.append(asyncio.create_task(work(gate, "critical", priority({"severity": "critical"}, {"creationTimestamp": "2026-11-25T11:00:00Z"}))))
-        cancelled = asyncio.create_task(work(gate, "gave-up", priority({"severity": "critical"}, {})))
-        await asyncio.sleep(0)
-        cancelled.cancel()  # a handler Kopf cancels while it waits loses its place and takes no slot
-        assert gate.waiting == 5
+    async def scenario(queue: WorkQueue) -> None:
+        queue.offer(("ns", "running"), priority({"severity": "low"}, {}))
+        await _until(lambda: order == ["running"])
+        for i in range(3):
+            queue.offer(("ns", f"low-{i}"), priority({"severity": "low"}, {"creationTimestamp": f"2026-11-25T10:00:0{i}Z"}))
+        queue.offer(("ns", "low-1"), priority({"severity": "low"}, {"creationTimestamp": "2026-11-25T10:00:01Z"}))  # again
+        queue.offer(("ns", "medium"), priority({"severity": "medium"}, {"creationTimestamp": "2026-11-25T09:00:00Z"}))
+        queue.offer(("ns", "critical"), priority({"severity": "critical"}, {"creationTimestamp": "2026-11-25T11:00:00Z"}))
+        queue.offer(("ns", "gone"), priority({"severity": "critical"}, {}))
+        queue.cancel(("ns", "gone"))  # deleted while it waited: never worked on
+        queue.offer(("ns", "running"), priority({"severity": "critical"}, {}))  # an event for the running one
+        assert queue.waiting == 5  # one entry per Incident, however many events
         hold.set()
-        await asyncio.gather(first, *queued)
-        await asyncio.gather(cancelled, return_exceptions=True)
-        assert gate.free == 1 and gate.waiting == 0
-    asyncio.run(main())
+        await _until(lambda: len(order) == 6)
+        await asyncio.sleep(0.05)
+    _run_queue(work, scenario)
     assert order == ["running", "critical", "medium", "low-0", "low-1", "low-2"]
+
+
+def test_a_change_asked_for_while_running_is_looked_at_again_and_retries_come_back():
+    runs: list[str] = []
+    holds = [threading.Event(), threading.Event()]
+
+    def work(key):
+        runs.append(key[1])
+        n = runs.count(key[1])
+        if key[1] == "busy" and n <= 2:
+            holds[n - 1].wait(5)
+            return Done(watched=("token-0", None, "None"))
+        if key[1] == "retry" and n == 1:
+            return Done(after=0.05)  # e.g. a rollout being waited on
+        return Done()
+
+    async def scenario(queue: WorkQueue) -> None:
+        queue.offer(("ns", "busy"), (1, ""))
+        await _until(lambda: runs == ["busy"])
+        assert queue.seen(("ns", "busy"), ("token-0", None, "None"))  # nothing new asked: no second look
+        queue.offer(("ns", "quiet"), (1, ""))
+        holds[0].set()
+        await _until(lambda: runs == ["busy", "quiet"])
+        await asyncio.sleep(0.05)
+        assert runs == ["busy", "quiet"]
+        queue.offer(("ns", "busy"), (1, ""))
+        await _until(lambda: runs.count("busy") == 2)
+        assert queue.seen(("ns", "busy"), ("token-1", None, "None"))  # a re-run asked while it ran
+        holds[1].set()
+        await _until(lambda: runs.count("busy") == 3)  # looked at again at once
+        queue.offer(("ns", "retry"), (1, ""))
+        await _until(lambda: queue.delayed == 1)
+        queue.offer(("ns", "retry"), (1, ""))  # an event while it waits out its delay does not shorten it
+        assert queue.waiting == 0 and queue.delayed == 1
+        await _until(lambda: runs.count("retry") == 2)
+        await asyncio.sleep(0.1)
+        assert runs.count("retry") == 2 and queue.waiting == 0 and queue.delayed == 0
+    _run_queue(work, scenario)
+
+
+def test_a_failing_piece_of_work_is_retried_not_lost(monkeypatch):
+    from incident_operator import scheduling
+    monkeypatch.setattr(scheduling, "RETRY_AFTER_ERROR", 0.05)
+    runs: list[int] = []
+
+    def work(key):
+        runs.append(1)
+        if len(runs) == 1:
+            raise ConnectionError("API server unreachable")
+        return Done()
+
+    async def scenario(queue: WorkQueue) -> None:
+        queue.offer(("ns", "flaky"), (1, ""))
+        await _until(lambda: len(runs) == 2)
+    _run_queue(work, scenario)
+
+
+def _body(phase=None, annotations=None, labels=None, **status):
+    return {"metadata": {"annotations": annotations or {}, "labels": labels or {}},
+            "spec": status.pop("spec", {}), "status": {**({"phase": phase} if phase else {}), **status}}
+
+
+ARCHIVED = {"netaiops.io/archived": "true"}
+OWED = {"ref": {"number": 1}, "outbox": [{"op": "comment", "key": "analysis"}]}
+RECOVERED = {"recovery": {"recoveredAt": "2026-12-04T10:00:00Z"}}
+
+
+@pytest.mark.parametrize("body,step", [
+    (_body(), Step.RUN),  # new
+    (_body("Collecting"), Step.RUN),  # resumed after a restart
+    (_body(annotations={"netaiops.io/silenced": "true"}), Step.RUN),  # records that it is silenced
+    (_body(annotations={"netaiops.io/silenced": "true"}, silenced=True), None),  # waits for the annotation to go
+    (_body(silenced=True), Step.RUN),  # un-silenced
+    (_body(annotations={"netaiops.io/rerun": "1"}), Step.RERUN),
+    (_body("Diagnosing", annotations={"netaiops.io/rerun": "1"}), Step.RUN),  # the current run first
+    (_body("NeedsAction", annotations={"netaiops.io/rerun": "1"}, labels=ARCHIVED), Step.RERUN),
+    (_body("NeedsAction", annotations={"netaiops.io/rerun": "1"}, labels=ARCHIVED, rerunToken="1"), None),
+    (_body("NeedsAction", spec=RECOVERED, report={"ref": {"number": 1}, "closed": False}), Step.RECOVER),
+    (_body("NeedsAction", spec=RECOVERED, report={"ref": {"number": 1}, "closed": True}), Step.ARCHIVE),
+    (_body("Resolved", spec=RECOVERED, report={"ref": {"number": 1}, "outbox": [{"op": "close"}]}), Step.DELIVER),
+    (_body("Resolved", spec=RECOVERED), Step.ARCHIVE),  # no report to note it on
+    (_body("Failed", report=OWED), Step.DELIVER),
+    (_body("Grouped"), Step.ARCHIVE),
+    (_body("Resolved", labels=ARCHIVED), None),
+])
+def test_what_an_incident_needs_next(body, step):
+    assert next_step(body) == step
+
+
+def test_only_what_people_change_counts_as_a_new_request():
+    body = _body("Collecting", annotations={"netaiops.io/rerun": "1", "netaiops.io/occurrences": "3"})
+    bumped = _body("Diagnosing", annotations={"netaiops.io/rerun": "1", "netaiops.io/occurrences": "4"})
+    assert watched(body) == watched(bumped)  # the bridge counting occurrences, the operator's own status
+    assert watched(body) != watched(_body("Collecting", annotations={"netaiops.io/rerun": "2"}))
+    assert watched(body) != watched(_body("Collecting", annotations={"netaiops.io/rerun": "1"}, spec=RECOVERED))
+
+
+def test_a_replica_defers_to_live_peers_of_higher_or_equal_priority():
+    from datetime import datetime, timedelta, timezone
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
+    seen = (now - timedelta(seconds=10)).isoformat()
+    old = (now - timedelta(seconds=120)).isoformat()
+    peers = {"me": {"priority": 10, "lifetime": 60, "lastseen": seen},
+             "low": {"priority": 5, "lifetime": 60, "lastseen": seen},
+             "high-dead": {"priority": 20, "lifetime": 60, "lastseen": old}}
+    assert outranked(peers, "me", 10, now) == []
+    assert outranked({**peers, "high": {"priority": 20, "lifetime": 60, "lastseen": seen}}, "me", 10, now) == ["high"]
+    assert outranked({**peers, "twin": {"priority": 10, "lifetime": 60, "lastseen": seen}}, "me", 10, now) == ["twin"]
 
 
 def test_the_operator_starts_the_critical_incident_before_the_queued_ones(kube, ns, incidents, start_operator):

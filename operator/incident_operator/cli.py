@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -24,7 +26,6 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     each thread otherwise gets an arena of its own whose freed memory is rarely given back, so RSS grows
     with the storm's peak and stays. What MALLOC_ARENA_MAX does, for the processes not started with it."""
     import ctypes
-    import os
     if os.environ.get("MALLOC_ARENA_MAX"):
         return False  # the environment decided
     try:
@@ -64,8 +65,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except metrics.MetricsUnavailable as exc:
         print(f"incident-operator: {exc}", file=sys.stderr)
         return 2
-    kopf.run(clusterwide=not namespaces, namespaces=namespaces, standalone=args.standalone,
-             liveness_endpoint=args.liveness, memo=kopf.Memo(settings=cfg))
+    identity = f"{cfg.identity}/{os.getpid()}-{secrets.token_hex(3)}"  # unique per process, like Kopf's own
+    kopf.run(clusterwide=not namespaces, namespaces=namespaces, standalone=args.standalone, identity=identity,
+             liveness_endpoint=args.liveness, memo=kopf.Memo(settings=cfg, peer_identity=identity))
     return 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
 import random
 import threading
@@ -12,12 +12,12 @@ from typing import Any
 
 import kopf
 
-from . import grouping, metrics, pipeline, preflight, scheduling, watching
-from .constants import ANN_RERUN, ANN_SILENCED, FINISHED_PHASES, GROUP, NEEDS_ACTION, PLURAL, RESOLVED, VERSION
+from . import grouping, next_step, peering, pipeline, preflight, scheduling, watching
+from .constants import ANN_RERUN, FINISHED_PHASES, GROUP, NEEDS_ACTION, PLURAL, VERSION
 from .kube.client import Kube
-from .kube.incidents import IncidentStore
+from .kube.incidents import IncidentStore, WriteLog
 from .report import outbox
-from .runtime import build_context
+from .runtime import WRITES, build_context
 from .settings import get_settings
 from .tools.base import ToolDeps
 
@@ -25,133 +25,164 @@ log = logging.getLogger(__name__)
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     cfg = memo.get("settings") or get_settings()
-    # Kopf's bookkeeping goes to annotations, so status holds only what users read.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=f"kopf.{GROUP}")
-    # Archived (finished) Incidents are not watched; the diff base holds only the watched fields.
-    watching.configure(settings, GROUP, PLURAL, prefix=f"kopf.{GROUP}")
+    # Kopf only watches (one event handler, no change handlers: it never writes to an Incident); the
+    # operator's work queue (scheduling.py) decides what is done and when.
+    watching.configure(settings, GROUP, PLURAL)  # archived (finished) Incidents are not watched
     settings.peering.name = cfg.peering_name
     settings.peering.mandatory = False
     # Two replicas with equal priority would both freeze; a random one lets exactly one lead.
     settings.peering.priority = cfg.peering_priority if cfg.peering_priority is not None else random.randint(1, 10**6)
     settings.posting.enabled = False  # the pipeline posts its own Events
-    settings.execution.max_workers = cfg.workers
     settings.networking.request_timeout = 60
     settings.watching.server_timeout = 300
+    memo.kopf_settings = settings
     memo.kube = Kube.connect()
     memo.settings = cfg
     memo.deps = ToolDeps(settings=cfg, kube=memo.kube)
     memo.deps.client(grouping.ELECTIONS, dict)  # the parent elections' locks, one per namespace
-    memo.gate = scheduling.PriorityGate(cfg.workers)  # Incidents worked on at once, most severe first
+    memo.writes = memo.deps.client(WRITES, WriteLog)  # the operator's own Incident writes
     memo.pipelines = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="pipeline")
-    ensure_peering(memo.kube, cfg.peering_name, cfg.namespaces)
+    peers = None
+    if not settings.peering.standalone:
+        peering.ensure_peering(memo.kube, cfg.peering_name, cfg.namespaces)
+        if memo.get("peer_identity"):  # the identity Kopf peers under (cli.py sets it): defer as Kopf does
+            peers = peering.Peers(memo.kube, cfg.peering_name, cfg.namespaces, memo.peer_identity,
+                                  settings.peering.priority)
+    memo.queue = scheduling.WorkQueue(cfg.workers, functools.partial(work, memo), memo.pipelines,
+                                      paused=peers.paused if peers else (lambda: False))
+    memo.queue.start()
     preflight.report(cfg)  # a configured feature that cannot work: a warning now, not a silent fallback later
 
 
-def ensure_peering(kube: Kube, name: str, namespaces: list[str]) -> None:
-    """Create the peering object(s) replicas meet at, if the peering CRDs are installed."""
+@kopf.on.cleanup()
+async def stop_workers(memo: kopf.Memo, **_: Any) -> None:
+    if memo.get("queue"):
+        await memo.queue.stop()
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def incident_event(event: Any, memo: kopf.Memo, **_: Any) -> None:
+    """Every watch event of a watched (not archived) Incident: at most one queue entry, decided on the event's
+    body alone (no request), and Kopf's handler is done at once."""
+    body = event.get("object") or {}
+    meta = body.get("metadata") or {}
+    key = (meta.get("namespace"), meta.get("name"))
+    if event.get("type") == "DELETED":  # deleted, or archived (it left the watch's label selector)
+        memo.queue.cancel(key)
+        return
+    if memo.queue.seen(key, next_step.watched(body)):
+        return  # being worked on: looked at again afterwards if people asked something meanwhile
+    if memo.writes.ours(*key, meta.get("resourceVersion")):
+        return  # our own write: its writer decided what comes next
+    if next_step.next_step(body) is not None:
+        memo.queue.offer(key, scheduling.priority(body.get("spec"), meta))
+
+
+def object_logger(memo: kopf.Memo, incident: dict) -> logging.LoggerAdapter:
+    """Log lines that name the Incident (Kopf's `incident` key in JSON logs), as in a Kopf handler."""
+    return kopf.LocalObjectLogger(body=kopf.Body(incident), settings=memo.kopf_settings)
+
+
+MAX_STEPS = 5  # a run, then its report, its recovery note, its archive label: never a loop
+
+
+def work(memo: kopf.Memo, key: scheduling.Key) -> scheduling.Done:
+    """Do what the Incident needs next (next_step.py), read fresh, until nothing is left now; say when to
+    come back (a retry, a rollout being waited on, a report owed)."""
     from kubernetes.client import ApiException
-    body = {"apiVersion": "kopf.dev/v1", "metadata": {"name": name}}
-    creates = ([lambda ns=ns: kube.custom.create_namespaced_custom_object(
-                   "kopf.dev", "v1", ns, "kopfpeerings", {**body, "kind": "KopfPeering"}) for ns in namespaces]
-               or [lambda: kube.custom.create_cluster_custom_object(
-                   "kopf.dev", "v1", "clusterkopfpeerings", {**body, "kind": "ClusterKopfPeering"})])
-    for create in creates:
-        try:
-            create()
-        except ApiException as exc:
-            if exc.status == 403:
-                log.warning("no permission to create the peering object %s; create it by hand", name)
-            elif exc.status not in (404, 409):  # 404: no peering CRDs (standalone); 409: it exists
-                raise
-
-
-def _fresh(memo: kopf.Memo, namespace: str, name: str) -> dict:
-    """The Incident as the API has it now (status included), not Kopf's cached body."""
-    return IncidentStore(memo.kube).get(namespace, name)
-
-
-def _reconcile(memo: kopf.Memo, namespace: str, name: str, logger: logging.Logger | logging.LoggerAdapter) -> dict:
-    """Run what is left of the pipeline; returns the Incident's status as it ended."""
-    incident = _fresh(memo, namespace, name)
-    if (incident.get("status") or {}).get("phase") in FINISHED_PHASES:
-        return incident.get("status") or {}
-    ctx = build_context(memo.kube, memo.settings, incident, logger, memo.deps)
+    store = IncidentStore(memo.kube, memo.writes)
     try:
-        phase = pipeline.run(ctx)
-    except pipeline.RetryLater as exc:
-        raise kopf.TemporaryError(str(exc), delay=exc.delay) from None
-    logger.info("incident %s/%s finished: %s", namespace, name, phase)
-    return ctx.status
+        incident = store.get(*key)
+    except ApiException as exc:
+        if exc.status == 404:
+            return scheduling.Done()  # deleted meanwhile
+        raise
+    logger = object_logger(memo, incident)
+    for _ in range(MAX_STEPS):
+        step = next_step.next_step(incident)
+        if step is None:
+            break
+        try:
+            incident, after = STEPS[step](memo, store, incident, logger)
+        except pipeline.RetryLater as exc:
+            logger.info("again in %.0fs: %s", exc.delay, exc)
+            return scheduling.Done(exc.delay, next_step.watched(incident))
+        if after is not None:
+            return scheduling.Done(after, next_step.watched(incident))
+    return scheduling.Done(None, next_step.watched(incident))
 
 
-def _unfinished(status: Any, **_: Any) -> bool:
-    """Kopf evaluates this on the body it already has: a finished Incident costs no request at start-up."""
-    return (status or {}).get("phase") not in FINISHED_PHASES
+StepResult = tuple[dict, "float | None"]  # the Incident as it is now, and when to come back (None: go on)
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL, when=_unfinished)
-@kopf.on.create(GROUP, VERSION, PLURAL, when=_unfinished)
-async def reconcile(name: str, namespace: str, spec: Any, meta: Any, memo: kopf.Memo, logger: logging.Logger,
-                    patch: kopf.Patch, **_: Any) -> None:
-    """Waits for a worker slot (most severe first, then oldest), then runs the pipeline on a worker thread."""
-    async with memo.gate.slot(scheduling.priority(spec, meta)):
-        metrics.QUEUED.set(memo.gate.waiting)
-        status = await asyncio.get_running_loop().run_in_executor(memo.pipelines, _reconcile, memo, namespace, name, logger)
-    metrics.QUEUED.set(memo.gate.waiting)
-    watching.label_finished(status, patch)
+def _context(memo: kopf.Memo, incident: dict, logger: Any):
+    return build_context(memo.kube, memo.settings, incident, logger, memo.deps)
 
 
-def _finished_unarchived(status: Any, labels: Any, **_: Any) -> bool:
-    return watching.archivable(status) and not watching.is_archived(labels)
+def run_pipeline(memo: kopf.Memo, store: IncidentStore, incident: dict, logger: Any) -> StepResult:
+    ctx = _context(memo, incident, logger)
+    phase = pipeline.run(ctx)
+    if phase in FINISHED_PHASES:
+        logger.info("incident %s/%s finished: %s", ctx.namespace, ctx.name, phase)
+    return ctx.incident, None
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL, when=_finished_unarchived)
-@kopf.on.create(GROUP, VERSION, PLURAL, when=_finished_unarchived)  # never seen by Kopf before
-def archive_finished(patch: kopf.Patch, **_: Any) -> None:
-    """A finished Incident still in view at start-up (written before archiving existed, or taken out of the
-    archive by hand): archived once, so the next start does not list it."""
-    watching.archive(patch)
-
-
-@kopf.on.field(GROUP, VERSION, PLURAL, field=("metadata", "annotations", ANN_SILENCED))
-def silence_changed(name: str, namespace: str, old: Any, new: Any, memo: kopf.Memo, logger: logging.Logger,
-                    patch: kopf.Patch, **_: Any) -> None:
-    """Un-silencing an Incident lets it carry on from where it stopped."""
-    if old == "true" and new != "true":
-        watching.label_finished(_reconcile(memo, namespace, name, logger), patch)
-
-
-def _unsilenced(status: Any, annotations: Any, **_: Any) -> bool:
-    return bool((status or {}).get("silenced")) and (annotations or {}).get(ANN_SILENCED) != "true"
-
-
-@kopf.timer(GROUP, VERSION, PLURAL, interval=2.0, when=_unsilenced)
-def carry_on_when_unsilenced(name: str, namespace: str, memo: kopf.Memo, logger: logging.Logger, patch: kopf.Patch,
-                             **_: Any) -> None:
-    """The annotation is gone but the Incident still says silenced: carry on. Decided on the current body,
-    so it works even when the removal raced Kopf's own bookkeeping and no field change was seen."""
-    watching.label_finished(_reconcile(memo, namespace, name, logger), patch)
-
-
-@kopf.on.field(GROUP, VERSION, PLURAL, field=("metadata", "annotations", ANN_RERUN))
-def rerun(name: str, namespace: str, new: Any, memo: kopf.Memo, logger: logging.Logger, patch: kopf.Patch,
-          **_: Any) -> None:
+def rerun(memo: kopf.Memo, store: IncidentStore, incident: dict, logger: Any) -> StepResult:
     """`incident-operator rerun NAME` (or `kubectl annotate inc NAME netaiops.io/rerun=$(date +%s) --overwrite`
-    on an Incident not archived yet): analyse again."""
-    incident = _fresh(memo, namespace, name)
-    status = incident.get("status") or {}
-    if not new:
-        return
-    if status.get("rerunToken") == new:  # this re-run started already: carry it on (e.g. after a wait)
-        watching.label_finished(_reconcile(memo, namespace, name, logger), patch)
-        return
-    if status.get("phase") not in FINISHED_PHASES and status.get("phase"):
-        raise kopf.TemporaryError("the current run is still going; re-run after it finishes", delay=5)
-    ctx = build_context(memo.kube, memo.settings, incident, logger, memo.deps)
-    pipeline.restart(ctx, str(new))
-    watching.label_finished(_reconcile(memo, namespace, name, logger), patch)
+    on an Incident not archived yet): analyse again, keeping the last run in `previousRuns`."""
+    ctx = _context(memo, incident, logger)
+    pipeline.restart(ctx, str(ctx.annotations[ANN_RERUN]))
+    return run_pipeline(memo, store, ctx.incident, logger)
+
+
+def note_recovery(memo: kopf.Memo, store: IncidentStore, incident: dict, logger: Any) -> StepResult:
+    """The alarm went back to OK after the analysis: note it on the report and close it."""
+    ctx = _context(memo, incident, logger)
+    status = ctx.status
+    ctx.patch_status({"outcome": status.get("outcome") if status.get("outcome") == "remediated" else "recovered"})
+    outbox.deliver(ctx, [{"op": "comment", "key": "recovered"}, {"op": "close", "title": "# 알람 정상화"}])
+    if status.get("phase") == NEEDS_ACTION:  # the alarm is back to OK: the incident is over
+        pipeline.finish(ctx)
+    return ctx.incident, None
+
+
+def deliver_report(memo: kopf.Memo, store: IncidentStore, incident: dict, logger: Any) -> StepResult:
+    """What the report still owes, once the Incident is finished (while it runs, each phase delivers)."""
+    wait = next_step.delivery_delay(incident.get("status") or {})
+    if wait > 0:
+        if watching.labels_to_write(incident, archive=False):  # meanwhile, later Incidents find it by cause
+            incident = _labelled(store, incident, archive=False)
+        return incident, wait
+    ctx = _context(memo, incident, logger)
+    report = outbox.deliver(ctx)
+    if outbox.owes(report):
+        return ctx.incident, max(1.0, next_step.delivery_delay(ctx.status))
+    logger.info("report for %s/%s delivered", ctx.namespace, ctx.name)
+    return ctx.incident, None
+
+
+def _labelled(store: IncidentStore, incident: dict, archive: bool = True) -> dict:
+    """Write the finished Incident's labels, only on the version we decided on (a 409: read it again)."""
+    from kubernetes.client import ApiException
+    meta = incident["metadata"]
+    labels = watching.labels_to_write(incident, archive=archive)
+    try:
+        return store.patch(meta["namespace"], meta["name"],
+                           {"metadata": {"labels": labels, "resourceVersion": meta.get("resourceVersion")}})
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        return store.get(meta["namespace"], meta["name"])  # changed since: decide again on what it is now
+
+
+def archive(memo: kopf.Memo, store: IncidentStore, incident: dict, logger: Any) -> StepResult:
+    return _labelled(store, incident), None
+
+
+STEPS = {next_step.Step.RUN: run_pipeline, next_step.Step.RERUN: rerun, next_step.Step.RECOVER: note_recovery,
+         next_step.Step.DELIVER: deliver_report, next_step.Step.ARCHIVE: archive}
 
 
 def expire_finished(store: IncidentStore, ttl: float, namespaces: list[str]) -> int:
@@ -200,41 +231,3 @@ def start_expiry(memo: kopf.Memo, **_: Any) -> None:
 def stop_expiry(memo: kopf.Memo, **_: Any) -> None:
     if memo.get("expiry_stop"):
         memo.expiry_stop.set()
-
-
-@kopf.on.field(GROUP, VERSION, PLURAL, field="spec.recovery")
-def alarm_recovered(name: str, namespace: str, new: Any, memo: kopf.Memo, logger: logging.Logger, patch: kopf.Patch,
-                    **_: Any) -> None:
-    """The alarm went back to OK: note it on the report and close it, if the analysis is done."""
-    if not new or not new.get("recoveredAt"):
-        return
-    incident = _fresh(memo, namespace, name)
-    status = incident.get("status") or {}
-    if status.get("phase") not in (RESOLVED, NEEDS_ACTION) or not status.get("report") or status["report"].get("closed"):
-        watching.label_finished(status, patch)  # nothing to note (or the responding phase reads spec.recovery itself)
-        return
-    ctx = build_context(memo.kube, memo.settings, incident, logger, memo.deps)
-    ctx.patch_status({"outcome": status.get("outcome") if status.get("outcome") == "remediated" else "recovered"})
-    outbox.deliver(ctx, [{"op": "comment", "key": "recovered"}, {"op": "close", "title": "# 알람 정상화"}])
-    if status.get("phase") == NEEDS_ACTION:  # the alarm is back to OK: the incident is over
-        pipeline.finish(ctx)
-    watching.label_finished(ctx.status, patch)
-
-
-def _has_outbox(status: Any, **_: Any) -> bool:
-    return outbox.owes((status or {}).get("report"))
-
-
-@kopf.timer(GROUP, VERSION, PLURAL, interval=5.0, when=_has_outbox)
-def deliver_reports(name: str, namespace: str, memo: kopf.Memo, logger: logging.Logger, patch: kopf.Patch,
-                    **_: Any) -> None:
-    """What the report still owes, once the Incident is finished (while it runs, each phase delivers)."""
-    incident = _fresh(memo, namespace, name)
-    status = incident.get("status") or {}
-    if status.get("phase") not in FINISHED_PHASES or not outbox.due(status):
-        return
-    ctx = build_context(memo.kube, memo.settings, incident, logger, memo.deps)
-    report = outbox.deliver(ctx)
-    if not outbox.owes(report):
-        logger.info("report for %s/%s delivered", namespace, name)
-        watching.label_finished(ctx.status, patch)

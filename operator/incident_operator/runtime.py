@@ -6,12 +6,14 @@ import logging
 
 from .kube.client import Kube
 from .kube.events import EventRecorder
-from .kube.incidents import IncidentStore
+from .kube.incidents import IncidentStore, WriteLog
 from .phases.context import PhaseContext
 from .report.sinks import ClusterSink, GitHubSink, ReportSink
 from .settings import Settings
 from .sources import default_sources
 from .tools.base import ToolDeps
+
+WRITES = "incident-writes"  # the operator's own Incident writes (kube/incidents.WriteLog), shared by all runs
 
 
 def report_sinks(recorder: EventRecorder, deps: ToolDeps) -> list[ReportSink]:
@@ -41,7 +43,7 @@ def build_context(kube: Kube, settings: Settings, incident: dict,
     recorder = EventRecorder(kube.core, incident)
     sink, *extra_sinks = report_sinks(recorder, deps)
     ctx = PhaseContext(
-        kube=kube, settings=settings, store=IncidentStore(kube), incident=incident,
+        kube=kube, settings=settings, store=IncidentStore(kube, deps.client(WRITES, WriteLog)), incident=incident,
         spec=None, events=recorder, sink=sink, sources=default_sources(deps), deps=deps, extra_sinks=extra_sinks)
     if logger is not None:
         ctx.logger = logger

@@ -1,9 +1,18 @@
-"""Which Incident is worked on next: the most severe first, then the oldest.
+"""The operator's own work queue: which Incident is worked on next, by whom, and when it is looked at again.
 
-Kopf starts a handler for every Incident as soon as it sees it; under a storm that is hundreds at once.
-Each pipeline run waits here (as an asyncio task: no thread, no memory beyond the wait itself) for one
-of `INCIDENT_WORKERS` slots, and slots go to waiters in priority order, not arrival order. So a
-critical Incident created behind 500 queued ones starts as soon as a slot frees.
+Kopf only watches (handlers.incident_event): each watch event is turned into at most one entry here,
+keyed by the Incident, and Kopf's handler returns at once. So a storm of hundreds of Incidents costs a
+heap entry each (a priority and a name), not a waiting handler holding every later watch event of its
+Incident (what Kopf keeps per object while a handler runs: the bridge bumps each Incident ~10 times).
+
+- `INCIDENT_WORKERS` workers take the most severe Incident first, then the oldest: a critical Incident
+  created behind 500 queued ones starts as soon as a worker frees.
+- One entry per Incident: an event for a queued Incident changes nothing (a more severe priority moves
+  it up); an event for an Incident being worked on is remembered, and if it changed what people ask of
+  the operator (next_step.watched) the Incident is looked at again right after.
+- A piece of work says when to come back (a retry's backoff, a rollout being waited on, a report owed):
+  the Incident is offered again after that delay; events meanwhile do not shorten it.
+- While Kopf's peering says another replica leads, workers take nothing new.
 """
 
 from __future__ import annotations
@@ -11,10 +20,19 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+import logging
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import metrics
+
+log = logging.getLogger(__name__)
 
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+Key = tuple[str, str]  # (namespace, name)
+RETRY_AFTER_ERROR = 10.0  # seconds; the work itself failed unexpectedly (the API server unreachable)
+PAUSE_POLL = 2.0
 
 
 def priority(spec: Any, meta: Any) -> tuple[int, str]:
@@ -23,43 +41,119 @@ def priority(spec: Any, meta: Any) -> tuple[int, str]:
     return SEVERITY_RANK.get(str(severity), 1), str((meta or {}).get("creationTimestamp") or "")
 
 
-class PriorityGate:
-    """At most `slots` holders; waiters are served smallest priority first (ties: first come)."""
+@dataclass(frozen=True)
+class Done:
+    """How a piece of work ended: come back after `after` seconds (None: only when an event asks), and what
+    people had asked of the Incident when it was read (next_step.watched)."""
+    after: float | None = None
+    watched: tuple | None = None
 
-    def __init__(self, slots: int):
-        self.free = slots
-        self._waiters: list[tuple[Any, int, asyncio.Future]] = []
+
+class WorkQueue:
+    def __init__(self, workers: int, work: Callable[[Key], Done], executor: Executor,
+                 paused: Callable[[], bool] = lambda: False):
+        self.workers, self.work, self.executor, self.paused = workers, work, executor, paused
+        self._heap: list[tuple[Any, int, Key]] = []
+        self._queued: dict[Key, Any] = {}
+        self._running: dict[Key, tuple | None] = {}  # key -> watched fields of the last event seen meanwhile
+        self._delayed: dict[Key, tuple[asyncio.TimerHandle, Any]] = {}
         self._order = itertools.count()
+        self._more: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    # -- what the watch feeds in (called on the event loop) -------------------------------------------
+    def seen(self, key: Key, watched: tuple) -> bool:
+        """An event for `key`; True if it is being worked on (the event is remembered for afterwards)."""
+        if key in self._running:
+            self._running[key] = watched
+            return True
+        return False
+
+    def offer(self, key: Key, prio: Any) -> None:
+        """Queue `key` unless it is queued (then only a better priority counts), running or waiting out a delay."""
+        if key in self._running or key in self._delayed:
+            return
+        if key in self._queued and self._queued[key] <= prio:
+            return
+        self._queued[key] = prio
+        heapq.heappush(self._heap, (prio, next(self._order), key))
+        metrics.QUEUED.set(len(self._queued))
+        if self._more is not None:
+            self._more.set()
+
+    def later(self, key: Key, prio: Any, delay: float) -> None:
+        if delay <= 0:
+            self.offer(key, prio)
+            return
+        self.cancel(key)
+        handle = asyncio.get_running_loop().call_later(delay, self._due, key)
+        self._delayed[key] = (handle, prio)
+
+    def cancel(self, key: Key) -> None:
+        """Forget a queued or delayed entry (the Incident is gone); work running on it finishes."""
+        if key in self._delayed:
+            self._delayed.pop(key)[0].cancel()
+        if self._queued.pop(key, None) is not None:
+            metrics.QUEUED.set(len(self._queued))
+
+    def _due(self, key: Key) -> None:
+        _, prio = self._delayed.pop(key)
+        self.offer(key, prio)
 
     @property
     def waiting(self) -> int:
-        return sum(1 for _, _, f in self._waiters if not f.done())
+        return len(self._queued)
 
-    @asynccontextmanager
-    async def slot(self, prio: Any) -> AsyncIterator[None]:
-        await self._acquire(prio)
-        try:
-            yield
-        finally:
-            self._release()
+    @property
+    def delayed(self) -> int:
+        return len(self._delayed)
 
-    async def _acquire(self, prio: Any) -> None:
-        if self.free > 0 and not self.waiting:
-            self.free -= 1
-            return
-        fut = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (prio, next(self._order), fut))
-        try:
-            await fut
-        except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled():
-                self._release()  # the slot was handed over just as we were cancelled: pass it on
-            raise
+    # -- the workers -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._more = asyncio.Event()
+        if self._heap:
+            self._more.set()
+        self._tasks = [asyncio.create_task(self._worker(), name=f"incident-worker-{i}") for i in range(self.workers)]
 
-    def _release(self) -> None:
-        while self._waiters:
-            _, _, fut = heapq.heappop(self._waiters)
-            if not fut.done():
-                fut.set_result(None)  # the slot goes straight to the next waiter
-                return
-        self.free += 1
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for handle, _ in self._delayed.values():
+            handle.cancel()
+        self._delayed.clear()
+
+    async def _take(self) -> tuple[Key, Any]:
+        assert self._more is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._heap:
+                self._more.clear()
+                await self._more.wait()
+            if await loop.run_in_executor(self.executor, self.paused):
+                await asyncio.sleep(PAUSE_POLL)  # another replica leads: take nothing new
+                continue
+            prio, _, key = heapq.heappop(self._heap)
+            if self._queued.get(key) != prio:
+                continue  # superseded (moved up, cancelled, or taken already)
+            del self._queued[key]
+            metrics.QUEUED.set(len(self._queued))
+            return key, prio
+
+    async def _worker(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            key, prio = await self._take()
+            self._running[key] = None
+            try:
+                done = await loop.run_in_executor(self.executor, self.work, key)
+            except Exception:  # noqa: BLE001 - the work logs its own failures; this is the unexpected rest
+                log.exception("working on %s/%s failed; again in %.0fs", *key, RETRY_AFTER_ERROR)
+                done = Done(after=RETRY_AFTER_ERROR)
+            finally:
+                seen = self._running.pop(key, None)
+            after = done.after
+            if seen is not None and seen != done.watched:
+                after = 0.0  # someone asked something while it ran: look again now
+            if after is not None:
+                self.later(key, prio, after)

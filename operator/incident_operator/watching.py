@@ -1,36 +1,31 @@
-"""What Kopf watches of the Incidents, and what it remembers of each.
+"""What the operator watches of the Incidents.
 
-Cost must not grow with history, so a finished Incident leaves Kopf's view: once nothing more is owed
-for it (finished, its report delivered), the operator labels it `netaiops.io/archived=true` (and with its
-top cause, `netaiops.io/cause`) in the patch Kopf writes anyway at the end of the handler, and the watch asks the API server only for Incidents
+Cost must not grow with history, so a finished Incident leaves the operator's view: once nothing more is
+owed for it (finished, its report delivered), the operator labels it `netaiops.io/archived=true` (with its
+top cause, `netaiops.io/cause`, in the same write), and the watch asks the API server only for Incidents
 without that label (a server-side label selector). An archived Incident is never listed at start-up,
 never held in memory, never patched again. Whoever needs the operator again takes the label off in
 the same write that asks for it: the bridge when it records a recovery (`spec.recovery`),
-`incident-operator rerun` for a re-run. Kopf then sees the Incident again (ADDED) and its field
-handlers fire on what changed.
+`incident-operator rerun` for a re-run. The operator then sees the Incident again (ADDED) and
+next_step.py decides what it needs.
 
-Kopf's diff base (the `last-handled-configuration` annotation) keeps only the fields a handler watches
-— the day-2 annotations and `spec.recovery` — instead of a copy of the whole spec (the alarm's raw
-notification can be 64 KiB): Incidents stay small, and labels or occurrence counts written by others
-are no change to Kopf (no bookkeeping patch).
+Kopf only watches: it has one event handler and no change handlers, so it writes nothing to an
+Incident (no progress or diff-base annotations) and holds nothing per Incident while work waits.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterable
 from typing import Any
 
 import kopf
 
 from bridge_lambda.alarm import label_value
 
-from .constants import ANN_RERUN, ANN_SILENCED, FINISHED_PHASES, LABEL_ARCHIVED, LABEL_CAUSE
+from .constants import FINISHED_PHASES, LABEL_ARCHIVED, LABEL_CAUSE
 from .report import outbox
 
 ARCHIVED = "true"
 WATCH_SELECTOR = f"{LABEL_ARCHIVED}!={ARCHIVED}"  # also matches Incidents without the label (all new ones)
-WATCHED_FIELDS = (("metadata", "annotations", ANN_RERUN), ("metadata", "annotations", ANN_SILENCED), ("spec", "recovery"))
 
 
 def archivable(status: dict[str, Any] | None) -> bool:
@@ -43,22 +38,20 @@ def is_archived(labels: dict[str, str] | None) -> bool:
     return (labels or {}).get(LABEL_ARCHIVED) == ARCHIVED
 
 
-def archive(patch: kopf.Patch) -> None:
-    """Label the Incident archived in the patch Kopf applies after the handler (no request of its own)."""
-    patch.meta.labels[LABEL_ARCHIVED] = ARCHIVED
-
-
-def label_finished(status: dict[str, Any] | None, patch: kopf.Patch) -> None:
-    """What a finished Incident is labelled with, in Kopf's own patch: its top cause's kind (later Incidents
-    find it by that) and, once nothing is owed, archived."""
-    status = status or {}
+def labels_to_write(incident: dict[str, Any], archive: bool = True) -> dict[str, str]:
+    """The labels a finished Incident still lacks: its top cause's kind (later Incidents find it by that)
+    and, once nothing is owed (and `archive` allows it), archived."""
+    status = incident.get("status") or {}
+    labels = (incident.get("metadata") or {}).get("labels") or {}
     if status.get("phase") not in FINISHED_PHASES:
-        return
+        return {}
+    wanted: dict[str, str] = {}
     kind = ((status.get("causes") or [{}])[0] or {}).get("kind")
     if kind:
-        patch.meta.labels[LABEL_CAUSE] = label_value(kind)
-    if archivable(status):
-        archive(patch)
+        wanted[LABEL_CAUSE] = label_value(kind)
+    if archive and archivable(status):
+        wanted[LABEL_ARCHIVED] = ARCHIVED
+    return {k: v for k, v in wanted.items() if labels.get(k) != v}
 
 
 def unarchive_patch() -> dict[str, Any]:
@@ -66,26 +59,5 @@ def unarchive_patch() -> dict[str, Any]:
     return {"metadata": {"labels": {LABEL_ARCHIVED: None}}}
 
 
-class WatchedFieldsDiffBase(kopf.AnnotationsDiffBaseStorage):
-    """Kopf's diff base with only what the handlers watch: the day-2 annotations, `spec.recovery`, and any
-    field a handler registers for (Kopf passes those as `extra_fields`)."""
-
-    def build(self, *, body: Any, extra_fields: Iterable[Any] | None = None) -> Any:
-        essence: dict[str, Any] = {}
-        for path in {*WATCHED_FIELDS, *(tuple(f.split(".")) if isinstance(f, str) else tuple(f) for f in extra_fields or ())}:
-            value: Any = body
-            for part in path:
-                value = value.get(part) if hasattr(value, "get") else None
-                if value is None:
-                    break
-            if value is not None:
-                node = essence
-                for part in path[:-1]:
-                    node = node.setdefault(part, {})
-                node[path[-1]] = copy.deepcopy(value)
-        return essence
-
-
-def configure(settings: kopf.OperatorSettings, group: str, plural: str, prefix: str) -> None:
-    settings.persistence.diffbase_storage = WatchedFieldsDiffBase(prefix=prefix, key="last-handled-configuration")
+def configure(settings: kopf.OperatorSettings, group: str, plural: str) -> None:
     settings.watching.label_selectors[group, plural] = WATCH_SELECTOR

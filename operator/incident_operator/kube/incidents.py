@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any, Iterator
 
 from ..constants import GROUP, PLURAL, VERSION
@@ -33,9 +35,40 @@ def combine_patches(first: dict, then: dict) -> dict:
     return out
 
 
+class WriteLog:
+    """The resourceVersions the operator's own writes produced, for the most recent `size` Incidents: a watch
+    event carrying one of them only shows what the writer already knew (scheduling.py need not look again)."""
+
+    def __init__(self, size: int = 4096, per_incident: int = 32):
+        self.size, self.per_incident = size, per_incident
+        self._versions: OrderedDict[tuple[str, str], list[str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def record(self, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        key, rv = (meta.get("namespace"), meta.get("name")), meta.get("resourceVersion")
+        if not rv:
+            return
+        with self._lock:
+            versions = self._versions.pop(key, [])
+            self._versions[key] = (versions + [rv])[-self.per_incident:]
+            while len(self._versions) > self.size:
+                self._versions.popitem(last=False)
+
+    def ours(self, namespace: str, name: str, resource_version: str | None) -> bool:
+        with self._lock:
+            return bool(resource_version) and resource_version in self._versions.get((namespace, name), ())
+
+
 class IncidentStore:
-    def __init__(self, kube: Kube):
+    def __init__(self, kube: Kube, writes: WriteLog | None = None):
         self.kube = kube
+        self.writes = writes
+
+    def _wrote(self, obj: dict[str, Any]) -> dict[str, Any]:
+        if self.writes is not None:
+            self.writes.record(obj)
+        return obj
 
     def get(self, namespace: str, name: str) -> dict[str, Any]:
         return self.kube.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
@@ -75,10 +108,11 @@ class IncidentStore:
         body: dict[str, Any] = {"status": patch if redacted else redact_data(patch)}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
-        return self.kube.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name, body)
+        return self._wrote(self.kube.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL,
+                                                                                  name, body))
 
     def patch(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        return self.kube.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, patch)
+        return self._wrote(self.kube.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, patch))
 
     def delete(self, namespace: str, name: str) -> None:
         from kubernetes.client import ApiException

@@ -2,8 +2,8 @@
 
 The phases do not call the report sink directly: they `submit` operations. Each is delivered at once
 when the sink answers within `report_timeout_seconds`; if the sink is down, slow or rate-limited,
-the operation stays in `status.report.outbox` and the analysis, diagnosis and remediation go on. A
-Kopf timer (handlers.deliver_reports) retries pending outboxes with backoff until they are empty.
+the operation stays in `status.report.outbox` and the analysis, diagnosis and remediation go on. The
+operator's work queue (handlers.deliver_report) retries pending outboxes with backoff until they are empty.
 
 Bodies are rendered from the Incident's status when delivered, so the outbox holds only small
 entries (`{"op": "comment", "key": "analysis"}`). Delivery is at-least-once and every operation is
@@ -160,20 +160,20 @@ def _deliver_to(ctx: "PhaseContext", sink: ReportSink, report: dict[str, Any], n
     report["pending"] = bool(pending) or None
 
 
-def _states(report: dict[str, Any]) -> list[dict[str, Any]]:
+def states(report: dict[str, Any]) -> list[dict[str, Any]]:
     """The primary's state and every other sink's (a dict with its own `sink` name)."""
     return [report] + [v for k, v in report.items() if isinstance(v, dict) and v.get("sink") == k]
 
 
 def owes(report: dict[str, Any] | None) -> bool:
     """Whether any sink still has something to deliver."""
-    return any(s.get("outbox") for s in _states(report or {}))
+    return any(s.get("outbox") for s in states(report or {}))
 
 
 def due(status: dict[str, Any]) -> bool:
     """Whether an Incident's outbox should be tried now (the timer's filter)."""
     report = (status or {}).get("report") or {}
-    for state in _states(report):
+    for state in states(report):
         if not state.get("outbox"):
             continue
         at = state.get("nextAttemptAt")

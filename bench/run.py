@@ -148,6 +148,18 @@ def start_up(custom, core) -> float:
     return round(ts(inc["status"]["phases"]["Gathering"]["startedAt"]) - spawned, 2)
 
 
+def counted_client(api: client.ApiClient) -> tuple[client.ApiClient, list[int]]:
+    """A client for the bridge whose requests are counted (apart from the operator's)."""
+    counted_api, calls = client.ApiClient(api.configuration), [0]
+    real_call = counted_api.call_api
+
+    def counted(*args, **kw):
+        calls[0] += 1
+        return real_call(*args, **kw)
+    counted_api.call_api = counted
+    return counted_api, calls
+
+
 def latency(api, core, apps, custom, github: GitHubServer | None = None) -> dict:
     ns = namespace(core, "bench-lat")
     # one Deployment per alarm: alarms on one workload within INCIDENT_GROUP_WINDOW_SECONDS would be one
@@ -156,13 +168,7 @@ def latency(api, core, apps, custom, github: GitHubServer | None = None) -> dict
         apps.create_namespaced_deployment(ns, deployment(f"web-{i}", replicas=2))
     wait_for(lambda: all((d.status.ready_replicas or 0) == 2 for d in apps.list_namespaced_deployment(ns).items), 120, "web ready")
     # the bridge's own requests (its alarm state record and the Incident) counted apart from the operator's
-    bridge_api, bridge_calls = client.ApiClient(api.configuration), [0]
-    real_call = bridge_api.call_api
-
-    def counted(*args, **kw):
-        bridge_calls[0] += 1
-        return real_call(*args, **kw)
-    bridge_api.call_api = counted
+    bridge_api, bridge_calls = counted_client(api)
     writer = IncidentWriter(bridge_api, BridgeConfig(namespace=ns))
     created, reported, resolved = [], [], []
     polls = [0]
@@ -203,7 +209,9 @@ def latency(api, core, apps, custom, github: GitHubServer | None = None) -> dict
 
 def storm(api, core, custom, rss: RssPeak) -> dict:
     ns = namespace(core, "bench-storm")
-    writer = IncidentWriter(api, BridgeConfig(namespace=ns))
+    bridge_api, bridge_calls = counted_client(api)
+    writer = IncidentWriter(bridge_api, BridgeConfig(namespace=ns))
+    before = apiserver_requests(api)
     records = [record(f"bench-storm-{i % STORM_ALARMS:03d}", ns, pod=f"svc-{i % STORM_ALARMS}") for i in range(STORM_NOTIFICATIONS)]
     batches = [records[i:i + 10] for i in range(0, len(records), 10)]
     t0 = time.time()
@@ -217,18 +225,32 @@ def storm(api, core, custom, rss: RssPeak) -> dict:
     custom.create_namespaced_custom_object("netaiops.io", "v1alpha1", urgent_ns, "incidents", {
         "apiVersion": "netaiops.io/v1alpha1", "kind": "Incident", "metadata": {"name": "urgent"},
         "spec": {"source": "manual", "severity": "critical", "target": {"namespace": urgent_ns}}})
-    urgent = wait_for(lambda: (lambda x: x if (x.get("status") or {}).get("finishedAt") else None)(
-        custom.get_namespaced_custom_object("netaiops.io", "v1alpha1", urgent_ns, "incidents", "urgent")), 600, "urgent", interval=0.2)
+    polls = [0]
+
+    def urgent_now() -> dict:
+        polls[0] += 1
+        return custom.get_namespaced_custom_object("netaiops.io", "v1alpha1", urgent_ns, "incidents", "urgent")
+    urgent = wait_for(lambda: (lambda x: x if (x.get("status") or {}).get("finishedAt") else None)(urgent_now()),
+                      600, "urgent", interval=0.2)
     urgent_seconds = round(ts(urgent["status"]["finishedAt"]) - t_urgent, 2)
     queued_then = len(items) - len(finished(custom, ns))
-    wait_for(lambda: len(finished(custom, ns)) >= len(items), 3600, "storm resolved", interval=1.0)
+    def all_finished() -> bool:
+        polls[0] += 1
+        return len(finished(custom, ns)) >= len(items)
+    wait_for(all_finished, 3600, "storm resolved", interval=1.0)
     done = time.time() - t0
+    after = apiserver_requests(api)
+    served = sum(after[k] - before.get(k, 0) for k in after) - polls[0] - 3  # less the benchmark's own reads
     occurrences = sorted(int(i["metadata"]["annotations"]["netaiops.io/occurrences"]) for i in items) or [0]
     return {"notifications": STORM_NOTIFICATIONS, "alarms": STORM_ALARMS, "incidentsCreated": len(items),
             "created": statuses.count("created"), "bumped": statuses.count("bumped"),
             "occurrencesMinMax": [occurrences[0], occurrences[-1]], "handlerSeconds": round(sent, 2),
             "allResolvedSeconds": round(done, 2), "operatorPeakRssMB": round(rss.peak / 1024, 1),
-            "criticalMidStormSeconds": urgent_seconds, "queuedWhenCriticalFinished": queued_then, "namespace": ns}
+            "criticalMidStormSeconds": urgent_seconds, "queuedWhenCriticalFinished": queued_then,
+            "bridgeRequestsPerIncident": round(bridge_calls[0] / len(items), 1),
+            # the rest the API server served meanwhile (the operator, a little of the controllers and kwok),
+            # less the benchmark's own reads; the urgent Incident's requests are in it (1 of the Incidents)
+            "operatorRequestsPerIncident": round((served - bridge_calls[0]) / len(items), 1), "namespace": ns}
 
 
 GROUPED_PODS = int(os.environ.get("BENCH_GROUPED_PODS", 100))

@@ -102,6 +102,29 @@ def test_a_change_asked_for_while_running_is_looked_at_again_and_retries_come_ba
     _run_queue(work, scenario)
 
 
+def test_every_worker_keeps_working_when_they_race_for_the_last_entry():
+    """Workers that found the queue non-empty at once, while they asked whether to pause (a thread hop), must
+    not take from an emptied queue (a worker died of it: only two of four kept working)."""
+    done: list[str] = []
+
+    def work(key):
+        time.sleep(0.01)
+        done.append(key[1])
+        return Done()
+
+    async def scenario(queue: WorkQueue) -> None:
+        for round_ in range(20):
+            queue.offer(("ns", f"r{round_}"), (1, ""))  # one entry, four idle workers wake for it
+            await asyncio.sleep(0.005)
+        await _until(lambda: len(done) == 20)
+        assert all(not t.done() for t in queue._tasks)  # no worker died
+        for i in range(8):
+            queue.offer(("ns", f"b{i}"), (1, ""))
+        await _until(lambda: len(done) == 28)
+        assert all(not t.done() for t in queue._tasks)
+    _run_queue(work, scenario, workers=4)
+
+
 def test_a_failing_piece_of_work_is_retried_not_lost(monkeypatch):
     from incident_operator import scheduling
     monkeypatch.setattr(scheduling, "RETRY_AFTER_ERROR", 0.05)

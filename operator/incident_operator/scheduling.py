@@ -127,12 +127,15 @@ class WorkQueue:
         assert self._more is not None
         loop = asyncio.get_running_loop()
         while True:
-            while not self._heap:
+            if not self._heap:
                 self._more.clear()
                 await self._more.wait()
+                continue
             if await loop.run_in_executor(self.executor, self.paused):
                 await asyncio.sleep(PAUSE_POLL)  # another replica leads: take nothing new
                 continue
+            if not self._heap:
+                continue  # another worker took it while this one asked
             prio, _, key = heapq.heappop(self._heap)
             if self._queued.get(key) != prio:
                 continue  # superseded (moved up, cancelled, or taken already)
@@ -143,7 +146,14 @@ class WorkQueue:
     async def _worker(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            key, prio = await self._take()
+            try:
+                key, prio = await self._take()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - e.g. the peering check failed: a worker never dies of it
+                log.exception("taking the next Incident failed")
+                await asyncio.sleep(PAUSE_POLL)
+                continue
             self._running[key] = None
             try:
                 done = await loop.run_in_executor(self.executor, self.work, key)

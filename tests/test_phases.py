@@ -200,3 +200,18 @@ def test_the_ttl_sweep_handles_each_incident_on_its_own(kube, ns):
             "status": {"phase": "Resolved", "finishedAt": finished}})
     assert expire_finished(store, 3600, [ns]) == 2  # the timezone-less one as UTC; the garbage one skipped
     assert [i["metadata"]["name"] for i in store.list(ns)] == ["garbage"]
+
+
+def test_a_run_writes_status_once_per_phase_boundary(kube, ns, settings):
+    """Progress is written after each phase (the next phase's start carries the result), and Gathering, which
+    only reads, starts in the same write as Reporting: six status writes for six phases and the finish."""
+    ctx = scenarios.context(kube, settings, ns, incident("count", target={"namespace": ns}))
+    writes: list[dict] = []
+    real = ctx.store.patch_status
+    ctx.store.patch_status = lambda *a, **kw: writes.append(a[2]) or real(*a, **kw)
+    assert pipeline.run(ctx) == "NeedsAction"
+    assert len(writes) == 6
+    first = writes[0]
+    assert first["phase"] == "Reporting" and first["completedPhases"] == ["Gathering"]
+    assert first["claim"]["holder"] == settings.identity  # claimed before the report leaves the cluster
+    assert "startedAt" in first["phases"]["Gathering"] and "finishedAt" in first["phases"]["Gathering"]

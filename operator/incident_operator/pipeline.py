@@ -152,8 +152,13 @@ def run(ctx: PhaseContext) -> str:
         timing.setdefault("startedAt", now_iso())
         if status.get("waiting") != phase:  # polling a wait is not another run
             timing["runs"] = int(timing.get("runs", 0)) + 1
-        # one guarded write claims the Incident, starts the phase, and records the one before
-        claim(ctx, {"phase": phase, "observedGeneration": generation, "phases": {phase: timing}})
+        started_phase = {"phase": phase, "observedGeneration": generation, "phases": {phase: timing}}
+        if phase == PHASES[0] and not status.get("claim"):
+            # Gathering only reads (and labels the Incident): its start goes with the next write, which
+            # claims the Incident before anything leaves the cluster (the report). One write less per Incident.
+            ctx.defer_status(started_phase)
+        else:  # one guarded write claims the Incident, starts the phase, and records the one before
+            claim(ctx, started_phase)
         started = time.monotonic()
         try:
             output = PHASE_FUNCTIONS[phase](ctx)

@@ -209,3 +209,43 @@ def test_the_operator_starts_the_critical_incident_before_the_queued_ones(kube, 
         started[n] = st["phases"]["Gathering"]["startedAt"]
     rank = sorted(started, key=started.get).index("urgent")
     assert rank <= 1, sorted(started.items(), key=lambda kv: kv[1])
+
+
+def test_the_operator_remembers_its_own_writes_boundedly():
+    from incident_operator.kube.incidents import WriteLog
+    log = WriteLog(size=2, per_incident=2)
+    obj = lambda name, rv: {"metadata": {"namespace": "ns", "name": name, "resourceVersion": rv}}  # noqa: E731
+    for rv in ("1", "2", "3"):
+        log.record(obj("a", rv))
+    assert not log.ours("ns", "a", "1") and log.ours("ns", "a", "2") and log.ours("ns", "a", "3")
+    assert not log.ours("ns", "a", "4") and not log.ours("ns", "a", None)  # someone else's write
+    log.record(obj("b", "5"))
+    log.record(obj("c", "6"))  # the oldest Incident goes
+    assert not log.ours("ns", "a", "3") and log.ours("ns", "c", "6")
+    log.forget("ns", "c")  # archived: nothing held for it
+    assert not log.ours("ns", "c", "6")
+
+
+def test_a_standby_replica_takes_nothing_until_it_leads(monkeypatch):
+    from incident_operator import scheduling
+    monkeypatch.setattr(scheduling, "PAUSE_POLL", 0.02)
+    leads = threading.Event()
+    done: list[str] = []
+
+    def work(key):
+        done.append(key[1])
+        return Done()
+
+    async def main() -> None:
+        queue = WorkQueue(2, work, ThreadPoolExecutor(2), paused=lambda: not leads.is_set())
+        queue.start()
+        try:
+            queue.offer(("ns", "a"), (1, ""))
+            queue.offer(("ns", "b"), (0, ""))
+            await asyncio.sleep(0.2)
+            assert done == [] and queue.waiting == 2  # another replica leads: kept, not worked on
+            leads.set()
+            await _until(lambda: sorted(done) == ["a", "b"])
+        finally:
+            await queue.stop()
+    asyncio.run(main())

@@ -71,6 +71,7 @@ async def incident_event(event: Any, memo: kopf.Memo, **_: Any) -> None:
     key = (meta.get("namespace"), meta.get("name"))
     if event.get("type") == "DELETED":  # deleted, or archived (it left the watch's label selector)
         memo.queue.cancel(key)
+        memo.writes.forget(*key)  # nothing is held for a finished Incident
         return
     if memo.queue.seen(key, next_step.watched(body)):
         return  # being worked on: looked at again afterwards if people asked something meanwhile

@@ -55,6 +55,10 @@ class WriteLog:
             while len(self._versions) > self.size:
                 self._versions.popitem(last=False)
 
+    def forget(self, namespace: str, name: str) -> None:
+        with self._lock:
+            self._versions.pop((namespace, name), None)
+
     def ours(self, namespace: str, name: str, resource_version: str | None) -> bool:
         with self._lock:
             return bool(resource_version) and resource_version in self._versions.get((namespace, name), ())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import random
@@ -38,8 +39,16 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.networking.request_timeout = 60
     settings.watching.server_timeout = 300
     memo.kopf_settings = settings
-    memo.kube = Kube.connect()
     memo.settings = cfg
+    peers = await asyncio.to_thread(connect, memo, cfg, settings)  # blocking I/O, off the event loop
+    memo.queue = scheduling.WorkQueue(cfg.workers, functools.partial(work, memo), memo.pipelines,
+                                      paused=peers.paused if peers else (lambda: False))
+    memo.queue.start()  # on the event loop Kopf runs: the workers are its tasks
+
+
+def connect(memo: kopf.Memo, cfg: Any, settings: kopf.OperatorSettings) -> peering.Peers | None:
+    """The operator's long-lived parts; the peering object and who to defer to (None: standalone)."""
+    memo.kube = Kube.connect()
     memo.deps = ToolDeps(settings=cfg, kube=memo.kube)
     memo.deps.client(grouping.ELECTIONS, dict)  # the parent elections' locks, one per namespace
     memo.writes = memo.deps.client(WRITES, WriteLog)  # the operator's own Incident writes
@@ -50,10 +59,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         if memo.get("peer_identity"):  # the identity Kopf peers under (cli.py sets it): defer as Kopf does
             peers = peering.Peers(memo.kube, cfg.peering_name, cfg.namespaces, memo.peer_identity,
                                   settings.peering.priority)
-    memo.queue = scheduling.WorkQueue(cfg.workers, functools.partial(work, memo), memo.pipelines,
-                                      paused=peers.paused if peers else (lambda: False))
-    memo.queue.start()
     preflight.report(cfg)  # a configured feature that cannot work: a warning now, not a silent fallback later
+    return peers
 
 
 @kopf.on.cleanup()

@@ -100,3 +100,21 @@ def test_similar_incident_lookup_reads_a_bounded_page(kube, ns, settings):
     ctx.patch_status(gather.run(ctx))
     correlate.similar_incidents(ctx)
     assert calls and all(c == correlate.SIMILAR_SCAN for c in calls)
+
+
+def test_archiving_never_hides_a_recovery_that_came_during_the_run(kube, ns, incidents):
+    """A run takes the resourceVersion its own writes return, so the version it archives on can be newer than the
+    spec it holds in memory: a recovery written meanwhile must leave the Incident in view, not archived."""
+    from incident_operator.handlers import _labelled
+    from incident_operator.kube.incidents import IncidentStore
+
+    incidents.create(incident("late", target={"namespace": ns}))
+    stale = kube.custom.patch_namespaced_custom_object_status("netaiops.io", "v1alpha1", ns, "incidents", "late", {
+        "status": {"phase": "NeedsAction", "finishedAt": "2026-12-04T00:00:00+00:00",
+                   "report": {"sink": "github", "ref": "7", "closed": False}}})
+    recovered = kube.custom.patch_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", "late", {
+        "spec": {"recovery": {"recoveredAt": "2026-12-04T00:05:00Z"}}})
+    stale["metadata"]["resourceVersion"] = recovered["metadata"]["resourceVersion"]  # the version, not the spec
+    out = _labelled(IncidentStore(kube), stale)
+    assert (out["metadata"].get("labels") or {}).get("netaiops.io/archived") != "true"
+    assert (incidents.get("late")["metadata"].get("labels") or {}).get("netaiops.io/archived") != "true"

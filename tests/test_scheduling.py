@@ -166,6 +166,7 @@ RECOVERED = {"recovery": {"recoveredAt": "2026-12-04T10:00:00Z"}}
     (_body("NeedsAction", spec=RECOVERED, report={"ref": {"number": 1}, "closed": True}), Step.ARCHIVE),
     (_body("Resolved", spec=RECOVERED, report={"ref": {"number": 1}, "outbox": [{"op": "close"}]}), Step.DELIVER),
     (_body("Resolved", spec=RECOVERED), Step.ARCHIVE),  # no report to note it on
+    (_body("NeedsAction", spec=RECOVERED, report={"ref": {"number": 1}, "failed": True}), Step.ARCHIVE),  # refused for good
     (_body("Failed", report=OWED), Step.DELIVER),
     (_body("Grouped"), Step.ARCHIVE),
     (_body("Resolved", labels=ARCHIVED), None),
@@ -249,3 +250,45 @@ def test_a_standby_replica_takes_nothing_until_it_leads(monkeypatch):
         finally:
             await queue.stop()
     asyncio.run(main())
+
+
+def test_a_failure_after_a_write_backs_off_instead_of_looping(monkeypatch):
+    """The work's own write reaches the watch while it runs; it then fails: that event is no new request, and
+    failures in a row wait longer each time (a refused write is not retried in a hot loop)."""
+    from incident_operator import scheduling
+    monkeypatch.setattr(scheduling, "RETRY_AFTER_ERROR", 0.05)
+    runs: list[float] = []
+
+    async def scenario(queue: WorkQueue) -> None:
+        loop = asyncio.get_running_loop()
+
+        def work(key):
+            runs.append(time.monotonic())
+            loop.call_soon_threadsafe(queue.seen, key, ("1", None, "None"))  # the event of its own write
+            time.sleep(0.02)
+            raise RuntimeError("422 Unprocessable Entity")
+        queue.work = work
+        queue.offer(("ns", "refused"), (1, ""))
+        await asyncio.sleep(0.5)
+    _run_queue(lambda key: Done(), scenario)
+    assert 2 <= len(runs) <= 5, len(runs)  # 0, 0.05, 0.15, 0.35 s: not dozens
+    gaps = [b - a for a, b in zip(runs, runs[1:])]
+    assert gaps == sorted(gaps)
+
+
+def test_a_new_request_cuts_a_delay_short():
+    runs: list[str] = []
+
+    def work(key):
+        runs.append(key[1])
+        return Done(after=30 if len(runs) == 1 else None, watched=("1", None, "None"))
+
+    async def scenario(queue: WorkQueue) -> None:
+        queue.offer(("ns", "waiting"), (1, ""))
+        await _until(lambda: queue.delayed == 1)
+        queue.offer(("ns", "waiting"), (1, ""), ("1", None, "None"))  # a bump: nothing asked
+        assert queue.delayed == 1 and queue.waiting == 0
+        queue.offer(("ns", "waiting"), (1, ""), ("2", None, "None"))  # a re-run asked: now, not in 30 s
+        await _until(lambda: len(runs) == 2)
+        assert queue.delayed == 0
+    _run_queue(work, scenario)

@@ -80,12 +80,13 @@ async def incident_event(event: Any, memo: kopf.Memo, **_: Any) -> None:
         memo.queue.cancel(key)
         memo.writes.forget(*key)  # nothing is held for a finished Incident
         return
-    if memo.queue.seen(key, next_step.watched(body)):
+    watched = next_step.watched(body)
+    if memo.queue.seen(key, watched):
         return  # being worked on: looked at again afterwards if people asked something meanwhile
     if memo.writes.ours(*key, meta.get("resourceVersion")):
         return  # our own write: its writer decided what comes next
     if next_step.next_step(body) is not None:
-        memo.queue.offer(key, scheduling.priority(body.get("spec"), meta))
+        memo.queue.offer(key, scheduling.priority(body.get("spec"), meta), watched)
 
 
 def object_logger(memo: kopf.Memo, incident: dict) -> logging.LoggerAdapter:
@@ -119,6 +120,11 @@ def work(memo: kopf.Memo, key: scheduling.Key) -> scheduling.Done:
             return scheduling.Done(exc.delay, next_step.watched(incident))
         if after is not None:
             return scheduling.Done(after, next_step.watched(incident))
+    else:
+        if next_step.next_step(incident) is not None:  # no progress in MAX_STEPS: come back, never drop it
+            logger.warning("incident %s/%s still needs %s; again in %.0fs", *key, next_step.next_step(incident).value,
+                           scheduling.RETRY_AFTER_ERROR)
+            return scheduling.Done(scheduling.RETRY_AFTER_ERROR, next_step.watched(incident))
     return scheduling.Done(None, next_step.watched(incident))
 
 
@@ -177,12 +183,17 @@ def _labelled(store: IncidentStore, incident: dict, archive: bool = True) -> dic
     meta = incident["metadata"]
     labels = watching.labels_to_write(incident, archive=archive)
     try:
-        return store.patch(meta["namespace"], meta["name"],
-                           {"metadata": {"labels": labels, "resourceVersion": meta.get("resourceVersion")}})
+        stored = store.patch(meta["namespace"], meta["name"],
+                             {"metadata": {"labels": labels, "resourceVersion": meta.get("resourceVersion")}})
     except ApiException as exc:
         if exc.status != 409:
             raise
         return store.get(meta["namespace"], meta["name"])  # changed since: decide again on what it is now
+    if watching.is_archived((stored.get("metadata") or {}).get("labels")) and next_step.next_step(stored) is not None:
+        # the version we held was newer than its spec or annotations in memory (a run takes the version its
+        # own writes return): a recovery or a re-run came meanwhile. Back in view, so nothing owed is lost.
+        stored = store.patch(meta["namespace"], meta["name"], watching.unarchive_patch())
+    return stored
 
 
 def archive(memo: kopf.Memo, store: IncidentStore, incident: dict, logger: Any) -> StepResult:

@@ -47,7 +47,8 @@ def recovery_unnoted(body: dict[str, Any]) -> bool:
     report = status.get("report") or {}
     recovered = ((body.get("spec") or {}).get("recovery") or {}).get("recoveredAt")
     return (bool(recovered) and status.get("phase") in (RESOLVED, NEEDS_ACTION) and bool(report)
-            and not report.get("closed") and not any(op.get("op") == "close" for op in report.get("outbox") or []))
+            and not report.get("closed") and not report.get("failed")  # a sink that refused for good
+            and not any(op.get("op") == "close" for op in report.get("outbox") or []))
 
 
 def next_step(body: dict[str, Any]) -> Step | None:

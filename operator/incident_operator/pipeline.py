@@ -91,7 +91,9 @@ def claim(ctx: PhaseContext, also: dict | None = None) -> None:
         # counting occurrences) leaves the claim ours: write again on the new version. Another holder wins.
         fresh = ctx.store.get(ctx.namespace, ctx.name)
         holder = ((fresh.get("status") or {}).get("claim") or {}).get("holder")
-        if holder not in (None, me):
+        if holder not in (None, me) or (fresh.get("status") or {}).get("phase") in FINISHED_PHASES:
+            # another replica holds it, or finished it meanwhile (e.g. Grouped it while gathering, which
+            # claims nothing): read it again and decide anew
             raise RetryLater(1.0, "다른 replica가 먼저 상태를 바꿈") from None
         ctx.incident["metadata"]["resourceVersion"] = fresh["metadata"]["resourceVersion"]
         try:

@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 Key = tuple[str, str]  # (namespace, name)
-RETRY_AFTER_ERROR = 10.0  # seconds; the work itself failed unexpectedly (the API server unreachable)
+RETRY_AFTER_ERROR = 10.0  # seconds, doubling per failure in a row up to RETRY_AFTER_ERROR_MAX: the work failed
+RETRY_AFTER_ERROR_MAX = 300.0  # unexpectedly (the API server unreachable, a write it refuses)
 PAUSE_POLL = 2.0
 
 
@@ -56,7 +57,8 @@ class WorkQueue:
         self._heap: list[tuple[Any, int, Key]] = []
         self._queued: dict[Key, Any] = {}
         self._running: dict[Key, tuple | None] = {}  # key -> watched fields of the last event seen meanwhile
-        self._delayed: dict[Key, tuple[asyncio.TimerHandle, Any]] = {}
+        self._delayed: dict[Key, tuple[asyncio.TimerHandle, Any, tuple | None]] = {}  # handle, priority, watched
+        self._failures: dict[Key, int] = {}  # failures in a row, only for the Incidents failing now
         self._order = itertools.count()
         self._more: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
@@ -69,10 +71,15 @@ class WorkQueue:
             return True
         return False
 
-    def offer(self, key: Key, prio: Any) -> None:
-        """Queue `key` unless it is queued (then only a better priority counts), running or waiting out a delay."""
-        if key in self._running or key in self._delayed:
+    def offer(self, key: Key, prio: Any, watched: tuple | None = None) -> None:
+        """Queue `key` unless it is queued (then only a better priority counts), running or waiting out a delay
+        (unless people asked something new meanwhile: `watched` differs from when the delay began)."""
+        if key in self._running:
             return
+        if key in self._delayed:
+            if watched is None or watched == self._delayed[key][2]:
+                return
+            self._delayed.pop(key)[0].cancel()
         if key in self._queued and self._queued[key] <= prio:
             return
         self._queued[key] = prio
@@ -81,13 +88,13 @@ class WorkQueue:
         if self._more is not None:
             self._more.set()
 
-    def later(self, key: Key, prio: Any, delay: float) -> None:
+    def later(self, key: Key, prio: Any, delay: float, watched: tuple | None = None) -> None:
         if delay <= 0:
             self.offer(key, prio)
             return
         self.cancel(key)
         handle = asyncio.get_running_loop().call_later(delay, self._due, key)
-        self._delayed[key] = (handle, prio)
+        self._delayed[key] = (handle, prio, watched)
 
     def cancel(self, key: Key) -> None:
         """Forget a queued or delayed entry (the Incident is gone); work running on it finishes."""
@@ -97,7 +104,7 @@ class WorkQueue:
             metrics.QUEUED.set(len(self._queued))
 
     def _due(self, key: Key) -> None:
-        _, prio = self._delayed.pop(key)
+        _, prio, _ = self._delayed.pop(key)
         self.offer(key, prio)
 
     @property
@@ -119,7 +126,7 @@ class WorkQueue:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for handle, _ in self._delayed.values():
+        for handle, _, _ in self._delayed.values():
             handle.cancel()
         self._delayed.clear()
 
@@ -157,13 +164,16 @@ class WorkQueue:
             self._running[key] = None
             try:
                 done = await loop.run_in_executor(self.executor, self.work, key)
+                self._failures.pop(key, None)
             except Exception:  # noqa: BLE001 - the work logs its own failures; this is the unexpected rest
-                log.exception("working on %s/%s failed; again in %.0fs", *key, RETRY_AFTER_ERROR)
-                done = Done(after=RETRY_AFTER_ERROR)
+                failures = self._failures[key] = self._failures.get(key, 0) + 1
+                delay = min(RETRY_AFTER_ERROR_MAX, RETRY_AFTER_ERROR * 2 ** (failures - 1))
+                log.exception("working on %s/%s failed (%d in a row); again in %.0fs", *key, failures, delay)
+                done = Done(after=delay)
             finally:
                 seen = self._running.pop(key, None)
             after = done.after
-            if seen is not None and seen != done.watched:
+            if seen is not None and done.watched is not None and seen != done.watched:
                 after = 0.0  # someone asked something while it ran: look again now
             if after is not None:
-                self.later(key, prio, after)
+                self.later(key, prio, after, done.watched)

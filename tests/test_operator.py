@@ -91,6 +91,32 @@ def test_two_replicas_with_peering_handle_each_incident_once(kube, ns, incidents
         assert len(incidents.events(n, "Diagnosed")) == 1
 
 
+def test_a_replica_that_loses_the_lead_stops_taking_queued_incidents(kube, ns, incidents, start_operator):
+    """Incidents the standby had queued before a higher-priority replica appeared are not worked on by it: its
+    workers defer to the peering object like Kopf's watch does, so the leader does them."""
+    from .support.cluster import wait_for
+    incidents.create(incident("warm-up", target={"namespace": ns}))
+    kube.custom.create_namespaced_custom_object("kopf.dev", "v1", ns, "kopfpeerings", {
+        "apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "incident-operator"}})
+    slow = {"INCIDENT_WORKERS": "1", "INCIDENT_FAILPOINTS": "collect.start=sleep:3"}
+    start_operator({**slow, "INCIDENT_PEERING_PRIORITY": "10", "INCIDENT_IDENTITY": "replica-a"}, standalone=False, name="low")
+    incidents.wait_phase("warm-up", ("Resolved", "NeedsAction", "Failed"), 60)
+    names = [f"queued-{i}" for i in range(6)]
+    for n in names:
+        incidents.create(incident(n, target={"namespace": ns}))
+    wait_for(lambda: any(((incidents.get(n).get("status") or {}).get("claim") or {}).get("holder") for n in names), 30,
+             "the first one started")
+    start_operator({**slow, "INCIDENT_PEERING_PRIORITY": "20", "INCIDENT_IDENTITY": "replica-b"}, standalone=False, name="high")
+    holders = {}
+    for n in names:
+        st = incidents.wait_phase(n, ("Resolved", "NeedsAction", "Failed"), 120)["status"]
+        assert st["phase"] == "NeedsAction" and all(st["phases"][p]["runs"] == 1 for p in PHASES)
+        assert len(incidents.events(n, "ReportOpened")) == 1
+        holders[n] = st["claim"]["holder"]
+    # the one running when the leader came, and at most one taken before the standby re-read the peering object
+    assert list(holders.values()).count("replica-a") <= 2, holders
+
+
 def test_alarm_back_to_ok_closes_the_report_in_korean(kube, ns, incidents, start_operator):
     from kubernetes import client as k8s
 

@@ -1,6 +1,7 @@
 """Named failpoints for crash-recovery tests: INCIDENT_FAILPOINTS="respond.after-apply=crash,...".
 
-`crash` ends the process at once (as a SIGKILL would); `hang` blocks forever; `error` raises.
+`crash` ends the process at once (as a SIGKILL would); `hang` blocks forever; `error` raises; `sleep:N` waits
+N seconds (a slow phase).
 Unset in production.
 """
 
@@ -19,6 +20,9 @@ def hit(name: str) -> None:
         if point.strip() == name:
             if what.strip() == "error":
                 raise RuntimeError(f"failpoint {name}")
+            if what.strip().startswith("sleep:"):
+                time.sleep(float(what.strip().split(":", 1)[1]))
+                return
             if what.strip() == "hang":
                 while True:
                     time.sleep(3600)

@@ -92,3 +92,19 @@ def test_a_clean_run_asks_github_only_what_it_must(kube, ns, incidents, start_op
     assert not [c for c in calls if c[0] == "GET" and (c[1].endswith("/issues") or c[1].endswith("/comments"))], calls
     assert sum(1 for c in calls if c == ("GET", "/repos/acme/shop/labels")) == 1, calls
     assert len(calls) <= 3 * 3 + 1 + 6, calls  # per Incident: open, analysis comment (+ close); labels once
+
+
+def test_an_owed_report_is_tried_when_its_earliest_sink_is_due():
+    from datetime import datetime, timedelta, timezone
+
+    from incident_operator.report.outbox import seconds_until_due
+    now = datetime.now(timezone.utc)
+    owed = {"outbox": [{"op": "open"}]}
+    at = lambda s: (now + timedelta(seconds=s)).isoformat()  # noqa: E731
+    assert seconds_until_due({"report": owed}) == 0  # never tried
+    assert seconds_until_due({"report": {**owed, "nextAttemptAt": at(-5)}}) == 0
+    assert seconds_until_due({"report": {**owed, "nextAttemptAt": "soon"}}) == 0  # unreadable: now
+    assert 29 < seconds_until_due({"report": {**owed, "nextAttemptAt": at(30)}}) <= 30
+    slack = {"sink": "slack", **owed, "nextAttemptAt": at(10)}
+    assert 9 < seconds_until_due({"report": {**owed, "nextAttemptAt": at(30), "slack": slack}}) <= 10
+    assert 29 < seconds_until_due({"report": {"nextAttemptAt": at(5), "slack": {**slack, "nextAttemptAt": at(30)}}}) <= 30

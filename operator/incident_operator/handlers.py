@@ -121,9 +121,8 @@ def work(memo: kopf.Memo, key: scheduling.Key) -> scheduling.Done:
         if after is not None:
             return scheduling.Done(after, next_step.watched(incident))
     else:
-        if next_step.next_step(incident) is not None:  # no progress in MAX_STEPS: come back, never drop it
-            logger.warning("incident %s/%s still needs %s; again in %.0fs", *key, next_step.next_step(incident).value,
-                           scheduling.RETRY_AFTER_ERROR)
+        if (step := next_step.next_step(incident)) is not None:  # no progress in MAX_STEPS: come back, never drop it
+            logger.warning("incident %s/%s still needs %s; again in %.0fs", *key, step.value, scheduling.RETRY_AFTER_ERROR)
             return scheduling.Done(scheduling.RETRY_AFTER_ERROR, next_step.watched(incident))
     return scheduling.Done(None, next_step.watched(incident))
 
@@ -164,7 +163,7 @@ def note_recovery(memo: kopf.Memo, store: IncidentStore, incident: dict, logger:
 
 def deliver_report(memo: kopf.Memo, store: IncidentStore, incident: dict, logger: Any) -> StepResult:
     """What the report still owes, once the Incident is finished (while it runs, each phase delivers)."""
-    wait = next_step.delivery_delay(incident.get("status") or {})
+    wait = outbox.seconds_until_due(incident.get("status") or {})
     if wait > 0:
         if watching.labels_to_write(incident, archive=False):  # meanwhile, later Incidents find it by cause
             incident = _labelled(store, incident, archive=False)
@@ -172,7 +171,7 @@ def deliver_report(memo: kopf.Memo, store: IncidentStore, incident: dict, logger
     ctx = _context(memo, incident, logger)
     report = outbox.deliver(ctx)
     if outbox.owes(report):
-        return ctx.incident, max(1.0, next_step.delivery_delay(ctx.status))
+        return ctx.incident, max(1.0, outbox.seconds_until_due(ctx.status))
     logger.info("report for %s/%s delivered", ctx.namespace, ctx.name)
     return ctx.incident, None
 

@@ -14,7 +14,6 @@ last body handled: nothing is stored on the Incident for it and nothing is held 
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
 from typing import Any
 
 from .constants import ANN_RERUN, ANN_SILENCED, FINISHED_PHASES, NEEDS_ACTION, RESOLVED
@@ -67,21 +66,6 @@ def next_step(body: dict[str, Any]) -> Step | None:
     if not is_archived(meta.get("labels")):
         return Step.ARCHIVE
     return None
-
-
-def delivery_delay(status: dict[str, Any]) -> float:
-    """Seconds until the report's next attempt is due (0: now)."""
-    if outbox.due(status):
-        return 0.0
-    times = []
-    for state in outbox.states((status or {}).get("report") or {}):
-        try:
-            times.append(datetime.fromisoformat(state["nextAttemptAt"]))
-        except (KeyError, TypeError, ValueError):
-            continue
-    if not times:
-        return 0.0
-    return max(0.0, (min(times) - datetime.now(timezone.utc)).total_seconds())
 
 
 def watched(body: dict[str, Any]) -> tuple:

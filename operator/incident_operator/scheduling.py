@@ -11,7 +11,8 @@ Incident (what Kopf keeps per object while a handler runs: the bridge bumps each
   it up); an event for an Incident being worked on is remembered, and if it changed what people ask of
   the operator (next_step.watched) the Incident is looked at again right after.
 - A piece of work says when to come back (a retry's backoff, a rollout being waited on, a report owed):
-  the Incident is offered again after that delay; events meanwhile do not shorten it.
+  the Incident is offered again after that delay; events meanwhile do not shorten it, unless people asked
+  something new (a re-run, un-silencing, a recovery). Unexpected failures back off, doubling per failure.
 - While Kopf's peering says another replica leads, workers take nothing new.
 """
 
@@ -92,14 +93,16 @@ class WorkQueue:
         if delay <= 0:
             self.offer(key, prio)
             return
-        self.cancel(key)
+        if key in self._delayed:
+            self._delayed.pop(key)[0].cancel()
         handle = asyncio.get_running_loop().call_later(delay, self._due, key)
         self._delayed[key] = (handle, prio, watched)
 
     def cancel(self, key: Key) -> None:
-        """Forget a queued or delayed entry (the Incident is gone); work running on it finishes."""
+        """Forget a queued or delayed entry and its failures (the Incident is gone); work running on it finishes."""
         if key in self._delayed:
             self._delayed.pop(key)[0].cancel()
+        self._failures.pop(key, None)
         if self._queued.pop(key, None) is not None:
             metrics.QUEUED.set(len(self._queued))
 

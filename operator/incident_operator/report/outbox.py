@@ -170,16 +170,15 @@ def owes(report: dict[str, Any] | None) -> bool:
     return any(s.get("outbox") for s in states(report or {}))
 
 
-def due(status: dict[str, Any]) -> bool:
-    """Whether an Incident's outbox should be tried now (the timer's filter)."""
-    report = (status or {}).get("report") or {}
-    for state in states(report):
+def seconds_until_due(status: dict[str, Any]) -> float:
+    """Seconds until an owing sink's next attempt is due: 0 when one is due now (no time set, or it passed)."""
+    now, waits = datetime.now(timezone.utc), []
+    for state in states((status or {}).get("report") or {}):
         if not state.get("outbox"):
             continue
-        at = state.get("nextAttemptAt")
         try:
-            if not at or datetime.fromisoformat(at) <= datetime.now(timezone.utc):
-                return True
-        except ValueError:
-            return True
-    return False
+            at = datetime.fromisoformat(state["nextAttemptAt"])
+            waits.append((at - now).total_seconds())
+        except (KeyError, TypeError, ValueError):  # no time, or one we cannot read: due now
+            return 0.0
+    return max(0.0, min(waits, default=0.0))

@@ -29,11 +29,11 @@ from bridge_lambda.config import BridgeConfig  # noqa: E402
 from bridge_lambda.handler import handle  # noqa: E402
 from bridge_lambda.incidents import IncidentWriter  # noqa: E402
 from incident_operator.scenarios.notifications import cloudwatch_message, notification_record  # noqa: E402
-from tests.support.aws import LocalAws  # noqa: E402
-from tests.support.cluster import ensure_cluster, install_crds, wait_for  # noqa: E402
-from tests.support.github_server import TOKEN, GitHubServer  # noqa: E402
-from tests.support.stack import operator, stack_env  # noqa: E402
-from tests.support.workloads import deployment  # noqa: E402
+from local_stack.aws import LocalAws  # noqa: E402
+from local_stack.cluster import ensure_cluster, install_crds, wait_for  # noqa: E402
+from local_stack.github_server import TOKEN, GitHubServer  # noqa: E402
+from local_stack.stack import operator, stack_env  # noqa: E402
+from local_stack.workloads import deployment  # noqa: E402
 
 LATENCY_INCIDENTS = int(os.environ.get("BENCH_INCIDENTS", 30))
 # finished Incidents (and GitHub issues) pre-loaded before the second latency run and the storm
@@ -285,7 +285,7 @@ def tokens(api) -> dict:
     from incident_operator.kube.client import Kube
     from incident_operator.settings import Settings
     from incident_operator.tools import ToolDeps
-    from tests.support.bedrock_server import BedrockServer, answer
+    from local_stack.bedrock_server import BedrockServer, answer
 
     kube = Kube.connect(api)
     custom = client.CustomObjectsApi(api)

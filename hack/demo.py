@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
-"""`make demo`: a local control plane, the operator, and three really broken workloads.
+"""`make demo`: the seed's three chaos scenarios on real containers, from a real alarm to Resolved.
 
-1. starts the local control plane (hack/local-cluster.sh up) and installs the CRDs;
-2. runs `incident-operator run` in the background;
-3. breaks three Deployments the way the seed's chaos scenarios do: a stress-ng CPU burner, a
-   rollout stuck on an image that does not exist, a Deployment scaled to 0;
-4. creates one Incident per breakage, shaped like the bridge Lambda makes them from CloudWatch alarms,
-   prints each Incident as it walks the phases, then `kubectl get incidents` and a Korean report.
+1. starts the local control plane with its real node (kubelet + containerd) and installs the CRDs;
+2. starts the local AWS (CloudWatch + SNS, moto), the Container Insights agent reading the real node's
+   kubelet, `alarms setup` (the seed's three alarms, 10 s periods), the alarm evaluator, the bridge Lambda's
+   handler subscribed to the alarm topic, and `incident-operator run`;
+3. breaks three workloads on the real node: a stress-ng pod burning real CPU, a Deployment rolled to an image
+   that cannot be pulled, a Deployment scaled to 0 — and does nothing else for the burner: its CPU crosses
+   the cpu-spike alarm, the alarm fires, the bridge creates the Incident, the operator deletes the burner,
+   the CPU falls and the alarm returns to OK. No seed alarm watches a pull error or a scale to 0 (the
+   classic Container Insights metrics have none), so those two are filed as a person would, with
+   `kubectl apply` of an Incident;
+4. prints each Incident as it walks the phases, a timeline per Incident, `kubectl get pods -o wide`, the
+   burner's CPU (kubelet summary API) before and after, `kubectl get incidents` and a Korean report.
 The cluster stays up afterwards (`make cluster-down` stops it).
 """
 
@@ -24,88 +30,177 @@ sys.path[:0] = [str(ROOT), str(ROOT / "operator")]
 
 from kubernetes import client, config  # noqa: E402
 
-from tests.support import scenarios, workloads  # noqa: E402
-from tests.support.cluster import ensure_cluster, install_crds, kubectl_path, wait_for  # noqa: E402
 from incident_operator.kube.client import Kube  # noqa: E402
+from local_stack import faults  # noqa: E402
+from local_stack.aws import LocalAws  # noqa: E402
+from local_stack.cluster import ensure_cluster, install_crds, kubectl_path, wait_for  # noqa: E402
+from local_stack.loop import AlarmLoop, fast_alarms  # noqa: E402
+from local_stack.real_node import NODE_NAME  # noqa: E402
+from local_stack.workloads import incident  # noqa: E402
 
 NS = "demo"
 CLUSTER = "netaiops-demo"
+TERMINAL = ("Resolved", "NeedsAction", "Failed")
 
 
 def say(text: str) -> None:
     print(f"\033[1m==> {text}\033[0m", flush=True)
 
 
-def alarm(name: str, metric: str, threshold: float, **dims: str) -> dict:
-    now = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    return {"name": name, "state": "ALARM", "previousState": "OK", "threshold": threshold, "timestamp": now,
-            "metric": {"name": metric, "namespace": "ContainerInsights", "statistic": "Average", "period": 60,
-                       "evaluationPeriods": 3, "comparisonOperator": "GreaterThanThreshold"},
-            "dimensions": {"ClusterName": CLUSTER, **dims}, "region": "ap-northeast-2",
-            "arn": f"arn:aws:cloudwatch:ap-northeast-2:123456789012:alarm:{name}",
-            "reason": f"Threshold Crossed: 2 out of the last 3 datapoints were greater than the threshold ({threshold})."}
+def summary_cpu(kube: Kube) -> tuple[float, dict[str, float]]:
+    """The real node's CPU and each demo pod's, in cores, from the kubelet's summary API."""
+    import json
+    s = json.loads(kube.core.connect_get_node_proxy_with_path(NODE_NAME, "stats/summary", _preload_content=False).data)
+    node = (s["node"].get("cpu") or {}).get("usageNanoCores", 0) / 1e9
+    pods = {p["podRef"]["name"]: sum((c.get("cpu") or {}).get("usageNanoCores") or 0 for c in p.get("containers") or []) / 1e9
+            for p in s.get("pods") or [] if p["podRef"]["namespace"] == NS}
+    return node, pods
+
+
+def print_cpu(kube: Kube, when: str) -> None:
+    node, pods = summary_cpu(kube)
+    burners = {k: v for k, v in pods.items() if k.startswith("cpu-burner")}
+    shown = ", ".join(f"{k} {v:.2f}" for k, v in burners.items()) or "버너 파드 없음"
+    print(f"  kubelet summary API ({when}): node {NODE_NAME} CPU {node:.2f} cores; {shown}", flush=True)
+
+
+def stamp(t: str | datetime | None, t0: datetime) -> str:
+    if not t:
+        return "     -"
+    if isinstance(t, str):
+        t = datetime.fromisoformat(t.replace("Z", "+00:00"))
+    return f"+{(t - t0).total_seconds():5.0f}s"
+
+
+def timeline(inc: dict, loop: AlarmLoop, t0: datetime) -> list[tuple[str, str]]:
+    st = inc.get("status") or {}
+    alarm = ((inc.get("spec") or {}).get("alarm") or {}).get("name")
+    pod = None
+    contributor = ((inc.get("spec") or {}).get("alarm") or {}).get("contributor") or {}
+    attrs = contributor.get("attributes") or {}
+    pod = attrs.get("PodName")
+    hist = [h for h in loop.evaluator.history if h["alarm"] == alarm and (not pod or (h.get("contributor") or {}).get("PodName") == pod)]
+    first = lambda state: next((h["at"] for h in hist if h["new"] == state), None)  # noqa: E731
+    actions = st.get("actions") or []
+    phases = st.get("phases") or {}
+    rows = []
+    if alarm:
+        rows += [("alarm ALARM", stamp(first("ALARM"), t0))]
+    rows += [("Incident created", stamp(inc["metadata"]["creationTimestamp"], t0)),
+             ("diagnosed", stamp((phases.get("Diagnosing") or {}).get("finishedAt"), t0)),
+             ("remediated", stamp(actions[0].get("startedAt") if actions else None, t0)),
+             ("verified", stamp(actions[0].get("finishedAt") if actions else None, t0)),
+             (st.get("phase", "?"), stamp((phases.get("Responding") or {}).get("finishedAt"), t0))]
+    if alarm:
+        ok = next((h["at"] for h in hist if h["new"] == "OK" and h["old"] == "ALARM"), None)
+        rows += [("alarm OK", stamp(ok, t0))]
+    return rows
 
 
 def main() -> int:
     started = time.monotonic()
-    say("local control plane")
+    t0 = datetime.now(timezone.utc)
+    say("local control plane + real node (kubelet, containerd, runc, CNI)")
     kubeconfig, _ = ensure_cluster()
     os.environ["KUBECONFIG"] = kubeconfig
     config.load_kube_config(config_file=kubeconfig)
     install_crds(client.ApiClient())
     kube = Kube.connect(client.ApiClient())
+    wait_for(lambda: any(c.type == "Ready" and c.status == "True" for c in kube.core.read_node(NODE_NAME).status.conditions or []),
+             60, f"node {NODE_NAME} Ready")
     try:
         kube.core.delete_namespace(NS)
-        wait_for(lambda: NS not in [n.metadata.name for n in kube.core.list_namespace().items], 60, "old demo namespace gone")
+        wait_for(lambda: NS not in [n.metadata.name for n in kube.core.list_namespace().items], 90, "old demo namespace gone")
     except client.ApiException:
         pass
     kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NS)))
     wait_for(lambda: kube.core.read_namespaced_service_account("default", NS), 30, "default ServiceAccount")
 
-    say("breaking three workloads (stress-ng CPU burner, invalid image, scaled to 0)")
-    scenarios.cpu_burner(kube, NS, "cpu-burner")
-    scenarios.bad_rollout(kube, NS, "checkout", "nginx:9.99-does-not-exist")
-    scenarios.scaled_to_zero(kube, NS, "catalog", replicas=3)
+    say("local AWS (CloudWatch, SNS), Container Insights agent, alarms setup, alarm evaluator, bridge Lambda")
+    aws = LocalAws()
+    aws_env = {"INCIDENT_AWS_ENDPOINT_URL": aws.endpoint, "INCIDENT_AWS_REGION": "ap-northeast-2", "INCIDENT_CLUSTER_NAME": CLUSTER,
+               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    os.environ.update({"INCIDENT_NAMESPACE": NS, "KUBECONFIG": kubeconfig})
+    from bridge_lambda.handler import handle
+    loop = AlarmLoop(aws, kube.core.api_client, CLUSTER, fast_alarms(period=10, cpu_threshold=40), handle).start()
+    for a in loop.setup["alarms"]:
+        print(f"  alarm {a['name']}: {a['query']}", flush=True)
 
     say("starting incident-operator (log: .local/logs/operator.log)")
     (ROOT / ".local" / "logs").mkdir(parents=True, exist_ok=True)
     log = open(ROOT / ".local" / "logs" / "operator.log", "ab")
-    op = subprocess.Popen([sys.executable, "-m", "incident_operator.cli", "run", "-n", NS, "--standalone"],
-                          stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    op = subprocess.Popen([sys.executable, "-m", "incident_operator.cli", "run", "-n", NS, "--standalone"], stdout=log,
+                          stderr=subprocess.STDOUT, env={**os.environ, **aws_env, "PYTHONUNBUFFERED": "1"})
+    kubectl = kubectl_path()
+    seen: dict[str, str] = {}
+    ok = False
     try:
-        incidents = {
-            "cpu-spike": workloads.incident("cpu-spike", alarm=alarm("netaiops-cpu-spike", "pod_cpu_utilization", 80, Namespace=NS, PodName="cpu-burner")),
-            "bad-image": workloads.incident("bad-image", alarm=alarm("netaiops-pod-restarts", "pod_number_of_container_restarts", 3, Namespace=NS, PodName="checkout")),
-            "scaled-zero": workloads.incident("scaled-zero", target={"namespace": NS, "kind": "Deployment", "name": "catalog"}, severity="medium"),
-        }
-        for name, body in incidents.items():
-            body["metadata"]["namespace"] = NS
+        say("breaking three workloads on the real node (stress-ng CPU burner, invalid image, scaled to 0)")
+        kube.apps.create_namespaced_deployment(NS, faults.deployment("cpu-burner", [faults.container(
+            image=faults.STRESS, command=["stress-ng", "--cpu", "1", "--cpu-load", "100", "--timeout", "900s"])]))
+        for name in ("checkout", "catalog"):
+            kube.apps.create_namespaced_deployment(NS, faults.web(name, replicas=2))
+        wait_for(lambda: all((kube.apps.read_namespaced_deployment(n, NS).status.ready_replicas or 0) >= r
+                             for n, r in (("cpu-burner", 1), ("checkout", 2), ("catalog", 2))), 90, "workloads ready")
+        kube.apps.patch_namespaced_deployment("checkout", NS, {"spec": {"template": {"spec": {"containers": [
+            {"name": "app", "image": "local/web:9.99-does-not-exist"}]}}}})
+        kube.apps.patch_namespaced_deployment_scale("catalog", NS, {"spec": {"replicas": 0}})
+        pods = lambda app: kube.core.list_namespaced_pod(NS, label_selector=f"app={app}").items  # noqa: E731
+        wait_for(lambda: faults.waiting("ErrImagePull")(pods("checkout")) or faults.waiting("ImagePullBackOff")(pods("checkout")),
+                 90, "containerd's pull error")
+        say(f"kubectl get pods -n {NS} -o wide")
+        subprocess.run([kubectl, "get", "pods", "-n", NS, "-o", "wide"], check=False)
+        time.sleep(12)  # the summary API reports usage over cAdvisor's last interval
+        print_cpu(kube, "before")
+
+        say("filing the two Incidents no seed alarm watches (kubectl apply, as a person would)")
+        for name, target in (("checkout-image", "checkout"), ("catalog-zero", "catalog")):
+            body = incident(name, target={"namespace": NS, "kind": "Deployment", "name": target}, severity="medium")
             kube.custom.create_namespaced_custom_object("netaiops.io", "v1alpha1", NS, "incidents", body)
-        say("Incidents walking the phases")
-        seen: dict[str, str] = {}
-        deadline = time.monotonic() + 90
+
+        say("waiting for the cpu-spike alarm to fire and the bridge to create its Incident; every Incident walks the phases")
+        deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
-            for name in incidents:
-                st = kube.custom.get_namespaced_custom_object("netaiops.io", "v1alpha1", NS, "incidents", name).get("status") or {}
+            items = kube.custom.list_namespaced_custom_object("netaiops.io", "v1alpha1", NS, "incidents")["items"]
+            for inc in items:
+                name, st = inc["metadata"]["name"], inc.get("status") or {}
                 phase = st.get("phase", "Pending")
                 if seen.get(name) != phase:
                     seen[name] = phase
-                    print(f"  {time.strftime('%H:%M:%S')}  {name:<12} → {phase:<11} {st.get('topCause') or ''}", flush=True)
-            if all(p in ("Resolved", "NeedsAction", "Failed") for p in seen.values()) and len(seen) == len(incidents):
+                    print(f"  {time.strftime('%H:%M:%S')}  {name:<40} → {phase:<11} {st.get('topCause') or ''}", flush=True)
+            done = [i for i in items if (i.get("status") or {}).get("phase") in TERMINAL]
+            alarmed = [i for i in items if (i["spec"].get("alarm") or {}).get("name") == "netaiops-cpu-spike"]
+            recovered = any(h["alarm"] == "netaiops-cpu-spike" and h["new"] == "OK" and h["old"] == "ALARM" for h in loop.evaluator.history)
+            if alarmed and len(done) == len(items) >= 3 and recovered:
                 break
-            time.sleep(0.1)
+            errors = loop.errors()
+            if errors:
+                print(f"  (local stack: {errors})", flush=True)
+            time.sleep(1)
+        items = kube.custom.list_namespaced_custom_object("netaiops.io", "v1alpha1", NS, "incidents")["items"]
+        say("timeline per Incident (seconds since the demo started)")
+        for inc in items:
+            print(f"  {inc['metadata']['name']}")
+            for what, when in timeline(inc, loop, t0):
+                print(f"    {when}  {what}")
+        time.sleep(6)
+        print_cpu(kube, "after")
+        alarmed = [i for i in items if (i["spec"].get("alarm") or {}).get("name") == "netaiops-cpu-spike"]
+        ok = bool(alarmed) and len(items) >= 3 and all((i.get("status") or {}).get("phase") == "Resolved" for i in items)
     finally:
         op.terminate()
         op.wait(20)
-    kubectl = kubectl_path()
-    say("kubectl get incidents -n demo")
+        loop.stop()
+        aws.stop()
+    say(f"kubectl get incidents -n {NS}")
     subprocess.run([kubectl, "get", "incidents", "-n", NS], check=False)
-    say("workloads after remediation")
-    subprocess.run([kubectl, "get", "deployments", "-n", NS, "-o", "custom-columns=NAME:.metadata.name,REPLICAS:.spec.replicas,IMAGE:.spec.template.spec.containers[0].image"], check=False)
-    say("incident-operator report bad-image -n demo")
-    subprocess.run([sys.executable, "-m", "incident_operator.cli", "report", "bad-image", "-n", NS], check=False)
-    ok = all(p == "Resolved" for p in seen.values())
-    say(f"demo {'finished' if ok else 'FAILED'} in {time.monotonic() - started:.1f}s; cluster left up (make cluster-down)")
+    say(f"kubectl get pods -n {NS} -o wide (after remediation)")
+    subprocess.run([kubectl, "get", "pods", "-n", NS, "-o", "wide"], check=False)
+    say(f"incident-operator report checkout-image -n {NS}")
+    subprocess.run([sys.executable, "-m", "incident_operator.cli", "report", "checkout-image", "-n", NS], check=False)
+    alarms = [h for h in loop.evaluator.history]
+    say(f"alarm notifications sent: {len(alarms)}; demo {'finished' if ok else 'FAILED'} in {time.monotonic() - started:.1f}s; "
+        "cluster left up (make cluster-down)")
     return 0 if ok else 1
 
 

@@ -2,10 +2,14 @@
 # A real local Kubernetes control plane, built from Go modules and run as plain processes.
 #
 #   hack/local-cluster.sh build    build (once) kube-apiserver, kube-controller-manager,
-#                                  kube-scheduler, kubectl, etcd and kwok into the cache
+#                                  kube-scheduler, kubectl, kubelet, etcd and kwok into the cache,
+#                                  and the real node's parts (local_stack/real_node.py build)
 #   hack/local-cluster.sh up       start etcd, apiserver, controller-manager, scheduler and kwok
-#                                  on 127.0.0.1, write .local/kubeconfig, wait for /readyz
-#   hack/local-cluster.sh down     stop them and remove the cluster's data
+#                                  on 127.0.0.1, write .local/kubeconfig, wait for /readyz; then the
+#                                  real node (kubelet + containerd, Node `real-node`) beside the kwok nodes
+#   hack/local-cluster.sh down     stop them and remove the cluster's data (the real node's too)
+#
+# LOCAL_CLUSTER_REAL_NODE=0 leaves the real node out (kwok nodes only).
 #   hack/local-cluster.sh status   print whether it is up
 #   hack/local-cluster.sh env      print the paths (for scripts)
 #
@@ -28,6 +32,7 @@ KCM_PORT="${LOCAL_CLUSTER_KCM_PORT:-10257}"
 SCHED_PORT="${LOCAL_CLUSTER_SCHED_PORT:-10259}"
 KWOK_PORT="${LOCAL_CLUSTER_KWOK_PORT:-10247}"
 NODES="${LOCAL_CLUSTER_NODES:-2}"
+REAL_NODE="${LOCAL_CLUSTER_REAL_NODE:-1}"
 
 export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false CGO_ENABLED=0
 export GOMODCACHE="${GOMODCACHE:-$CACHE/gomod}" GOCACHE="${GOCACHE:-$CACHE/gobuild}"
@@ -90,10 +95,28 @@ build_kwok() {
   GOBIN="$BIN" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 }
 
+build_kubelet() {  # same module source, caches and version stamp as the control plane
+  [[ -x "$BIN/kubelet" ]] && return 0
+  local src="$CACHE/src/kubernetes-$K8S_VERSION"
+  cd "$src"
+  local minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
+  local vpkg=k8s.io/component-base/version
+  go get "k8s.io/kubernetes/cmd/kubelet@$K8S_VERSION" >/dev/null
+  log "building kubelet $K8S_VERSION"
+  go build -trimpath -ldflags "-s -w -X $vpkg.gitVersion=$K8S_VERSION -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean" \
+    -o "$BIN/" k8s.io/kubernetes/cmd/kubelet
+}
+
+real_node() { (cd "$ROOT" && python3 -m local_stack.real_node "$@"); }
+
 cmd_build() {
   build_etcd
   build_kwok
   build_kubernetes
+  if [[ $REAL_NODE != 0 ]]; then
+    build_kubelet
+    real_node build
+  fi
   log "binaries in $BIN"
 }
 
@@ -131,11 +154,14 @@ write_pki() {
   # admin access by a static token; the apiserver writes its own self-signed serving cert
   local token; token="$(openssl rand -hex 24)"
   echo "$token,admin,admin,system:masters" > "$pki/tokens.csv"
-  chmod 600 "$pki/tokens.csv" "$pki/sa.key"
+  # the real node's kubelet (no client certificates here): user system:node:real-node
+  openssl rand -hex 24 > "$pki/node-token"
+  echo "$(cat "$pki/node-token"),system:node:real-node,real-node,system:nodes" >> "$pki/tokens.csv"
+  chmod 600 "$pki/tokens.csv" "$pki/sa.key" "$pki/node-token"
 }
 
 write_kubeconfig() {  # before the apiserver is up: skip TLS checks; after: trust its self-signed CA
-  local token tls; token="$(cut -d, -f1 "$STATE/pki/tokens.csv")"
+  local token tls; token="$(head -n1 "$STATE/pki/tokens.csv" | cut -d, -f1)"
   if [[ -s "$STATE/pki/apiserver.crt" ]]; then
     tls="certificate-authority-data: $(base64 -w0 < "$STATE/pki/apiserver.crt")"
   else
@@ -167,6 +193,7 @@ cmd_up() {
   for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl; do
     [[ -x "$BIN/$b" ]] || cmd_build
   done
+  [[ $REAL_NODE == 0 || -x "$BIN/kubelet" ]] || cmd_build
   mkdir -p "$STATE"
   write_pki
   write_kubeconfig
@@ -183,7 +210,7 @@ cmd_up() {
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$STATE/pki/sa.pub" --service-account-signing-key-file "$STATE/pki/sa.key" \
     --enable-priority-and-fairness=false --max-requests-inflight 0 --max-mutating-requests-inflight 0 \
-    --event-ttl 2h
+    --event-ttl 2h --kubelet-preferred-address-types InternalIP,Hostname,ExternalIP
   wait_for kube-apiserver 90 kc get --raw /readyz
   write_kubeconfig
   start kube-controller-manager "$BIN/kube-controller-manager" \
@@ -211,10 +238,12 @@ NODE
   done
   wait_for "nodes Ready" 60 bash -c "[[ \$('$BIN/kubectl' --kubeconfig '$STATE/kubeconfig' get nodes --no-headers 2>/dev/null | grep -c ' Ready') -ge $NODES ]]"
   wait_for "default ServiceAccount" 60 kc get serviceaccount default -n default
+  [[ $REAL_NODE == 0 ]] || real_node up
   log "up: export KUBECONFIG=$STATE/kubeconfig"
 }
 
 cmd_down() {
+  [[ ! -d "$STATE/node" && ! -f "$STATE/real-node-baseline.json" ]] || real_node down
   for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
     local f; f="$(pidfile "$name")"
     if [[ -f "$f" ]]; then
@@ -233,6 +262,7 @@ cmd_status() {
   for name in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do
     if is_running "$name"; then echo "$name: running"; else echo "$name: stopped"; all=1; fi
   done
+  [[ $REAL_NODE == 0 ]] || real_node status || all=1
   [[ $all == 0 ]] && kc get --raw /readyz >/dev/null 2>&1 && echo "readyz: ok" || { echo "readyz: not ready"; return 1; }
 }
 

@@ -17,10 +17,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "operator")]
 
 from kubernetes import client, config  # noqa: E402
 
-from tests.support.aws import LocalAws  # noqa: E402
-from tests.support.cluster import ensure_cluster, install_crds  # noqa: E402
-from tests.support.opensearch import LocalOpenSearch  # noqa: E402
-from tests.support.stack import operator, stack_env  # noqa: E402
+from local_stack.aws import LocalAws  # noqa: E402
+from local_stack.cluster import ensure_cluster, install_crds  # noqa: E402
+from local_stack.opensearch import LocalOpenSearch  # noqa: E402
+from local_stack.stack import operator, stack_env  # noqa: E402
 
 
 MAX_CALIBRATION_ERROR = 0.1

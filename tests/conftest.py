@@ -17,7 +17,7 @@ from incident_operator.constants import GROUP, PLURAL, VERSION
 from incident_operator.kube.client import Kube
 from incident_operator.settings import Settings
 
-from .support.cluster import ROOT, ensure_cluster, install_crds, stop_cluster, wait_for
+from local_stack.cluster import ROOT, ensure_cluster, install_crds, stop_cluster, wait_for
 
 
 @pytest.fixture(scope="session")
@@ -148,7 +148,7 @@ def make_namespace(kube: Kube) -> Iterator[Callable[[str], str]]:
 @pytest.fixture
 def github() -> Iterator["GitHubServer"]:
     """The GitHub REST stand-in (driven by PyGithub)."""
-    from .support.github_server import GitHubServer
+    from local_stack.github_server import GitHubServer
     server = GitHubServer()
     yield server
     server.stop()
@@ -157,7 +157,7 @@ def github() -> Iterator["GitHubServer"]:
 @pytest.fixture
 def bedrock() -> Iterator["BedrockServer"]:
     """The Bedrock Converse stand-in (driven by strands' BedrockModel)."""
-    from .support.bedrock_server import BedrockServer
+    from local_stack.bedrock_server import BedrockServer
     server = BedrockServer()
     yield server
     server.stop()
@@ -165,7 +165,7 @@ def bedrock() -> Iterator["BedrockServer"]:
 
 @pytest.fixture(scope="session")
 def aws() -> Iterator["LocalAws"]:
-    from .support.aws import LocalAws
+    from local_stack.aws import LocalAws
     server = LocalAws()
     yield server
     server.stop()
@@ -173,7 +173,7 @@ def aws() -> Iterator["LocalAws"]:
 
 @pytest.fixture(scope="session")
 def opensearch() -> Iterator["LocalOpenSearch"]:
-    from .support.opensearch import LocalOpenSearch
+    from local_stack.opensearch import LocalOpenSearch
     node = LocalOpenSearch()
     yield node
     node.stop()

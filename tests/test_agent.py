@@ -14,9 +14,9 @@ from incident_operator.models.spec import Target
 from incident_operator.settings import Settings
 from incident_operator.tools import ToolDeps
 
-from .support import scenarios, workloads
-from .support.bedrock_server import BedrockServer, answer, call_tool, invalid, throttle
-from .support.workloads import incident
+from local_stack import scenarios, workloads
+from local_stack.bedrock_server import BedrockServer, answer, call_tool, invalid, throttle
+from local_stack.workloads import incident
 
 MODEL = "global.anthropic.claude-opus-4-6-v1"
 
@@ -129,7 +129,7 @@ def test_agentcore_remote_mode_with_cognito_token_and_ssm(kube, ns, bedrock, aws
 
     from incident_operator.agent.runtime_app import make_server
 
-    from .support.http_stub import StubServer
+    from local_stack.http_stub import StubServer
 
     scenarios.scaled_to_zero(kube, ns, replicas=2)
     # the runtime container: our entrypoint, its model the Converse stand-in

@@ -8,8 +8,8 @@ from kubernetes import client
 from incident_operator.analyzers import analyze
 from incident_operator.models.spec import Alarm, Target
 
-from .support import scenarios, workloads
-from .support.cluster import wait_for
+from local_stack import scenarios, workloads
+from local_stack.cluster import wait_for
 
 
 bundle_for = scenarios.evidence

@@ -15,9 +15,9 @@ from incident_operator.analyzers import analyze
 from incident_operator.models.evidence import EvidenceBundle
 from incident_operator.models.spec import Target
 
-from .support import scenarios, workloads
-from .support.cluster import wait_for
-from .support.workloads import incident
+from local_stack import scenarios, workloads
+from local_stack.cluster import wait_for
+from local_stack.workloads import incident
 
 
 def test_pvc_without_storage_class_is_the_root_of_unschedulable(kube, ns):

@@ -23,7 +23,7 @@ from incident_operator.cli import main as cli
 
 from incident_operator.scenarios.notifications import notification_record
 
-from .support.aws import AlarmPipe, cloudwatch_message
+from local_stack.aws import AlarmPipe, cloudwatch_message
 
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -235,7 +235,7 @@ def test_lambda_zip_runs_with_only_what_it_packs(tmp_path):
     import sys
     import zipfile
 
-    from .support.cluster import ROOT
+    from local_stack.cluster import ROOT
 
     subprocess.run(["bash", str(ROOT / "hack" / "build-lambda.sh")], check=True, capture_output=True,
                    env={"PY": sys.executable, "PATH": "/usr/bin:/bin"})

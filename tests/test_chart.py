@@ -21,8 +21,8 @@ from incident_operator import metrics
 from incident_operator.constants import GROUP, PLURAL, VERSION
 from incident_operator.settings import Settings
 
-from .support.cluster import ROOT, kubectl_path, wait_for
-from .support.workloads import incident
+from local_stack.cluster import ROOT, kubectl_path, wait_for
+from local_stack.workloads import incident
 
 CHART = ROOT / "charts" / "incident-operator"
 RBAC_KINDS = ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding")

@@ -6,8 +6,8 @@ import json
 import subprocess
 import sys
 
-from .support import scenarios
-from .support.workloads import incident
+from local_stack import scenarios
+from local_stack.workloads import incident
 
 
 def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:

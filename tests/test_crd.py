@@ -3,7 +3,7 @@
 import pytest
 from kubernetes import client
 
-from .support.workloads import incident
+from local_stack.workloads import incident
 
 
 def _create(incidents, body):

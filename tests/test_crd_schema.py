@@ -12,10 +12,10 @@ from incident_operator import crd, pipeline
 from incident_operator.kube.incidents import IncidentStore
 from incident_operator.models.status import IncidentStatus, StatusSchemaError, check_patch
 
-from .support import scenarios
-from .support.cluster import ROOT, kubectl_path, wait_for
+from local_stack import scenarios
+from local_stack.cluster import ROOT, kubectl_path, wait_for
 from .support.status_sample import model_sample
-from .support.workloads import incident
+from local_stack.workloads import incident
 
 CRD = ROOT / "crds" / "incident.yaml"
 

@@ -7,9 +7,9 @@ from kubernetes import client
 
 from incident_operator.evidence_store import configmap_name
 
-from .support import scenarios
-from .support.cluster import wait_for
-from .support.workloads import incident
+from local_stack import scenarios
+from local_stack.cluster import wait_for
+from local_stack.workloads import incident
 
 
 def annotate(kube, ns, name, annotations):

@@ -51,7 +51,7 @@ def test_incidents_of_one_namespace_share_configuration_reads_but_not_pods_or_ev
     from incident_operator.kube.evidence import ClusterCollector
     from incident_operator.models.spec import Target
 
-    from .support import scenarios, workloads
+    from local_stack import scenarios, workloads
 
     scenarios.apply_deployment(kube, ns, workloads.deployment("web", replicas=1))
     scenarios.wait_ready(kube, ns, "web", 1)

@@ -9,9 +9,9 @@ from kubernetes import client
 
 from incident_operator.grouping import find_parent
 
-from .support import scenarios, workloads
-from .support.github_server import TOKEN
-from .support.workloads import incident
+from local_stack import scenarios, workloads
+from local_stack.github_server import TOKEN
+from local_stack.workloads import incident
 
 FINISHED = ("Resolved", "NeedsAction", "Failed", "Grouped")
 

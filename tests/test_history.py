@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .support.cluster import wait_for
-from .support.workloads import incident
+from local_stack.cluster import wait_for
+from local_stack.workloads import incident
 
 HISTORY = 150
 
@@ -87,7 +87,7 @@ def test_expiry_sweep_reads_pages(kube, ns, incidents):
 def test_similar_incident_lookup_reads_a_bounded_page(kube, ns, settings):
     from incident_operator.phases import correlate, gather
 
-    from .support import scenarios
+    from local_stack import scenarios
 
     calls = []
     ctx = scenarios.context(kube, settings, ns, incident("now", target={"namespace": ns, "kind": "Deployment", "name": "api"}))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .support.cluster import ROOT
+from local_stack.cluster import ROOT
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
@@ -165,7 +165,7 @@ def test_image_diagnoses_with_the_llm(image, bedrock):
 
     from incident_operator.models.evidence import EvidenceBundle, TimeWindow
 
-    from .support.bedrock_server import answer, call_tool
+    from local_stack.bedrock_server import answer, call_tool
     from .test_agent import diagnosis
 
     now = datetime.now(timezone.utc)

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from kubernetes import client
 
-from .support import scenarios
-from .support.cluster import ROOT, kubectl_path
-from .support.workloads import incident
+from local_stack import scenarios
+from local_stack.cluster import ROOT, kubectl_path
+from local_stack.workloads import incident
 
 SA_USER = "system:serviceaccount:incident-operator:incident-operator"
 

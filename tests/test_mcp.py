@@ -11,7 +11,7 @@ import time
 
 from incident_operator.tools import default_registry
 
-from .support.aws import free_port
+from local_stack.aws import free_port
 from .support.datadog_server import API_KEY, APP_KEY, DatadogServer, sample
 
 EXPECTED = {t.name for t in default_registry()}
@@ -94,11 +94,11 @@ def test_chaos_cleanup_over_mcp_is_a_dry_run_recorded_in_the_incident(kube, ns, 
     from mcp.client.session import ClientSession
     from mcp.client.stdio import StdioServerParameters, stdio_client
 
-    from .support import scenarios
-    from .support.workloads import incident
+    from local_stack import scenarios
+    from local_stack.workloads import incident
 
     scenarios.cpu_burner(kube, ns, "burner")
-    scenarios.apply_deployment(kube, ns, __import__("tests.support.workloads", fromlist=["x"]).deployment("web", replicas=1))
+    scenarios.apply_deployment(kube, ns, __import__("local_stack.workloads", fromlist=["x"]).deployment("web", replicas=1))
     incidents.create(incident("cleanup", target={"namespace": ns, "kind": "Deployment", "name": "burner"}))
     params = StdioServerParameters(command=sys.executable, args=["-m", "incident_operator.cli", "mcp"], env=_env({}))
 

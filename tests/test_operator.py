@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .support import scenarios
-from .support.workloads import incident
+from local_stack import scenarios
+from local_stack.workloads import incident
 
 PHASES = ["Gathering", "Reporting", "Collecting", "Correlating", "Diagnosing", "Responding"]
 
@@ -94,7 +94,7 @@ def test_two_replicas_with_peering_handle_each_incident_once(kube, ns, incidents
 def test_a_replica_that_loses_the_lead_stops_taking_queued_incidents(kube, ns, incidents, start_operator):
     """Incidents the standby had queued before a higher-priority replica appeared are not worked on by it: its
     workers defer to the peering object like Kopf's watch does, so the leader does them."""
-    from .support.cluster import wait_for
+    from local_stack.cluster import wait_for
     incidents.create(incident("warm-up", target={"namespace": ns}))
     kube.custom.create_namespaced_custom_object("kopf.dev", "v1", ns, "kopfpeerings", {
         "apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "incident-operator"}})
@@ -133,7 +133,7 @@ def test_alarm_back_to_ok_closes_the_report_in_korean(kube, ns, incidents, start
     assert st["phase"] == "NeedsAction" and st["outcome"] == "needs-action" and st["report"]["closed"] is False
     assert next(c for c in st["conditions"] if c["type"] == "Ready")["status"] == "False"
     assert handle({"Records": [_synthetic(9, "OK")]}, None, writer)["results"][0]["status"] == "recovered"
-    from .support.cluster import wait_for
+    from local_stack.cluster import wait_for
     st = wait_for(lambda: (lambda s: s if s["report"].get("closed") else None)(incidents.get(name)["status"]), 30, "report closed")
     assert st["outcome"] == "recovered" and "recovered" in st["report"]["comments"]
     st = incidents.wait_phase(name, "Resolved", 30)["status"]  # the alarm is back to OK: the incident is over
@@ -146,8 +146,8 @@ def test_metrics_and_json_logs_name_the_incident(kube, ns, incidents, start_oper
 
     import requests
 
-    from .support.aws import free_port
-    from .support.cluster import wait_for
+    from local_stack.aws import free_port
+    from local_stack.cluster import wait_for
 
     scenarios.scaled_to_zero(kube, ns, replicas=1)
     port = free_port()

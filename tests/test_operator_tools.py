@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .support import scenarios, workloads
-from .support.github_server import TOKEN, GitHubServer
-from .support.workloads import incident
+from local_stack import scenarios, workloads
+from local_stack.github_server import TOKEN, GitHubServer
+from local_stack.workloads import incident
 from .test_tools_cloudwatch import put_series
 
 

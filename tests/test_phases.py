@@ -11,8 +11,8 @@ from incident_operator.evidence_store import configmap_name, load
 from incident_operator.phases import collect, correlate, diagnose, gather, report, respond
 from incident_operator.sources import EvidenceSource, SourceResult
 
-from .support import scenarios, workloads
-from .support.workloads import incident
+from local_stack import scenarios, workloads
+from local_stack.workloads import incident
 
 ALARM = {
     "name": "netaiops-cpu-spike", "state": "ALARM", "threshold": 80, "timestamp": "2026-11-25T01:00:00Z",

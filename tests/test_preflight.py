@@ -10,8 +10,8 @@ import sys
 import pytest
 import requests
 
-from .support.aws import free_port
-from .support.cluster import ROOT, wait_for
+from local_stack.aws import free_port
+from local_stack.cluster import ROOT, wait_for
 
 # no AWS anything from the machine running the tests
 NO_AWS = {"AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true",

@@ -16,10 +16,10 @@ from bridge_lambda.handler import handle
 from bridge_lambda.incidents import IncidentWriter
 from incident_operator.cli import main as cli
 
-from .support import scenarios, workloads
-from .support.aws import AlarmPipe
+from local_stack import scenarios, workloads
+from local_stack.aws import AlarmPipe
 from .conftest import OperatorProcess
-from .support.cluster import wait_for
+from local_stack.cluster import wait_for
 
 
 @pytest.fixture
@@ -162,7 +162,7 @@ def test_a_hanging_cloudwatch_does_not_hold_the_suspect_search(kube, ns):
     from incident_operator.suspects import find
     from incident_operator.tools import ToolDeps
 
-    from .support.http_stub import StubServer
+    from local_stack.http_stub import StubServer
 
     hanging = StubServer()
     hanging.fault("POST", ".*", status=0, delay=20, times=10)

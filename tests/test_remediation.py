@@ -11,9 +11,9 @@ from incident_operator.phases.respond import settle
 from incident_operator.remediation.actions import action_for
 from incident_operator.settings import Settings
 
-from .support import scenarios, workloads
-from .support.cluster import wait_for
-from .support.workloads import incident
+from local_stack import scenarios, workloads
+from local_stack.cluster import wait_for
+from local_stack.workloads import incident
 
 
 def ctx_with_evidence(kube, settings, ns, name, target, remediation="auto"):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from .support import scenarios
-from .support.cluster import wait_for
-from .support.github_server import TOKEN, GitHubServer
-from .support.workloads import incident
+from local_stack import scenarios
+from local_stack.cluster import wait_for
+from local_stack.github_server import TOKEN, GitHubServer
+from local_stack.workloads import incident
 
 
 def env(server: GitHubServer, **extra: str) -> dict[str, str]:

@@ -13,11 +13,11 @@ from incident_operator.report.slack import SlackClient, SlackSink, SlackUnavaila
 from incident_operator.settings import Settings
 from incident_operator.tools.base import ToolDeps
 
-from .support import scenarios
-from .support.cluster import wait_for
-from .support.github_server import TOKEN as GH_TOKEN
+from local_stack import scenarios
+from local_stack.cluster import wait_for
+from local_stack.github_server import TOKEN as GH_TOKEN
 from .support.slack_server import TOKEN, SlackServer
-from .support.workloads import incident
+from local_stack.workloads import incident
 
 FINISHED = ("Resolved", "NeedsAction", "Failed")
 SECRET = "xoxp-9999999999-secretvalue0123"

@@ -12,8 +12,8 @@ from kubernetes import client
 from incident_operator.scenarios.replay import replay
 from incident_operator.settings import Settings
 
-from .support.cluster import ROOT
-from .support.stack import operator, stack_env
+from local_stack.cluster import ROOT
+from local_stack.stack import operator, stack_env
 
 SCENARIOS = sorted(p for p in (ROOT / "scenarios").iterdir() if (p / "scenario.yaml").exists())
 

@@ -14,7 +14,7 @@ from incident_operator.next_step import Step, next_step, watched
 from incident_operator.peering import outranked
 from incident_operator.scheduling import Done, WorkQueue, priority
 
-from .support.workloads import incident
+from local_stack.workloads import incident
 
 
 def _run_queue(work, scenario, workers: int = 1) -> None:

@@ -20,11 +20,11 @@ from kubernetes import client
 
 from incident_operator.redact import redact, redact_data
 
-from .support import scenarios, workloads
-from .support.bedrock_server import answer, call_tool
-from .support.cluster import ROOT
-from .support.github_server import TOKEN
-from .support.workloads import incident
+from local_stack import scenarios, workloads
+from local_stack.bedrock_server import answer, call_tool
+from local_stack.cluster import ROOT
+from local_stack.github_server import TOKEN
+from local_stack.workloads import incident
 
 # distinctive values: none may appear in any output
 S = {

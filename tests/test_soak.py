@@ -18,9 +18,9 @@ from bridge_lambda.handler import RetryableRecords, handle
 from bridge_lambda.incidents import IncidentWriter
 from incident_operator.scenarios.notifications import cloudwatch_message, notification_record
 
-from .support import scenarios, workloads
-from .support.cluster import wait_for
-from .support.github_server import TOKEN, GitHubServer
+from local_stack import scenarios, workloads
+from local_stack.cluster import wait_for
+from local_stack.github_server import TOKEN, GitHubServer
 
 ALARMS = 50
 FIXABLE = 8  # the first ones point at Deployments scaled to 0: each must be scaled back exactly once

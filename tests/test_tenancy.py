@@ -14,9 +14,9 @@ from incident_operator.settings import Settings
 from incident_operator.tenancy import Refused, Scope, scope_for, tool_scope
 from incident_operator.tools import ToolDeps
 
-from .support import scenarios, workloads
-from .support.cluster import wait_for
-from .support.workloads import incident
+from local_stack import scenarios, workloads
+from local_stack.cluster import wait_for
+from local_stack.workloads import incident
 
 
 @pytest.fixture
@@ -139,7 +139,7 @@ def test_an_app_with_a_cpu_flag_is_not_a_burner(kube, ns, incidents, start_opera
 
 
 def test_a_pasted_marker_cannot_hijack_another_incidents_issue():
-    from .support.github_server import TOKEN, GitHubServer
+    from local_stack.github_server import TOKEN, GitHubServer
     from incident_operator.tools.github import CreateIssueInput, create_issue, fingerprint_marker
 
     server = GitHubServer()

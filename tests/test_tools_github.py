@@ -7,7 +7,7 @@ import pytest
 from incident_operator.settings import Settings
 from incident_operator.tools import ToolDeps, default_registry
 
-from .support.github_server import TOKEN
+from local_stack.github_server import TOKEN
 
 
 @pytest.fixture

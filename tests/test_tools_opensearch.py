@@ -1,4 +1,4 @@
-"""OpenSearch tools with opensearch-py against a real OpenSearch node (tests/opensearch)."""
+"""OpenSearch tools with opensearch-py against a real OpenSearch node (local_stack/opensearch-node)."""
 
 from __future__ import annotations
 

@@ -16,8 +16,8 @@ import requests
 
 from incident_operator.constants import GROUP, PLURAL, VERSION
 
-from .support.aws import free_port
-from .support.cluster import ROOT, wait_for
+from local_stack.aws import free_port
+from local_stack.cluster import ROOT, wait_for
 
 TOKEN = "am-webhook-token-0123456789abcdef"
 STARTS = "2026-03-02T01:02:03.456Z"

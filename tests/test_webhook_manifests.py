@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from .support.cluster import ROOT
+from local_stack.cluster import ROOT
 from .test_manifests import applied, can, kubectl  # noqa: F401 - `applied` is a fixture
 
 USER = "system:serviceaccount:incident-operator:incident-operator-webhook"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from .http_stub import Request, Response, StubServer
+from local_stack.http_stub import Request, Response, StubServer
 
 API_KEY, APP_KEY = "dd-api-0123456789abcdef", "dd-app-0123456789abcdef0123"
 

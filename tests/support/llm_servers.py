@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from .http_stub import Request, Response, StubServer
+from local_stack.http_stub import Request, Response, StubServer
 
 _ids = itertools.count(1)
 STRUCTURED_TOOL = "AgentDiagnosis"

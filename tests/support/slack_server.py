@@ -11,7 +11,7 @@ import itertools
 import time
 from typing import Any
 
-from .http_stub import Request, Response, StubServer
+from local_stack.http_stub import Request, Response, StubServer
 
 TOKEN = "xoxb-1111111111-2222222222-testtokenabcdefghijkl"
 CHANNELS = {"#incidents": "C0INCIDENTS", "C0INCIDENTS": "C0INCIDENTS", "#other": "C0OTHER", "C0OTHER": "C0OTHER"}

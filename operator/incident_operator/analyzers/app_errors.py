@@ -6,8 +6,9 @@ import re
 from collections import Counter
 
 from ..models.diagnosis import Cause, EvidenceItem, ResourceRef
-from ..models.evidence import EvidenceBundle
+from ..models.evidence import EvidenceBundle, LogEntry
 from .base import Analyzer, clamp
+from .logs import ERROR_LEVELS, error_signature, line_level
 
 DEPENDENCY = re.compile(r"connection refused|timed? ?out|unreachable|no route to host|circuit breaker|503|502|"
                         r"name or service not known|could not resolve|connection reset", re.I)
@@ -19,8 +20,14 @@ class AppErrorsAnalyzer(Analyzer):
     title = "애플리케이션 에러 로그 급증"
 
     def analyze(self, bundle: EvidenceBundle) -> list[Cause]:
-        errors = [l for l in bundle.logs if (l.level or "").upper() in ("ERROR", "FATAL", "CRITICAL")
-                  and l.service != "datadog-monitor"]
+        errors = [l for l in bundle.logs if (l.level or "").upper() in ERROR_LEVELS and l.service != "datadog-monitor"]
+        source = "opensearch"
+        if len(errors) < MIN_ERRORS:  # the containers' own logs, as the kubelet serves them
+            errors = [LogEntry(message=line, level=level, pod=f"Pod/{p.namespace}/{p.name}",
+                               error_type=error_signature(line))
+                      for p in bundle.cluster.pods for line in (p.log_tail or "").splitlines()
+                      if (level := line_level(line)) in ERROR_LEVELS]
+            source = "cluster"
         if len(errors) < MIN_ERRORS:
             return []
         kinds = Counter(l.error_type or l.message[:80] for l in errors)
@@ -36,7 +43,7 @@ class AppErrorsAnalyzer(Analyzer):
         return [Cause(
             kind=self.kind, title=title, confidence=clamp(0.6 + 0.15 * share + (0.05 if dependency else 0)),
             resource=ref,
-            evidence=[EvidenceItem(source="opensearch", text=f"에러 로그 {len(errors)}건 중 {count}건이 {top}: {sample.message[:200]}",
+            evidence=[EvidenceItem(source=source, text=f"에러 로그 {len(errors)}건 중 {count}건이 {top}: {sample.message[:200]}",
                                    ref=sample.pod)],
             immediate_actions=["에러 메시지가 가리키는 의존 서비스(DB, 외부 API) 상태 확인" if dependency
                                else "최근 배포 변경분과 에러 스택 확인",

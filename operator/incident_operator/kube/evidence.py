@@ -271,13 +271,22 @@ class ClusterCollector:
 
     def _log_tail(self, pod: client.V1Pod) -> str | None:
         """Logs come from the kubelet; fake or unreachable nodes simply have none."""
-        statuses = pod.status.container_statuses or [] if pod.status else []
-        previous = any((s.restart_count or 0) > 0 for s in statuses)
+        # the container that is failing (an init container stuck restarting first), else the first app container
+        inits = (pod.status.init_container_statuses or []) if pod.status else []
+        apps = (pod.status.container_statuses or []) if pod.status else []
+        failing = next((s for s in list(inits) + list(apps) if (s.restart_count or 0) > 0 and not s.ready
+                        and not (s.state and s.state.terminated and s.state.terminated.exit_code == 0)), None)
+        name = failing.name if failing else pod.spec.containers[0].name
+        previous = failing is not None or any((s.restart_count or 0) > 0 for s in apps if s.name == name)
         for prev in ((True, False) if previous else (False,)):
             try:
-                text = self.kube.core.read_namespaced_pod_log(
-                    pod.metadata.name, pod.metadata.namespace, container=pod.spec.containers[0].name,
-                    tail_lines=self.log_tail_lines, previous=prev, _request_timeout=5)
+                # raw bytes, decoded here: the typed client hands back str(bytes) ("b'...\\n...'") for
+                # real container logs, one line with escaped newlines
+                resp = self.kube.core.read_namespaced_pod_log(
+                    pod.metadata.name, pod.metadata.namespace, container=name,
+                    tail_lines=self.log_tail_lines, previous=prev, limit_bytes=64 * 1024, _request_timeout=5,
+                    _preload_content=False)
+                text = resp.data.decode("utf-8", errors="replace")
                 if text:
                     return text[-8000:]
             except Exception as exc:  # noqa: BLE001 - logs are best effort

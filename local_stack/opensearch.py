@@ -1,4 +1,4 @@
-"""A real OpenSearch node for the tests, built from Maven Central artifacts (tests/opensearch/pom.xml)
+"""A real OpenSearch node for the tests, built from Maven Central artifacts (local_stack/opensearch-node/pom.xml)
 into ~/.cache/incident-operator and run as a JVM process on 127.0.0.1."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import requests
 from .aws import free_port
 from .cluster import ROOT
 
-SOURCE = ROOT / "tests" / "opensearch"
+SOURCE = ROOT / "local_stack" / "opensearch-node"
 CACHE = Path(os.environ.get("INCIDENT_OPERATOR_CACHE", Path.home() / ".cache" / "incident-operator"))
 
 

@@ -11,7 +11,7 @@ from typing import Callable, TypeVar
 import yaml
 from kubernetes import client, config
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "hack" / "local-cluster.sh"
 T = TypeVar("T")
 

@@ -1,0 +1,125 @@
+"""The local stack's own parts, as pure functions: alarm evaluation, Container Insights formulas, images."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from local_stack import images
+from local_stack.alarm_evaluator import evaluate
+from local_stack.container_insights import Rates, instance_id, node_metrics, workload_name
+
+T0 = datetime(2026, 12, 6, 21, 0, tzinfo=timezone.utc)
+
+
+def pts(*values):
+    return [(T0 + timedelta(minutes=i), v) for i, v in enumerate(values)]
+
+
+# -------------------------------------------------------------- alarm evaluation (AWS "Evaluating an alarm")
+
+def test_m_out_of_n_breaching_is_alarm_with_cloudwatchs_wording():
+    v = evaluate(pts(10.0, 92.1, 88.0), 80, "GreaterThanThreshold", 3, 2, "notBreaching", "OK")
+    assert v.state == "ALARM"
+    assert v.reason.startswith("Threshold Crossed: 2 out of the last 3 datapoints [")
+    assert "were greater than the threshold (80.0) (minimum 2 datapoints for OK -> ALARM transition)." in v.reason
+    assert "88.0 (06/12/26 21:02:00)" in v.reason  # newest first, CloudWatch's dd/mm/yy stamp
+
+
+def test_fewer_breaching_than_datapoints_to_alarm_is_ok():
+    v = evaluate(pts(10.0, 92.1, 20.0), 80, "GreaterThanThreshold", 3, 2, "notBreaching", "ALARM")
+    assert v.state == "OK" and "not greater than" in v.reason
+
+
+@pytest.mark.parametrize("treat,current,expected", [
+    ("missing", "OK", "INSUFFICIENT_DATA"),   # all missing: insufficient data (the default treatment)
+    ("ignore", "ALARM", "ALARM"),             # the current state is kept
+    ("notBreaching", "ALARM", "OK"),          # missing counts as good
+    ("breaching", "OK", "ALARM"),             # missing counts as bad
+])
+def test_missing_data_treatments(treat, current, expected):
+    assert evaluate(pts(None, None, None), 80, "GreaterThanThreshold", 3, 2, treat, current).state == expected
+
+
+def test_less_than_operators_and_single_datapoint():
+    v = evaluate(pts(5.0), 10, "LessThanThreshold", 1, 1, "missing", "OK")
+    assert v.state == "ALARM" and "1 out of the last 1 datapoints" in v.reason and "was less than" in v.reason
+
+
+# -------------------------------------------------------------- Container Insights formulas and dimension sets
+
+NODE = {"metadata": {"name": "real-node"}, "status": {"capacity": {"cpu": "2", "memory": "4Gi"}}}
+POD = {"metadata": {"name": "api-7d4b9c-x2x", "namespace": "shop", "labels": {"app": "api", "pod-template-hash": "7d4b9c"},
+                    "ownerReferences": [{"kind": "ReplicaSet", "name": "api-7d4b9c"}]},
+       "spec": {"containers": [{"name": "a", "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}}}]},
+       "status": {"phase": "Running", "containerStatuses": [{"restartCount": 4, "state": {"running": {}}}]}}
+SUMMARY = {"node": {"cpu": {"usageNanoCores": 1_500_000_000}, "memory": {"workingSetBytes": 2 * 2**30},
+                    "fs": {"usedBytes": 25, "capacityBytes": 100}},
+           "pods": [{"podRef": {"name": "api-7d4b9c-x2x", "namespace": "shop"},
+                     "containers": [{"name": "a", "cpu": {"usageNanoCores": 400_000_000}, "memory": {"workingSetBytes": 128 * 2**20}}]}]}
+
+
+def by(data, name):
+    return {tuple(sorted(d.dimensions)): d.value for d in data if d.name == name}
+
+
+def test_formulas_and_dimension_sets_follow_the_container_insights_docs():
+    svc = [{"metadata": {"name": "api", "namespace": "shop"}, "spec": {"selector": {"app": "api"}}}]
+    data = node_metrics("prod", NODE, SUMMARY, [POD], svc, Rates(), 0.0)
+    node_cpu = by(data, "node_cpu_utilization")
+    assert node_cpu == {("ClusterName", "InstanceId", "NodeName"): 75.0, ("ClusterName",): 75.0}  # 1.5 of 2 cores
+    cpu = by(data, "pod_cpu_utilization")
+    assert cpu[("ClusterName", "Namespace", "PodName")] == 20.0                 # 400m / node_cpu_limit 2000m
+    assert set(cpu) == {("ClusterName", "Namespace", "PodName"), ("ClusterName", "Namespace"),
+                        ("ClusterName", "Namespace", "Service"), ("ClusterName",)}
+    assert by(data, "pod_cpu_utilization_over_pod_limit")[("ClusterName", "Namespace", "PodName")] == 80.0  # 400m / 500m
+    assert by(data, "pod_memory_utilization_over_pod_limit")[("ClusterName", "Namespace", "PodName")] == 50.0
+    assert by(data, "pod_number_of_container_restarts") == {("ClusterName", "Namespace", "PodName"): 4.0}
+    pod_dims = next(d.dimensions for d in data if d.name == "pod_cpu_utilization" and "PodName" in d.dimensions)
+    assert pod_dims == {"ClusterName": "prod", "Namespace": "shop", "PodName": "api"}  # the workload, not the pod
+    node_dims = next(d.dimensions for d in data if d.name == "node_cpu_utilization" and "NodeName" in d.dimensions)
+    assert node_dims["InstanceId"] == instance_id("real-node") and node_dims["InstanceId"].startswith("i-0")
+
+
+def test_over_limit_is_absent_when_a_container_has_no_limit():
+    pod = json.loads(json.dumps(POD))
+    pod["spec"]["containers"].append({"name": "b"})
+    data = node_metrics("prod", NODE, SUMMARY, [pod], [], Rates(), 0.0)
+    assert by(data, "pod_cpu_utilization_over_pod_limit") == {}
+    assert by(data, "pod_cpu_utilization")
+
+
+def test_network_is_a_rate_between_ticks():
+    rates = Rates()
+    s1 = {**SUMMARY, "node": {**SUMMARY["node"], "network": {"rxBytes": 1000, "txBytes": 0}}}
+    s2 = {**SUMMARY, "node": {**SUMMARY["node"], "network": {"rxBytes": 6000, "txBytes": 1000}}}
+    assert by(node_metrics("c", NODE, s1, [], [], rates, 0.0), "node_network_total_bytes") == {}
+    assert by(node_metrics("c", NODE, s2, [], [], rates, 10.0), "node_network_total_bytes")[("ClusterName",)] == 600.0
+
+
+@pytest.mark.parametrize("pod,name", [
+    (POD, "api"),
+    ({"metadata": {"name": "db-0", "ownerReferences": [{"kind": "StatefulSet", "name": "db"}]}}, "db"),
+    ({"metadata": {"name": "lonely"}}, "lonely"),
+])
+def test_pod_name_dimension_is_the_workload(pod, name):
+    assert workload_name(pod) == name
+
+
+# -------------------------------------------------------------- images
+
+def test_images_are_reproducible_oci_layouts_named_for_the_cri(tmp_path):
+    img = images.Image("tiny:1", files={"/hello": b"hi\n"}, entrypoint=["/hello"])
+    a, b = images.oci_archive(img), images.oci_archive(img)
+    assert a == b
+    with tarfile.open(fileobj=io.BytesIO(a)) as tar:
+        index = json.loads(tar.extractfile("index.json").read())
+        assert json.loads(tar.extractfile("oci-layout").read()) == {"imageLayoutVersion": "1.0.0"}
+        names = tar.getnames()
+    ann = index["manifests"][0]["annotations"]
+    assert ann["io.containerd.image.name"] == "docker.io/local/tiny:1"
+    assert all(n.startswith("blobs/sha256/") or n in ("index.json", "oci-layout") for n in names)

@@ -1,0 +1,239 @@
+"""Kubelet-side faults reproduced for real on the real node, diagnosed and answered by the operator.
+
+Every fault in local_stack.faults is a workload the kubelet, containerd and the kernel really break (an OOM
+kill, a crash loop, a failing probe, an image no registry serves, an eviction, a CPU burner). The operator
+runs as users run it, with CloudWatch (moto) fed by the local Container Insights agent from the kubelet's
+summary API; each test asserts the diagnosis and the remediation outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from kubernetes import client
+
+from local_stack import faults as F
+from local_stack.container_insights import Publisher
+from local_stack.real_node import NODE_NAME
+from .conftest import OperatorProcess
+from local_stack.aws import LocalAws
+from local_stack.cluster import ROOT, wait_for
+from local_stack.workloads import incident
+
+pytestmark = pytest.mark.cluster
+TERMINAL = ("Resolved", "NeedsAction", "Failed")
+
+
+@pytest.fixture(scope="session")
+def real_node(kube):
+    if os.environ.get("LOCAL_CLUSTER_REAL_NODE") == "0":
+        pytest.skip("LOCAL_CLUSTER_REAL_NODE=0: the local cluster was started without its real node")
+
+    def ready():
+        node = kube.core.read_node(NODE_NAME)
+        return node if any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or []) else None
+    return wait_for(ready, 90, f"node {NODE_NAME} Ready (hack/local-cluster.sh up starts it)")
+
+
+def apply(kube, ns: str, body: dict) -> None:
+    kind = body["kind"]
+    if kind == "Deployment":
+        kube.apps.create_namespaced_deployment(ns, body)
+    elif kind == "ConfigMap":
+        kube.core.create_namespaced_config_map(ns, body)
+    elif kind == "Service":
+        kube.core.create_namespaced_service(ns, body)
+    else:
+        raise ValueError(kind)
+
+
+def pods(kube, ns: str, app: str):
+    return kube.core.list_namespaced_pod(ns, label_selector=f"app={app}").items
+
+
+@pytest.fixture(scope="module")
+def aws():
+    local = LocalAws()
+    yield local
+    local.stop()
+
+
+@pytest.fixture(scope="module")
+def insights(kube, aws, real_node):
+    """The local Container Insights agent: the real node's kubelet → CloudWatch, every 5 s."""
+    pub = Publisher(kube.core.api_client, aws.client("cloudwatch"), cluster="local", interval=5).start()
+    yield pub
+    pub.stop()
+
+
+def aws_env(aws) -> dict[str, str]:
+    return {"INCIDENT_AWS_ENDPOINT_URL": aws.endpoint, "INCIDENT_AWS_REGION": "ap-northeast-2",
+            "INCIDENT_CLUSTER_NAME": "local", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def pod_peak(aws, ns: str, pod: str, metric: str) -> float | None:
+    from datetime import datetime, timedelta, timezone
+    end = datetime.now(timezone.utc) + timedelta(minutes=1)
+    res = aws.client("cloudwatch").get_metric_statistics(
+        Namespace="ContainerInsights", MetricName=metric, StartTime=end - timedelta(minutes=10), EndTime=end,
+        Period=60, Statistics=["Maximum"],
+        Dimensions=[{"Name": "ClusterName", "Value": "local"}, {"Name": "Namespace", "Value": ns}, {"Name": "PodName", "Value": pod}])
+    points = [p["Maximum"] for p in res["Datapoints"]]
+    return max(points) if points else None
+
+
+@pytest.fixture(scope="module")
+def diagnosed(kube, real_node, insights, aws, tmp_path_factory, kubeconfig):
+    """Every fault of the catalogue applied at once on the real node, each filed as an Incident once the
+    kubelet shows it, all answered by one operator: {fault name: (Fault, Incident status)}."""
+    ns = f"real-{uuid.uuid4().hex[:6]}"
+    kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    wait_for(lambda: kube.core.read_namespaced_service_account("default", ns), 30, "default ServiceAccount")
+    try:
+        yield from _diagnose_all(kube, ns, aws, insights, tmp_path_factory, kubeconfig)
+    finally:
+        kube.core.delete_namespace(ns)
+
+
+def _diagnose_all(kube, ns, aws, insights, tmp_path_factory, kubeconfig):
+    catalogue = F.catalogue()
+    for f in catalogue:
+        for body in f.setup + f.objects:
+            apply(kube, ns, body)
+    pending = {f.name: f for f in catalogue}
+    shown: dict[str, float] = {}
+    started = time.monotonic()
+    deadline = started + 150
+    while pending and time.monotonic() < deadline:
+        for name, f in list(pending.items()):
+            if f.shows(pods(kube, ns, name)):
+                shown[name] = time.monotonic() - started
+                del pending[name]
+        time.sleep(1)
+    # CPU faults are judged on what they really burned: the agent must have seen it first
+    for f in catalogue:
+        if f.needs_metric and f.name in shown:
+            metric, least = f.needs_metric
+            wait_for(lambda: (pod_peak(aws, ns, f.name, metric) or 0) >= least, 90,
+                     f"{f.name}: {metric} >= {least} in CloudWatch (seen {pod_peak(aws, ns, f.name, metric)}; "
+                     f"agent: {insights.ticks} ticks, last error {insights.last_error})")
+    log = tmp_path_factory.mktemp("real-node") / "operator.log"
+    op = OperatorProcess(ns, {"KUBECONFIG": kubeconfig, **aws_env(aws)}, log, ["--standalone"])
+    results: dict[str, tuple[F.Fault, dict]] = {}
+    try:
+        for f in catalogue:
+            if f.name in shown:
+                kube.custom.create_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", incident(
+                    f.name, target={"namespace": ns, "kind": "Deployment", "name": f.name}))
+        for f in catalogue:
+            if f.name in shown:
+                inc = wait_for(lambda: (lambda x: x if (x.get("status") or {}).get("phase") in TERMINAL else None)(
+                    kube.custom.get_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", f.name)), 120,
+                    f"Incident {f.name} finished")
+                results[f.name] = (f, inc["status"])
+    finally:
+        op.kill()
+    print(f"\nreal-node faults shown after (s): {json.dumps({k: round(v, 1) for k, v in shown.items()})}; "
+          f"not shown: {sorted(pending)}")
+    yield {"ns": ns, "results": results, "missing": sorted(pending), "log": log}
+
+
+@pytest.mark.parametrize("fault", [f.name for f in F.catalogue()])
+def test_kubelet_fault_is_diagnosed_on_the_real_node(diagnosed, fault):
+    if fault in diagnosed["missing"]:
+        pytest.fail(f"the kubelet never showed fault {fault!r} within 150 s")
+    f, st = diagnosed["results"][fault]
+    assert st["causes"], st
+    top = st["causes"][0]
+    assert top["kind"] == f.kind, (f"{fault}: expected {f.kind}, got {[c['kind'] for c in st['causes']]}: "
+                                   f"{top['title']}")
+    assert st["phase"] == f.outcome, (st["phase"], st.get("outcome"), st.get("actions"))
+
+
+def test_burner_is_deleted_and_its_cpu_falls(diagnosed, kube, aws):
+    """The stress-ng pod burned real CPU (Container Insights from the kubelet saw it), the operator deleted
+    it, and the deletion was verified: no burner pod is left on the node."""
+    ns = diagnosed["ns"]
+    f, st = diagnosed["results"]["burner"]
+    assert st["actions"] and st["actions"][0]["action"] == "delete-cpu-burner" and st["actions"][0]["state"] == "succeeded"
+    assert (pod_peak(aws, ns, "burner", "pod_cpu_utilization") or 0) > 5
+    wait_for(lambda: not pods(kube, ns, "burner"), 30, "burner pods gone")
+
+
+def test_crash_loop_diagnosis_quotes_the_real_container_log(diagnosed):
+    _, st = diagnosed["results"]["crash"]
+    text = json.dumps(st["causes"][0], ensure_ascii=False)
+    assert "config.yaml" in text  # the line the container really wrote to stderr, read back through the kubelet
+    assert "b'" not in text and "\\\\n" not in text  # decoded log text, not the client's str(bytes)
+
+
+def test_oom_kill_is_the_kernels(diagnosed):
+    _, st = diagnosed["results"]["oom"]
+    assert "137" in json.dumps(st["causes"][0]) or "OOMKilled" in json.dumps(st["causes"][0])
+
+
+def test_bad_rollout_is_rolled_back_and_verified_by_real_readiness(kube, ns, real_node, incidents, start_operator):
+    apply(kube, ns, F.web("shop", replicas=2))
+    wait_for(lambda: (kube.apps.read_namespaced_deployment("shop", ns).status.ready_replicas or 0) == 2, 60, "shop ready")
+    kube.apps.patch_namespaced_deployment("shop", ns, {"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": "local/web:2-does-not-exist"}]}}}})
+    wait_for(lambda: F.waiting("ErrImagePull")(pods(kube, ns, "shop")) or F.waiting("ImagePullBackOff")(pods(kube, ns, "shop")),
+             60, "containerd's pull error")
+    start_operator()
+    incidents.create(incident("shop-rollout", target={"namespace": ns, "kind": "Deployment", "name": "shop"}))
+    st = incidents.wait_phase("shop-rollout", TERMINAL, 120)["status"]
+    assert st["causes"][0]["kind"] in ("image-pull", "bad-rollout"), st["causes"]
+    assert st["phase"] == "Resolved", (st.get("outcome"), st.get("actions"))
+    assert st["actions"][0]["action"] == "rollback-image" and st["actions"][0]["state"] == "succeeded"
+    dep = kube.apps.read_namespaced_deployment("shop", ns)
+    assert dep.spec.template.spec.containers[0].image == F.WEB
+    # verified against the kubelet's own readiness: every pod ready, none on the bad image
+    running = [p for p in pods(kube, ns, "shop") if not p.metadata.deletion_timestamp]
+    assert all(s.ready for p in running for s in p.status.container_statuses or [])
+    assert all(p.spec.node_name == NODE_NAME for p in running)
+
+
+def test_scaled_to_zero_is_restored_and_verified_by_real_readiness(kube, ns, real_node, incidents, start_operator):
+    apply(kube, ns, F.web("catalog", replicas=2))
+    wait_for(lambda: (kube.apps.read_namespaced_deployment("catalog", ns).status.ready_replicas or 0) == 2, 60, "catalog ready")
+    kube.apps.patch_namespaced_deployment_scale("catalog", ns, {"spec": {"replicas": 0}})
+    wait_for(lambda: not pods(kube, ns, "catalog"), 60, "catalog scaled to 0")
+    start_operator()
+    incidents.create(incident("catalog-zero", target={"namespace": ns, "kind": "Deployment", "name": "catalog"}))
+    st = incidents.wait_phase("catalog-zero", TERMINAL, 120)["status"]
+    assert st["causes"][0]["kind"] == "scaled-to-zero", st["causes"]
+    assert st["phase"] == "Resolved", (st.get("outcome"), st.get("actions"))
+    assert (kube.apps.read_namespaced_deployment("catalog", ns).status.ready_replicas or 0) == 2
+
+
+def test_memory_leak_needs_minutes_of_real_growth():
+    pytest.skip("memory-leak needs >= 6 one-minute Container Insights points of steady growth before the OOM kill "
+                "(6+ minutes of a real leak): reproduced from a recorded bundle in scenarios/, not on the real node")
+
+
+def test_down_removes_everything_the_real_node_created_and_up_brings_it_back(kube, real_node):
+    """`down` leaves no process, mount, network link, cgroup, iptables rule or directory of the real node."""
+    from local_stack import real_node as rn
+    paths = rn.Paths()
+    baseline = json.loads(paths.baseline.read_text())
+    try:
+        subprocess.run([sys.executable, "-m", "local_stack.real_node", "down"], cwd=ROOT, check=True, timeout=120)
+        after = rn.snapshot(paths)
+        assert after["processes"] == [], after["processes"]
+        assert sorted(set(after["mounts"]) - set(baseline["mounts"])) == []
+        assert sorted(set(after["links"]) - set(baseline["links"])) == []
+        assert sorted(set(after["cgroups"]) - set(baseline["cgroups"])) == []
+        for key, rules in after["iptables"].items():
+            assert sorted(set(rules) - set(baseline["iptables"].get(key, []))) == [], key
+        assert after["dirs"] == baseline["dirs"]
+        assert not paths.state.exists()
+    finally:
+        subprocess.run([sys.executable, "-m", "local_stack.real_node", "up"], cwd=ROOT, check=True, timeout=180)
+    wait_for(lambda: any(c.type == "Ready" and c.status == "True" for c in kube.core.read_node(NODE_NAME).status.conditions or []),
+             60, "real node Ready again")

@@ -101,6 +101,17 @@ class CloudWatchAlarm(BaseModel):
                      if isinstance(m.get("Expression"), str) and m["Expression"].lstrip().upper().startswith("SELECT")), None)
 
     @property
+    def is_alarm_level(self) -> bool:
+        """The alarm-level notification of a multi-time-series alarm: a Metrics Insights query with GROUP BY
+        (one time series, one contributor, per group) and no AlarmContributorId. CloudWatch sends it beside
+        the contributors' own notifications ("N out of M time series evaluated to ALARM"); it names no
+        resource (its dimensions are the query's WHERE filters, e.g. ClusterName only)."""
+        q = self.query
+        if not q or self.contributor_id or self.contributor_attributes:
+            return False
+        return re.search(r"\bGROUP\s+BY\b", re.sub(r"'(?:[^']|'')*'", "''", q), re.I) is not None
+
+    @property
     def dimensions(self) -> dict[str, str]:
         """The metric's dimensions, the WHERE filters of a Metrics Insights query (ClusterName), and the
         contributor's attributes (its GROUP BY values): together, what the alarm is about."""

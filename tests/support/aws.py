@@ -91,13 +91,16 @@ class AlarmPipe:
 class MetricsInsightsStandIn:
     """What the local endpoint (moto) lacks, in the test process where it runs: Metrics Insights queries in
     GetMetricData (moto sums every datum) and DescribeAlarmContributors (not in moto). Both follow AWS's
-    documented shapes: a GROUP BY query answers one series per group, labelled with the group's values
-    in GROUP BY order; contributors are {ContributorId, ContributorAttributes, StateReason,
+    documented shapes (tests/fixtures/aws/, docs/aws-contracts.md): a GROUP BY query answers one series per
+    group, labelled with the group's values in GROUP BY order and, with ORDER BY, its rank ("1 - shop api");
+    a GROUP BY key a series has no dimension for reads "Other" (only possible without SCHEMA, which keeps
+    exactly the named dimension set); contributors are {ContributorId, ContributorAttributes, StateReason,
     StateTransitionedTimestamp}. The product code calls them through boto3 as against AWS."""
 
     QUERY = re.compile(
-        r"^\s*SELECT\s+(?P<fn>\w+)\(\s*(?P<metric>[\w.-]+)\s*\)\s+FROM\s+SCHEMA\((?P<schema>[^)]*)\)"
-        r"(?:\s+WHERE\s+(?P<where>.*?))?\s+GROUP\s+BY\s+(?P<group>.*?)"
+        r"^\s*SELECT\s+(?P<fn>\w+)\(\s*(?P<metric>[\w.-]+)\s*\)\s+FROM\s+"
+        r"(?:SCHEMA\((?P<schema>[^)]*)\)|\"?(?P<namespace>[\w/.-]+)\"?)"
+        r"(?:\s+WHERE\s+(?P<where>.*?))?(?:\s+GROUP\s+BY\s+(?P<group>.*?))?"
         r"(?:\s+ORDER\s+BY\s+(?P<ofn>\w+)\(\)\s*(?P<dir>ASC|DESC)?)?(?:\s+LIMIT\s+(?P<limit>\d+))?\s*$", re.I | re.S)
     FUNCTIONS = {"AVG": lambda v: sum(v) / len(v), "MAX": max, "MIN": min, "SUM": sum, "COUNT": len}
 
@@ -133,21 +136,26 @@ class MetricsInsightsStandIn:
         m = self.QUERY.match(q["Expression"])
         if not m:
             raise ValueError(f"stand-in cannot run {q['Expression']!r}")
-        schema = [x.strip().strip('"') for x in m["schema"].split(",")]
-        namespace, keys = schema[0], set(schema[1:])
+        if m["schema"]:  # SCHEMA(namespace, keys...): only metrics with exactly these dimensions
+            schema = [x.strip().strip('"') for x in m["schema"].split(",")]
+            namespace, keys = schema[0], set(schema[1:])
+        else:  # a bare namespace: every dimension set of the metric
+            namespace, keys = m["namespace"], None
         where = dict(re.findall(r"(\w+)\s*=\s*'([^']*)'", m["where"] or ""))
-        group = [g.strip() for g in m["group"].split(",")]
+        group = [g.strip() for g in m["group"].split(",")] if m["group"] else []  # none: one series
         fn = self.FUNCTIONS[m["fn"].upper()]
         period = timedelta(seconds=int(q.get("Period", 60)))
         series: dict[tuple, dict] = {}
         for md in backend.get_all_metrics():
             dims = {d.name: d.value for d in md.dimensions}
-            if md.namespace != namespace or md.name != m["metric"] or set(dims) != keys:
+            if md.namespace != namespace or md.name != m["metric"] or (keys is not None and set(dims) != keys):
                 continue
             if not (start <= md.timestamp < end) or any(dims.get(k) != v for k, v in where.items()):
                 continue
             bucket = start + ((md.timestamp - start) // period) * period
-            series.setdefault(tuple(dims[g] for g in group), {}).setdefault(bucket, []).append(float(md.value))
+            # a GROUP BY key the metric has no dimension for groups as "Other" (Metrics Insights troubleshooting)
+            key = tuple(dims.get(g, "Other") for g in group)
+            series.setdefault(key, {}).setdefault(bucket, []).append(float(md.value))
         rows = []
         for values, buckets in series.items():
             stamps = sorted(buckets)
@@ -155,5 +163,9 @@ class MetricsInsightsStandIn:
         rows.sort(key=lambda r: r[0], reverse=(m["dir"] or "DESC").upper() == "DESC")
         if m["limit"]:
             rows = rows[: int(m["limit"])]
-        return [{"id": q["Id"], "label": " ".join(values), "values": vals, "timestamps": stamps, "status_code": "Complete"}
-                for _, values, stamps, vals in rows]
+        # labels: the GROUP BY values in order; with ORDER BY, prefixed with the rank ("1 - shop api")
+        ranked = bool(m["ofn"])
+        return [{"id": q["Id"], "label": (f"{i} - " if ranked else "") + (" ".join(values) if group else q.get("Label", "")),
+                 "values": vals,
+                 "timestamps": stamps, "status_code": "Complete"}
+                for i, (_, values, stamps, vals) in enumerate(rows, start=1)]

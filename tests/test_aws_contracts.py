@@ -1,0 +1,217 @@
+"""The product against AWS's documented shapes (tests/fixtures/aws/, each naming its source; docs/aws-contracts.md),
+not against our stand-ins: Metrics Insights labels with ORDER BY ranks and `Other`, DescribeAlarmContributors,
+the dimension sets Container Insights publishes, and the SNS notifications of single-metric, metric-math and
+Metrics Insights multi-time-series alarms. The stand-ins (tests/support/aws.py) are checked to answer in the same
+shapes, so the other tests that use them stay honest."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from bridge_lambda.alarm import parse_message
+from incident_operator.models.evidence import TimeWindow
+from incident_operator.models.spec import Alarm
+from incident_operator.settings import Settings
+from incident_operator.suspects import contributor_suspects, insights_query, metric_suspects, parse_group_label
+from incident_operator.tools import ToolDeps, default_registry
+
+FIXTURES = Path(__file__).parent / "fixtures" / "aws"
+REG = default_registry()
+
+
+def fixture(name: str) -> dict[str, Any]:
+    data = json.loads((FIXTURES / name).read_text())
+    assert data["_source"], f"{name} names no source"
+    return data
+
+
+def _times(obj: Any) -> Any:
+    """ISO strings in a documented response, as the datetimes botocore's parser would hand back."""
+    if isinstance(obj, dict):
+        return {k: (datetime.fromisoformat(v.replace("Z", "+00:00")) if k == "StateTransitionedTimestamp" else
+                    [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in v] if k == "Timestamps" else _times(v))
+                for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_times(x) for x in obj]
+    return obj
+
+
+def stubbed(operation: str, response: dict[str, Any]):
+    """A real boto3 CloudWatch client answering `operation` with `response`; botocore's Stubber checks the
+    response against the service model, so the fixture has to be a valid answer of that API."""
+    cw = boto3.client("cloudwatch", region_name="ap-northeast-2", aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(cw)
+    stub.add_response(operation, _times(response))
+    stub.activate()
+    return cw, stub
+
+
+def window(minutes: int = 30) -> TimeWindow:
+    now = datetime.now(timezone.utc)
+    return TimeWindow(start=now - timedelta(minutes=minutes), end=now, anchor=now)
+
+
+CPU_ALARM = Alarm(name="netaiops-cpu-spike", metric={"name": "pod_cpu_utilization", "period": 60}, threshold=80,
+                  query=insights_query("pod_cpu_utilization", "demo", 5))
+
+
+# --- GetMetricData: Metrics Insights GROUP BY + ORDER BY labels --------------------------------------
+
+def test_rank_prefixed_labels_name_pods_and_other_names_none():
+    """Documented: with ORDER BY each series is labelled "N - <GROUP BY values>"; a missing key reads Other.
+    Before: "1 - shop api" was split into namespace "1", pod "-"; "2 - shop Other" became pod "-" too."""
+    gmd = fixture("get-metric-data-insights-group-by.json")
+    cw, stub = stubbed("get_metric_data", gmd["response"])
+    found = metric_suspects(cw, CPU_ALARM, "demo", window(), limit=5)
+    stub.assert_no_pending_responses()
+    assert [(s.namespace, s.name) for s in found] == [("shop", "api"), ("shop", "web"), ("kube-system", "coredns")]
+    assert found[0].score == 97.3 and found[0].kind == "Pod"
+
+
+@pytest.mark.parametrize("label,keys,want", [
+    ("1 - shop api", ["Namespace", "PodName"], {"Namespace": "shop", "PodName": "api"}),
+    ("12 - ip-10-0-1-5.ap-northeast-2.compute.internal", ["NodeName"],
+     {"NodeName": "ip-10-0-1-5.ap-northeast-2.compute.internal"}),
+    ("shop api", ["Namespace", "PodName"], {"Namespace": "shop", "PodName": "api"}),  # no ORDER BY: no rank
+    ("2 - shop Other", ["Namespace", "PodName"], None),
+    ("4 - Other Other", ["Namespace", "PodName"], None),
+    ("3 - Other", ["NodeName"], None),
+    ("1 - shop", ["Namespace", "PodName"], None),  # not one value per key: not guessed at
+    ("", ["NodeName"], None),
+])
+def test_group_label_parsing(label, keys, want):
+    assert parse_group_label(label, keys) == want
+
+
+def test_stand_in_labels_series_like_cloudwatch(aws):
+    """The stand-in answers the documented query the way the fixture shows: ranks, GROUP BY order, Other for
+    the aggregate sets Container Insights publishes; and SCHEMA keeps only the exact set (no Other)."""
+    sets = fixture("container-insights-dimension-sets.json")["pod"]["pod_cpu_utilization"]
+    cluster = "demo-labels"
+    values = {"api": 97.0, "web": 60.0}
+    data = []
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    for dims_keys in sets:
+        for pod, v in values.items():
+            dims = {"ClusterName": cluster, "Namespace": "shop", "PodName": pod, "Service": "shop-svc",
+                    "FullPodName": f"{pod}-5d9c7b-x2x7q"}
+            data.append({"MetricName": "pod_cpu_utilization", "Timestamp": now - timedelta(minutes=2), "Value": v,
+                         "Dimensions": [{"Name": k, "Value": dims[k]} for k in dims_keys]})
+    aws.client("cloudwatch").put_metric_data(Namespace="ContainerInsights", MetricData=data)
+    cw = aws.client("cloudwatch")
+    query = fixture("get-metric-data-insights-group-by.json")["request"]["MetricDataQueries"][0]["Expression"]
+    res = cw.get_metric_data(MetricDataQueries=[{"Id": "q1", "Period": 60, "Expression": query.replace("'demo'", f"'{cluster}'")}],
+                             StartTime=now - timedelta(minutes=10), EndTime=now + timedelta(minutes=1))
+    labels = [r["Label"] for r in res["MetricDataResults"]]
+    assert all(re.match(r"^\d+ - \S+ \S+$", label) for label in labels), labels
+    assert [int(label.split(" - ")[0]) for label in labels] == list(range(1, len(labels) + 1))
+    assert {label.split(" - ", 1)[1] for label in labels} == {"shop api", "shop web", "shop Other", "Other Other"}
+    assert labels[0] == "1 - shop api"
+    # the product's own query (SCHEMA) through the stand-in: the pods, ranked, never an Other
+    found = metric_suspects(cw, Alarm(name="a", metric={"name": "pod_cpu_utilization"}, threshold=80,
+                                      query=insights_query("pod_cpu_utilization", cluster, 5)), cluster, window(), 5)
+    assert [(s.namespace, s.name) for s in found] == [("shop", "api"), ("shop", "web")]
+    assert any(q.startswith("SELECT AVG(pod_cpu_utilization) FROM SCHEMA(") for q in aws.insights.queries)
+
+
+# --- DescribeAlarmContributors -----------------------------------------------------------------------
+
+def test_contributor_search_with_the_documented_response():
+    dac = fixture("describe-alarm-contributors.json")
+    cw, stub = stubbed("describe_alarm_contributors", dac["response"])
+    found = contributor_suspects(cw, CPU_ALARM, limit=5)
+    stub.assert_no_pending_responses()
+    assert [(s.kind, s.namespace, s.name) for s in found] == [("Pod", "shop", "api"), ("Pod", "shop", "web")]
+    assert "6d442278dba546f6" in found[0].reason and "Threshold Crossed" in found[0].reason
+
+
+def test_contributor_search_keeps_to_the_tenants_namespace():
+    dac = fixture("describe-alarm-contributors.json")
+    dac["response"]["AlarmContributors"][1]["ContributorAttributes"]["Namespace"] = "other-team"
+    cw, _ = stubbed("describe_alarm_contributors", dac["response"])
+    assert [s.name for s in contributor_suspects(cw, CPU_ALARM, limit=5, namespace="shop")] == ["api"]
+
+
+# --- Container Insights dimension sets: the node metrics tool ----------------------------------------
+
+def _publish(aws, metric: str, sets: list[list[str]], dims: dict[str, str], values: list[float]) -> None:
+    """PutMetricData as Container Insights does: the same datum once per documented dimension set."""
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    aws.client("cloudwatch").put_metric_data(Namespace="ContainerInsights", MetricData=[
+        {"MetricName": metric, "Timestamp": now - timedelta(minutes=len(values) - i), "Value": v, "Unit": "Percent",
+         "Dimensions": [{"Name": k, "Value": dims[k]} for k in keys]}
+        for keys in sets for i, v in enumerate(values)])
+
+
+def test_node_metrics_read_the_sets_container_insights_publishes(aws):
+    """Node metrics exist as {ClusterName, InstanceId, NodeName} and {ClusterName}; the tool is given a node name
+    only. Before: it asked for {ClusterName, NodeName}, a set never published, and CloudWatch answered nothing."""
+    sets = fixture("container-insights-dimension-sets.json")["node"]
+    node = "ip-10-0-1-5.ap-northeast-2.compute.internal"
+    dims = {"ClusterName": "demo-nodes", "InstanceId": "i-0a1b2c3d4e5f67890", "NodeName": node}
+    _publish(aws, "node_cpu_utilization", sets["node_cpu_utilization"], dims, [70, 90, 95, 96])
+    _publish(aws, "node_memory_utilization", sets["node_memory_utilization"], dims, [40, 41, 42])
+    # another node of the cluster, and the cluster-wide set, must not leak into this node's series
+    _publish(aws, "node_cpu_utilization", sets["node_cpu_utilization"],
+             dims | {"InstanceId": "i-0ffffffffffffffff", "NodeName": "ip-10-0-9-9.ap-northeast-2.compute.internal"}, [5, 5, 5, 5])
+    deps = ToolDeps(Settings(aws_region="ap-northeast-2", aws_endpoint_url=aws.endpoint, cluster_name="demo-nodes"))
+    res = REG.call("container-insight-node-metrics", {"node_name": node, "window_minutes": 30}, deps)
+    assert res.outcome == "ok", res.error
+    by = {m["metric"]: m for m in res.data["metrics"]}
+    assert (by["node_cpu_utilization"]["count"], by["node_cpu_utilization"]["max"], by["node_cpu_utilization"]["min"]) == (4, 96, 70)
+    assert by["node_memory_utilization"]["last"] == 42 and by["node_filesystem_utilization"]["trend"] == "no-data"
+    assert res.data["dimensions"] == {"ClusterName": "demo-nodes", "NodeName": node}
+    # the cluster overview reads the {ClusterName} set of the same metric: both nodes, averaged per minute
+    overview = REG.call("container-insight-cluster-overview", {"window_minutes": 30}, deps)
+    cpu = next(m for m in overview.data["metrics"] if m["metric"] == "node_cpu_utilization")
+    assert (cpu["count"], cpu["min"], cpu["max"]) == (4, 37.5, 50.5)
+
+
+def test_node_name_reused_by_a_new_instance_reads_both(aws):
+    sets = fixture("container-insights-dimension-sets.json")["node"]["node_cpu_utilization"]
+    node = "ip-10-0-1-6.ap-northeast-2.compute.internal"
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    for minutes, instance, value in ((8, "i-0old0000000000000", 30.0), (3, "i-0new0000000000000", 99.0)):
+        aws.client("cloudwatch").put_metric_data(Namespace="ContainerInsights", MetricData=[
+            {"MetricName": "node_cpu_utilization", "Timestamp": now - timedelta(minutes=minutes), "Value": value,
+             "Dimensions": [{"Name": k, "Value": {"ClusterName": "demo-reuse", "InstanceId": instance, "NodeName": node}[k]}
+                            for k in keys]} for keys in sets])
+    deps = ToolDeps(Settings(aws_region="ap-northeast-2", aws_endpoint_url=aws.endpoint, cluster_name="demo-reuse"))
+    res = REG.call("container-insight-node-metrics", {"node_name": node}, deps)
+    cpu = next(m for m in res.data["metrics"] if m["metric"] == "node_cpu_utilization")
+    assert (cpu["count"], cpu["min"], cpu["last"]) == (2, 30, 99)
+
+
+def test_node_metrics_refuse_a_node_name_that_is_not_one(aws):
+    deps = ToolDeps(Settings(aws_region="ap-northeast-2", aws_endpoint_url=aws.endpoint, cluster_name="demo"))
+    res = REG.call("container-insight-node-metrics", {"node_name": "x' OR NodeName != '"}, deps)
+    assert res.outcome == "failed" and "node_name" in res.error
+
+
+# --- SNS notifications: what the bridge parses -------------------------------------------------------
+
+def test_single_metric_and_metric_math_notifications_parse():
+    single = parse_message(fixture("sns-single-metric-alarm.json")["event"]["Records"][0]["Sns"]["Message"])
+    assert (single.metric_name, single.dimensions, single.trigger.threshold) == ("NetworkOut", {"InstanceId": "TestInstance"}, 0.0)
+    assert not single.is_alarm_level
+    math = parse_message(fixture("sns-metric-math-alarm.json")["event"]["Records"][0]["Sns"]["Message"])
+    assert (math.metric_name, math.dimensions, math.query) == ("NetworkOut", {"InstanceId": "TestInstance"}, None)
+    assert not math.is_alarm_level
+
+
+def test_metrics_insights_notifications_parse():
+    level = parse_message(json.dumps(fixture("sns-metrics-insights-alarm-level.json")["message"]))
+    assert level.is_alarm_level and level.dimensions == {"ClusterName": "demo"} and level.metric_name == "pod_cpu_utilization"
+    for msg in fixture("sns-metrics-insights-contributors.json")["messages"]:
+        c = parse_message(json.dumps(msg))
+        assert not c.is_alarm_level and c.contributor_id == msg["AlarmContributorId"]
+        assert c.dimensions == {"ClusterName": "demo", "Namespace": "shop", "PodName": msg["AlarmContributorAttributes"]["PodName"]}
+        assert c.changed_at == level.changed_at  # one evaluation: the same time at both levels

@@ -215,3 +215,94 @@ def test_metrics_insights_notifications_parse():
         assert not c.is_alarm_level and c.contributor_id == msg["AlarmContributorId"]
         assert c.dimensions == {"ClusterName": "demo", "Namespace": "shop", "PodName": msg["AlarmContributorAttributes"]["PodName"]}
         assert c.changed_at == level.changed_at  # one evaluation: the same time at both levels
+
+
+# --- the multi-time-series alarm through SNS: alarm level and contributors ---------------------------
+
+def _setup_alarms(aws, cluster: str) -> str:
+    from incident_operator.alarms import DEFAULT_ALARMS, setup
+    return setup(aws.client("cloudwatch"), aws.client("sns"), cluster, None, f"alarms-{cluster}", DEFAULT_ALARMS)["topicArn"]
+
+
+def test_stand_in_notifies_like_cloudwatch_and_feeds_the_contributor_search(aws):
+    """A contributor of the alarm `alarms setup` creates goes to ALARM: SNS carries its own notification and the
+    alarm-level one (same time, a count, no contributor); DescribeAlarmContributors then lists it, and the
+    suspect search's contributor path finds the pod through boto3. Back to OK: both levels again, list empty."""
+    from .support.aws import AlarmPipe
+    cluster = "demo-pipe"
+    pipe = AlarmPipe(aws, _setup_alarms(aws, cluster))
+    reason = "Threshold Crossed: 2 datapoints were greater than the threshold (80.0)."
+    assert pipe.fire("netaiops-cpu-spike", "ALARM", reason, {"id": "6d442278dba546f6",
+                                                             "attributes": {"Namespace": "shop", "PodName": "api"}}) == 2
+    raw = [json.loads(r["Sns"]["Message"]) for r in pipe.records(2)]
+    # field for field the documented notifications (top level and Trigger)
+    want_level = fixture("sns-metrics-insights-alarm-level.json")["message"]
+    want_contrib = fixture("sns-metrics-insights-contributors.json")["messages"][0]
+    for got in raw:
+        want = want_contrib if "AlarmContributorId" in got else want_level
+        assert set(got) == set(want) and set(got["Trigger"]) == set(want["Trigger"]), (sorted(got), sorted(want))
+        assert set(got["Trigger"]["Metrics"][0]) == set(want["Trigger"]["Metrics"][0])
+        for key in ("StateChangeTime", "AlarmConfigurationUpdatedTimestamp"):  # 2026-12-01T13:42:04.919+0000
+            assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$", got[key]), (key, got[key])
+    msgs = [parse_message(json.dumps(m)) for m in raw]
+    [level] = [m for m in msgs if m.is_alarm_level]
+    [contrib] = [m for m in msgs if not m.is_alarm_level]
+    assert level.reason == "1 out of 1 time series evaluated to ALARM" and level.dimensions == {"ClusterName": cluster}
+    assert contrib.contributor_attributes == {"Namespace": "shop", "PodName": "api"} and contrib.reason == reason
+    assert level.changed_at == contrib.changed_at and level.new_state == contrib.new_state == "ALARM"
+
+    alarm = Alarm(name="netaiops-cpu-spike", metric={"name": "pod_cpu_utilization"}, threshold=80, query=level.query)
+    found = contributor_suspects(aws.client("cloudwatch"), alarm, limit=5)
+    assert [(s.namespace, s.name) for s in found] == [("shop", "api")] and "6d442278dba546f6" in found[0].reason
+
+    # a second contributor: its notification only (the alarm is in ALARM already)
+    assert pipe.fire("netaiops-cpu-spike", "ALARM", reason, {"id": "0b7a51c2e9d84f10",
+                                                             "attributes": {"Namespace": "shop", "PodName": "web"}}) == 1
+    assert [parse_message(r["Sns"]["Message"]).contributor_id for r in pipe.records(1)] == ["0b7a51c2e9d84f10"]
+    for cid in ("6d442278dba546f6", "0b7a51c2e9d84f10"):
+        pipe.fire("netaiops-cpu-spike", "OK", "Threshold Crossed: no datapoints were greater than the threshold (80.0).",
+                  {"id": cid, "attributes": {"Namespace": "shop", "PodName": "api" if cid.startswith("6d") else "web"}})
+    oks = [parse_message(r["Sns"]["Message"]) for r in pipe.records(3)]
+    assert sorted((m.is_alarm_level, m.new_state) for m in oks) == [(False, "OK"), (False, "OK"), (True, "OK")]
+    assert contributor_suspects(aws.client("cloudwatch"), alarm, limit=5) == []
+
+
+def _record(message: dict[str, Any]) -> dict[str, Any]:
+    from incident_operator.scenarios.notifications import notification_record
+    return notification_record(json.dumps(message))
+
+
+def _ok(message: dict[str, Any], reason: str) -> dict[str, Any]:
+    """The same alarm's later OK transition (contributors are only ever ALARM or OK, Acting_Alarm_Changes)."""
+    return message | {"NewStateValue": "OK", "OldStateValue": "ALARM", "NewStateReason": reason,
+                      "StateChangeTime": "2026-12-01T13:52:04.919+0000"}
+
+
+def test_the_alarm_level_notification_opens_no_second_incident(kube, ns):
+    """One evaluation of a multi-time-series alarm: the alarm-level notification and one per contributor, in any
+    order, delivered twice. One Incident per contributor, none for the cluster; the OKs recover each.
+    Before: the alarm-level notification (dimensions ClusterName only) opened a third, cluster-wide Incident."""
+    from kubernetes import client
+
+    from bridge_lambda.config import BridgeConfig
+    from bridge_lambda.handler import handle
+    from bridge_lambda.incidents import IncidentWriter
+
+    writer = IncidentWriter(client.ApiClient(), BridgeConfig(namespace=ns))
+    level = fixture("sns-metrics-insights-alarm-level.json")["message"]
+    contributors = fixture("sns-metrics-insights-contributors.json")["messages"]
+    records = [_record(level)] + [_record(m) for m in contributors]
+    out = handle({"Records": records}, None, writer)
+    assert [r["status"] for r in out["results"]] == ["alarm-level", "created", "created"]
+    again = handle({"Records": list(reversed(records))}, None, writer)
+    assert [r["status"] for r in again["results"]] == ["duplicate", "duplicate", "alarm-level"]
+    incidents = kube.custom.list_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents")["items"]
+    assert sorted(i["spec"]["target"].get("pod", "-") for i in incidents) == ["api", "web"]
+    assert all(i["spec"]["alarm"]["contributor"]["id"] in ("6d442278dba546f6", "0b7a51c2e9d84f10") for i in incidents)
+
+    oks = [_record(_ok(m, "Threshold Crossed: no datapoints were greater than the threshold (80.0).")) for m in contributors]
+    oks.insert(1, _record(_ok(level, "0 out of 5 time series evaluated to ALARM")))
+    done = handle({"Records": oks}, None, writer)
+    assert [r["status"] for r in done["results"]] == ["recovered", "alarm-level", "recovered"]
+    incidents = kube.custom.list_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents")["items"]
+    assert len(incidents) == 2 and all(i["spec"].get("recovery") for i in incidents)

@@ -1,5 +1,6 @@
 """Who an alarm is about when it names no pod or node (an aggregate alarm, a hand-made `ClusterName`-only
-one, or the alarm-level notification of a multi-time-series alarm): suspects, each with why.
+one; the alarm-level notification of a multi-time-series alarm opens no Incident, its contributors do):
+suspects, each with why.
 
 Three searches, run in parallel, each bounded in size and time (`INCIDENT_SOURCE_TIMEOUT_SECONDS`) and
 each allowed to fail on its own:

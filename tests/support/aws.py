@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import uuid
+from datetime import datetime, timezone
 from typing import Any
 
 from incident_operator.scenarios.notifications import REGION_NAME, cloudwatch_message, lambda_record
@@ -57,24 +58,57 @@ class AlarmPipe:
 
     def __init__(self, aws: LocalAws, topic_arn: str):
         self.sns, self.sqs, self.cw = aws.client("sns"), aws.client("sqs"), aws.client("cloudwatch")
+        self.insights = aws.insights
         self.topic_arn = topic_arn
         self.queue = self.sqs.create_queue(QueueName=f"bridge-{uuid.uuid4().hex[:8]}")["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.subscription = self.sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)["SubscriptionArn"]
+        self.series: dict[str, dict[str, dict[str, Any]]] = {}  # alarm -> contributor id -> its state
+
+    @staticmethod
+    def multi_series(alarm: dict[str, Any]) -> bool:
+        """A Metrics Insights alarm with GROUP BY: one time series (contributor) per group."""
+        return any(re.search(r"\bGROUP\s+BY\b", str(m.get("Expression", "")), re.I) for m in alarm.get("Metrics") or [])
+
+    def _publish(self, alarm: dict[str, Any], old: str, new: str, reason: str, at: datetime,
+                 contributor: dict[str, Any] | None = None) -> int:
+        actions = {"ALARM": alarm["AlarmActions"], "OK": alarm["OKActions"],
+                   "INSUFFICIENT_DATA": alarm.get("InsufficientDataActions", [])}[new]
+        for topic in actions:
+            self.sns.publish(TopicArn=topic, Subject=f'{new}: "{alarm["AlarmName"]}" in {REGION_NAME}',
+                             Message=cloudwatch_message(alarm, old, new, reason, at=at, contributor=contributor))
+        return len(actions)
 
     def fire(self, alarm_name: str, new_state: str, reason: str = "Threshold Crossed",
-             contributor: dict[str, Any] | None = None) -> None:
-        """Set the alarm's state on the endpoint and publish CloudWatch's notification for it (for one
-        contributor of a multi-time-series alarm: {"id", "attributes"})."""
+             contributor: dict[str, Any] | None = None) -> int:
+        """Set the alarm's state on the endpoint and publish CloudWatch's notifications for it; returns how many.
+
+        For a contributor ({"id", "attributes"}) of a multi-time-series alarm, as CloudWatch documents
+        (tests/fixtures/aws/sns-metrics-insights-*.json): the contributor's own notification (its id and
+        attributes, `reason` as its simplified state reason), DescribeAlarmContributors answering the
+        contributors in ALARM, and, when the alarm's own state changes with it, the alarm-level notification
+        of the same evaluation time ("N out of M time series evaluated to ALARM", no contributor)."""
         before = self.cw.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]
-        self.cw.set_alarm_state(AlarmName=alarm_name, StateValue=new_state, StateReason=reason)
-        alarm = self.cw.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]
-        actions = {"ALARM": alarm["AlarmActions"], "OK": alarm["OKActions"],
-                   "INSUFFICIENT_DATA": alarm.get("InsufficientDataActions", [])}[new_state]
-        for topic in actions:
-            self.sns.publish(TopicArn=topic, Subject=f'{new_state}: "{alarm_name}" in {REGION_NAME}',
-                             Message=cloudwatch_message(alarm, before["StateValue"], new_state, reason,
-                                                        contributor=contributor))
+        at = datetime.now(timezone.utc)
+        if contributor is None or not self.multi_series(before):
+            self.cw.set_alarm_state(AlarmName=alarm_name, StateValue=new_state, StateReason=reason)
+            alarm = self.cw.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]
+            return self._publish(alarm, before["StateValue"], new_state, reason, at, contributor)
+        series = self.series.setdefault(alarm_name, {})
+        old = series.get(contributor["id"], {}).get("state", "OK")  # a contributor is only ever ALARM or OK
+        series[contributor["id"]] = {"state": new_state, "attributes": contributor["attributes"], "reason": reason, "at": at}
+        self.insights.contributors[alarm_name] = [
+            {"ContributorId": cid, "ContributorAttributes": c["attributes"], "StateReason": c["reason"][:1023],
+             "StateTransitionedTimestamp": c["at"]} for cid, c in series.items() if c["state"] == "ALARM"]
+        sent = self._publish(before, old, new_state, reason, at, contributor)
+        breaching = sum(c["state"] == "ALARM" for c in series.values())
+        level = "ALARM" if breaching else "OK"
+        if level != before["StateValue"]:
+            level_reason = f"{breaching} out of {len(series)} time series evaluated to ALARM"
+            self.cw.set_alarm_state(AlarmName=alarm_name, StateValue=level, StateReason=level_reason)
+            alarm = self.cw.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]
+            sent += self._publish(alarm, before["StateValue"], level, level_reason, at)
+        return sent
 
     def records(self, expected: int) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

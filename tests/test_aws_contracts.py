@@ -306,3 +306,19 @@ def test_the_alarm_level_notification_opens_no_second_incident(kube, ns):
     assert [r["status"] for r in done["results"]] == ["recovered", "alarm-level", "recovered"]
     incidents = kube.custom.list_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents")["items"]
     assert len(incidents) == 2 and all(i["spec"].get("recovery") for i in incidents)
+
+
+@pytest.mark.parametrize("expression,alarm_level", [
+    ("SELECT AVG(pod_cpu_utilization) FROM SCHEMA(ContainerInsights, ClusterName, Namespace, PodName) "
+     "WHERE ClusterName = 'demo' GROUP BY Namespace, PodName ORDER BY AVG() DESC LIMIT 100", True),
+    ("select max(node_cpu_utilization) from SCHEMA(ContainerInsights, ClusterName, InstanceId, NodeName) group by NodeName", True),
+    # one time series: an aggregate alarm notifies like any alarm (an Incident, found by the suspect search)
+    ("SELECT AVG(pod_cpu_utilization) FROM SCHEMA(ContainerInsights, ClusterName) WHERE ClusterName = 'demo'", False),
+    ("SELECT AVG(pod_cpu_utilization) FROM SCHEMA(ContainerInsights, ClusterName) WHERE ClusterName = 'a GROUP BY b'", False),
+])
+def test_which_notifications_are_alarm_level(expression, alarm_level):
+    msg = fixture("sns-metrics-insights-alarm-level.json")["message"]
+    msg = msg | {"Trigger": msg["Trigger"] | {"Metrics": [msg["Trigger"]["Metrics"][0] | {"Expression": expression}]}}
+    assert parse_message(json.dumps(msg)).is_alarm_level is alarm_level
+    contributor = msg | {"AlarmContributorId": "6d442278dba546f6", "AlarmContributorAttributes": {"NodeName": "n"}}
+    assert parse_message(json.dumps(contributor)).is_alarm_level is False

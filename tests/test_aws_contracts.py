@@ -322,3 +322,23 @@ def test_which_notifications_are_alarm_level(expression, alarm_level):
     assert parse_message(json.dumps(msg)).is_alarm_level is alarm_level
     contributor = msg | {"AlarmContributorId": "6d442278dba546f6", "AlarmContributorAttributes": {"NodeName": "n"}}
     assert parse_message(json.dumps(contributor)).is_alarm_level is False
+
+
+@pytest.mark.parametrize("name", ["sns-single-metric-alarm.json", "sns-metric-math-alarm.json"])
+def test_the_recorded_lambda_sns_events_each_open_an_incident(kube, ns, name):
+    """AWS's own recorded Lambda SNS events, handed to the handler whole (placeholders such as region EXAMPLE
+    and ARN region REGION included): each opens one Incident with the alarm's metric and dimensions.
+    Before: the ARN's placeholder region went into spec.alarm.region and the API rejected the whole record."""
+    from kubernetes import client
+
+    from bridge_lambda.config import BridgeConfig
+    from bridge_lambda.handler import handle
+    from bridge_lambda.incidents import IncidentWriter
+
+    writer = IncidentWriter(client.ApiClient(), BridgeConfig(namespace=ns))
+    out = handle(fixture(name)["event"], None, writer)
+    assert [r["status"] for r in out["results"]] == ["created"], (name, out)
+    inc = kube.custom.get_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", out["results"][0]["incident"])
+    alarm = inc["spec"]["alarm"]
+    assert alarm["metric"]["name"] == "NetworkOut" and alarm["dimensions"] == {"InstanceId": "TestInstance"}
+    assert alarm["threshold"] == 0 and "arn" not in alarm and "region" not in alarm  # placeholders: left out

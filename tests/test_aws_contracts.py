@@ -194,6 +194,8 @@ def test_node_metrics_refuse_a_node_name_that_is_not_one(aws):
     deps = ToolDeps(Settings(aws_region="ap-northeast-2", aws_endpoint_url=aws.endpoint, cluster_name="demo"))
     res = REG.call("container-insight-node-metrics", {"node_name": "x' OR NodeName != '"}, deps)
     assert res.outcome == "failed" and "node_name" in res.error
+    res = REG.call("container-insight-node-metrics", {"node_name": "n1", "cluster_name": "demo' OR ClusterName != '"}, deps)
+    assert res.outcome == "failed" and "cluster_name" in res.error
 
 
 # --- SNS notifications: what the bridge parses -------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 from pydantic import BaseModel, Field
@@ -16,6 +17,7 @@ POD_METRICS = ["pod_cpu_utilization", "pod_cpu_utilization_over_pod_limit", "pod
 NODE_METRICS = ["node_cpu_utilization", "node_memory_utilization", "node_filesystem_utilization",
                 "node_number_of_running_pods", "node_network_total_bytes", "node_cpu_reserved_capacity"]
 NODE_SCHEMA = ("ClusterName", "InstanceId", "NodeName")  # the per-node set Container Insights publishes
+QUERY_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 INSIGHTS_MAX_AGE = timedelta(hours=3)  # Metrics Insights queries reach the most recent three hours only
 CLUSTER_METRICS = ["cluster_node_count", "cluster_failed_node_count", "node_cpu_utilization",
                    "node_memory_utilization", "namespace_number_of_running_pods"]
@@ -120,7 +122,10 @@ def node_metrics(args: NodeMetricsInput, deps: ToolDeps) -> MetricsOutput:
     deps.effective_scope().require_cluster_wide("노드 지표")
     # published per node as {ClusterName, InstanceId, NodeName} (and {ClusterName} for the cluster): the
     # instance ID is not known here, so the query names the set and filters on the cluster and node
-    dims = {"ClusterName": _cluster(args, deps), "NodeName": args.node_name}
+    cluster = _cluster(args, deps)
+    if not QUERY_SAFE.match(cluster):  # it goes into a query: a name, not syntax
+        raise ValueError(f"cluster_name {cluster[:100]!r} is not a cluster name (letters, digits, . _ - only)")
+    dims = {"ClusterName": cluster, "NodeName": args.node_name}
     return get_metrics(deps, dims, NODE_METRICS, args.window_minutes, args.period, schema=NODE_SCHEMA)
 
 

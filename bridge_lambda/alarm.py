@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 DNS_MAX = 63
+REGION_CODE = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")  # as the Incident CRD's spec.alarm.region
 
 
 class InvalidRecord(ValueError):
@@ -101,6 +102,17 @@ class CloudWatchAlarm(BaseModel):
                      if isinstance(m.get("Expression"), str) and m["Expression"].lstrip().upper().startswith("SELECT")), None)
 
     @property
+    def is_alarm_level(self) -> bool:
+        """The alarm-level notification of a multi-time-series alarm: a Metrics Insights query with GROUP BY
+        (one time series, one contributor, per group) and no AlarmContributorId. CloudWatch sends it beside
+        the contributors' own notifications ("N out of M time series evaluated to ALARM"); it names no
+        resource (its dimensions are the query's WHERE filters, e.g. ClusterName only)."""
+        q = self.query
+        if not q or self.contributor_id or self.contributor_attributes:
+            return False
+        return re.search(r"\bGROUP\s+BY\b", re.sub(r"'(?:[^']|'')*'", "''", q), re.I) is not None
+
+    @property
     def dimensions(self) -> dict[str, str]:
         """The metric's dimensions, the WHERE filters of a Metrics Insights query (ClusterName), and the
         contributor's attributes (its GROUP BY values): together, what the alarm is about."""
@@ -132,11 +144,12 @@ class CloudWatchAlarm(BaseModel):
 
     @property
     def region_code(self) -> str | None:
-        """CloudWatch sends the region's display name ("Asia Pacific (Seoul)"); the ARN has the code."""
-        if self.arn and self.arn.count(":") >= 4:
-            return self.arn.split(":")[3] or None
-        if self.region and re.match(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$", self.region):
-            return self.region
+        """CloudWatch sends the region's display name ("Asia Pacific (Seoul)"); the ARN has the code. Only a
+        value shaped like a region code (the CRD's pattern): a placeholder such as AWS's recorded test events'
+        `arn:aws:cloudwatch:REGION:…` must not get the whole notification rejected."""
+        for candidate in ((self.arn.split(":")[3] if self.arn and self.arn.count(":") >= 4 else None), self.region):
+            if candidate and REGION_CODE.match(candidate):
+                return candidate
         return None
 
     created_by: ClassVar[str] = "incident-bridge"  # the Incident's app.kubernetes.io/created-by

@@ -1,6 +1,8 @@
 """Lambda entry point: `bridge_lambda.handler.handle(event, context)` for SNS events.
 
 Every record is handled on its own; nothing a record holds can stop the rest of the batch.
+The alarm-level notification of a multi-time-series (Metrics Insights GROUP BY) alarm is logged and
+answered `alarm-level`: the contributors' own notifications carry the Incidents (docs/aws-contracts.md).
 Records that can never succeed are *permanent*: not an SNS notification, not a CloudWatch alarm,
 bad fields, or rejected by the API server for good (400/403/404/422: validation, permission) —
 logged as `record.invalid` with the API's own message and not retried. Only failures that may pass
@@ -105,6 +107,12 @@ def handle_record(record: dict[str, Any], writer: IncidentWriter) -> dict[str, A
     if alarm.new_state not in ("ALARM", "OK"):
         _log(logging.INFO, "alarm.insufficient_data", messageId=message_id, alarm=alarm.name)
         return result | {"status": "ignored"}
+    if alarm.is_alarm_level:
+        # a multi-time-series alarm notifies per contributor (each its own Incident, own recovery) and, beside
+        # that, at alarm level with a count and no resource: recorded here, never a second, cluster-wide Incident
+        _log(logging.INFO, "alarm.alarm_level", messageId=message_id, alarm=alarm.name, state=alarm.new_state,
+             reason=(alarm.reason or "")[:300], changedAt=alarm.changed_at.isoformat())
+        return result | {"status": "alarm-level"}
     w = writer.on_notification(alarm, sns["Message"], message_id)
     return result | {"status": w.outcome, "incident": w.incident, "occurrences": w.occurrences}
 

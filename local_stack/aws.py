@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import uuid
+from datetime import datetime, timezone
 from typing import Any
 
 from incident_operator.scenarios.notifications import REGION_NAME, cloudwatch_message, lambda_record
@@ -57,24 +58,57 @@ class AlarmPipe:
 
     def __init__(self, aws: LocalAws, topic_arn: str):
         self.sns, self.sqs, self.cw = aws.client("sns"), aws.client("sqs"), aws.client("cloudwatch")
+        self.insights = aws.insights
         self.topic_arn = topic_arn
         self.queue = self.sqs.create_queue(QueueName=f"bridge-{uuid.uuid4().hex[:8]}")["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.subscription = self.sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)["SubscriptionArn"]
+        self.series: dict[str, dict[str, dict[str, Any]]] = {}  # alarm -> contributor id -> its state
+
+    @staticmethod
+    def multi_series(alarm: dict[str, Any]) -> bool:
+        """A Metrics Insights alarm with GROUP BY: one time series (contributor) per group."""
+        return any(re.search(r"\bGROUP\s+BY\b", str(m.get("Expression", "")), re.I) for m in alarm.get("Metrics") or [])
+
+    def _publish(self, alarm: dict[str, Any], old: str, new: str, reason: str, at: datetime,
+                 contributor: dict[str, Any] | None = None) -> int:
+        actions = {"ALARM": alarm["AlarmActions"], "OK": alarm["OKActions"],
+                   "INSUFFICIENT_DATA": alarm.get("InsufficientDataActions", [])}[new]
+        for topic in actions:
+            self.sns.publish(TopicArn=topic, Subject=f'{new}: "{alarm["AlarmName"]}" in {REGION_NAME}',
+                             Message=cloudwatch_message(alarm, old, new, reason, at=at, contributor=contributor))
+        return len(actions)
 
     def fire(self, alarm_name: str, new_state: str, reason: str = "Threshold Crossed",
-             contributor: dict[str, Any] | None = None) -> None:
-        """Set the alarm's state on the endpoint and publish CloudWatch's notification for it (for one
-        contributor of a multi-time-series alarm: {"id", "attributes"})."""
+             contributor: dict[str, Any] | None = None) -> int:
+        """Set the alarm's state on the endpoint and publish CloudWatch's notifications for it; returns how many.
+
+        For a contributor ({"id", "attributes"}) of a multi-time-series alarm, as CloudWatch documents
+        (tests/fixtures/aws/sns-metrics-insights-*.json): the contributor's own notification (its id and
+        attributes, `reason` as its simplified state reason), DescribeAlarmContributors answering the
+        contributors in ALARM, and, when the alarm's own state changes with it, the alarm-level notification
+        of the same evaluation time ("N out of M time series evaluated to ALARM", no contributor)."""
         before = self.cw.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]
-        self.cw.set_alarm_state(AlarmName=alarm_name, StateValue=new_state, StateReason=reason)
-        alarm = self.cw.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]
-        actions = {"ALARM": alarm["AlarmActions"], "OK": alarm["OKActions"],
-                   "INSUFFICIENT_DATA": alarm.get("InsufficientDataActions", [])}[new_state]
-        for topic in actions:
-            self.sns.publish(TopicArn=topic, Subject=f'{new_state}: "{alarm_name}" in {REGION_NAME}',
-                             Message=cloudwatch_message(alarm, before["StateValue"], new_state, reason,
-                                                        contributor=contributor))
+        at = datetime.now(timezone.utc)
+        if contributor is None or not self.multi_series(before):
+            self.cw.set_alarm_state(AlarmName=alarm_name, StateValue=new_state, StateReason=reason)
+            alarm = self.cw.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]
+            return self._publish(alarm, before["StateValue"], new_state, reason, at, contributor)
+        series = self.series.setdefault(alarm_name, {})
+        old = series.get(contributor["id"], {}).get("state", "OK")  # a contributor is only ever ALARM or OK
+        series[contributor["id"]] = {"state": new_state, "attributes": contributor["attributes"], "reason": reason, "at": at}
+        self.insights.contributors[alarm_name] = [
+            {"ContributorId": cid, "ContributorAttributes": c["attributes"], "StateReason": c["reason"][:1023],
+             "StateTransitionedTimestamp": c["at"]} for cid, c in series.items() if c["state"] == "ALARM"]
+        sent = self._publish(before, old, new_state, reason, at, contributor)
+        breaching = sum(c["state"] == "ALARM" for c in series.values())
+        level = "ALARM" if breaching else "OK"
+        if level != before["StateValue"]:
+            level_reason = f"{breaching} out of {len(series)} time series evaluated to ALARM"
+            self.cw.set_alarm_state(AlarmName=alarm_name, StateValue=level, StateReason=level_reason)
+            alarm = self.cw.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]
+            sent += self._publish(alarm, before["StateValue"], level, level_reason, at)
+        return sent
 
     def records(self, expected: int) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -91,13 +125,16 @@ class AlarmPipe:
 class MetricsInsightsStandIn:
     """What the local endpoint (moto) lacks, in the test process where it runs: Metrics Insights queries in
     GetMetricData (moto sums every datum) and DescribeAlarmContributors (not in moto). Both follow AWS's
-    documented shapes: a GROUP BY query answers one series per group, labelled with the group's values
-    in GROUP BY order; contributors are {ContributorId, ContributorAttributes, StateReason,
+    documented shapes (tests/fixtures/aws/, docs/aws-contracts.md): a GROUP BY query answers one series per
+    group, labelled with the group's values in GROUP BY order and, with ORDER BY, its rank ("1 - shop api");
+    a GROUP BY key a series has no dimension for reads "Other" (only possible without SCHEMA, which keeps
+    exactly the named dimension set); contributors are {ContributorId, ContributorAttributes, StateReason,
     StateTransitionedTimestamp}. The product code calls them through boto3 as against AWS."""
 
     QUERY = re.compile(
-        r"^\s*SELECT\s+(?P<fn>\w+)\(\s*(?P<metric>[\w.-]+)\s*\)\s+FROM\s+SCHEMA\((?P<schema>[^)]*)\)"
-        r"(?:\s+WHERE\s+(?P<where>.*?))?\s+GROUP\s+BY\s+(?P<group>.*?)"
+        r"^\s*SELECT\s+(?P<fn>\w+)\(\s*(?P<metric>[\w.-]+)\s*\)\s+FROM\s+"
+        r"(?:SCHEMA\((?P<schema>[^)]*)\)|\"?(?P<namespace>[\w/.-]+)\"?)"
+        r"(?:\s+WHERE\s+(?P<where>.*?))?(?:\s+GROUP\s+BY\s+(?P<group>.*?))?"
         r"(?:\s+ORDER\s+BY\s+(?P<ofn>\w+)\(\)\s*(?P<dir>ASC|DESC)?)?(?:\s+LIMIT\s+(?P<limit>\d+))?\s*$", re.I | re.S)
     FUNCTIONS = {"AVG": lambda v: sum(v) / len(v), "MAX": max, "MIN": min, "SUM": sum, "COUNT": len}
 
@@ -133,21 +170,26 @@ class MetricsInsightsStandIn:
         m = self.QUERY.match(q["Expression"])
         if not m:
             raise ValueError(f"stand-in cannot run {q['Expression']!r}")
-        schema = [x.strip().strip('"') for x in m["schema"].split(",")]
-        namespace, keys = schema[0], set(schema[1:])
+        if m["schema"]:  # SCHEMA(namespace, keys...): only metrics with exactly these dimensions
+            schema = [x.strip().strip('"') for x in m["schema"].split(",")]
+            namespace, keys = schema[0], set(schema[1:])
+        else:  # a bare namespace: every dimension set of the metric
+            namespace, keys = m["namespace"], None
         where = dict(re.findall(r"(\w+)\s*=\s*'([^']*)'", m["where"] or ""))
-        group = [g.strip() for g in m["group"].split(",")]
+        group = [g.strip() for g in m["group"].split(",")] if m["group"] else []  # none: one series
         fn = self.FUNCTIONS[m["fn"].upper()]
         period = timedelta(seconds=int(q.get("Period", 60)))
         series: dict[tuple, dict] = {}
         for md in backend.get_all_metrics():
             dims = {d.name: d.value for d in md.dimensions}
-            if md.namespace != namespace or md.name != m["metric"] or set(dims) != keys:
+            if md.namespace != namespace or md.name != m["metric"] or (keys is not None and set(dims) != keys):
                 continue
             if not (start <= md.timestamp < end) or any(dims.get(k) != v for k, v in where.items()):
                 continue
             bucket = start + ((md.timestamp - start) // period) * period
-            series.setdefault(tuple(dims[g] for g in group), {}).setdefault(bucket, []).append(float(md.value))
+            # a GROUP BY key the metric has no dimension for groups as "Other" (Metrics Insights troubleshooting)
+            key = tuple(dims.get(g, "Other") for g in group)
+            series.setdefault(key, {}).setdefault(bucket, []).append(float(md.value))
         rows = []
         for values, buckets in series.items():
             stamps = sorted(buckets)
@@ -155,5 +197,9 @@ class MetricsInsightsStandIn:
         rows.sort(key=lambda r: r[0], reverse=(m["dir"] or "DESC").upper() == "DESC")
         if m["limit"]:
             rows = rows[: int(m["limit"])]
-        return [{"id": q["Id"], "label": " ".join(values), "values": vals, "timestamps": stamps, "status_code": "Complete"}
-                for _, values, stamps, vals in rows]
+        # labels: the GROUP BY values in order; with ORDER BY, prefixed with the rank ("1 - shop api")
+        ranked = bool(m["ofn"])
+        return [{"id": q["Id"], "label": (f"{i} - " if ranked else "") + (" ".join(values) if group else q.get("Label", "")),
+                 "values": vals,
+                 "timestamps": stamps, "status_code": "Complete"}
+                for i, (_, values, stamps, vals) in enumerate(rows, start=1)]

@@ -52,10 +52,12 @@ def put(aws, metric: str, dims: dict[str, str], values: list[float]) -> None:
 
 
 def deliver(stack, alarm: str, contributor: dict | None = None) -> str:
-    stack["pipe"].fire(alarm, "ALARM", "Threshold Crossed: 3 datapoints were greater than the threshold.", contributor)
-    out = handle({"Records": stack["pipe"].records(1)}, None, stack["writer"])
-    [res] = out["results"]
-    assert res["status"] == "created", res
+    """The notifications CloudWatch sends (for a contributor of a multi-time-series alarm: its own, and the
+    alarm-level one when the alarm's state changes with it) through SNS to the bridge: one Incident."""
+    sent = stack["pipe"].fire(alarm, "ALARM", "Threshold Crossed: 3 datapoints were greater than the threshold.", contributor)
+    out = handle({"Records": stack["pipe"].records(sent)}, None, stack["writer"])
+    [res] = [r for r in out["results"] if r["status"] != "alarm-level"]
+    assert res["status"] == "created" and len(out["results"]) == sent, out
     return res["incident"]
 
 

@@ -40,7 +40,9 @@ def test_pod_metrics_summarise_each_series_from_one_batched_request(aws, deps):
 
 
 def test_node_and_cluster_metrics(aws, deps):
-    put_series(aws, "node_cpu_utilization", {"ClusterName": "demo-cw", "NodeName": "ip-10-0-1-5"}, [70, 90, 95, 96])
+    # the set Container Insights publishes node metrics with (tests/fixtures/aws/container-insights-dimension-sets.json)
+    put_series(aws, "node_cpu_utilization", {"ClusterName": "demo-cw", "InstanceId": "i-0a1b2c3d4e5f67890",
+                                             "NodeName": "ip-10-0-1-5"}, [70, 90, 95, 96])
     put_series(aws, "cluster_node_count", {"ClusterName": "demo-cw"}, [3, 3, 3])
     node = REG.call("container-insight-node-metrics", {"node_name": "ip-10-0-1-5"}, deps)
     assert {m["metric"]: m.get("max") for m in node.data["metrics"]}["node_cpu_utilization"] == 96

@@ -1,5 +1,6 @@
 """Who an alarm is about when it names no pod or node (an aggregate alarm, a hand-made `ClusterName`-only
-one, or the alarm-level notification of a multi-time-series alarm): suspects, each with why.
+one; the alarm-level notification of a multi-time-series alarm opens no Incident, its contributors do):
+suspects, each with why.
 
 Three searches, run in parallel, each bounded in size and time (`INCIDENT_SOURCE_TIMEOUT_SECONDS`) and
 each allowed to fail on its own:
@@ -13,6 +14,7 @@ A tenant's Incident searches its own namespace only.
 from __future__ import annotations
 
 import logging
+import re
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
@@ -47,6 +49,32 @@ def _level(metric: str | None) -> str:
     return "node" if (metric or "").startswith("node_") else "pod"
 
 
+RANKED_LABEL = re.compile(r"^(\d+) - (.*)$")
+OTHER = "Other"  # Metrics Insights' value for a GROUP BY key the series has no dimension for
+
+
+def group_keys(metric: str | None) -> list[str]:
+    """The GROUP BY keys of `insights_query`, in order: what each series' label holds."""
+    return ["NodeName"] if _level(metric) == "node" else ["Namespace", "PodName"]
+
+
+def parse_group_label(label: str | None, keys: list[str]) -> dict[str, str] | None:
+    """A Metrics Insights GROUP BY series' label as {key: value}, or None when it names no single resource.
+
+    CloudWatch labels each series with its GROUP BY values in GROUP BY order, space-separated; with ORDER BY,
+    prefixed with the series' rank (`"1 - shop api"`); a key the series has no dimension for reads `Other`
+    (an aggregate such as {ClusterName, Namespace}). Kubernetes names hold no spaces and are lower-case, so
+    neither the split nor `Other` can be confused with a real name (tests/fixtures/aws/, docs/aws-contracts.md)."""
+    text = (label or "").strip()
+    m = RANKED_LABEL.match(text)
+    if m:
+        text = m.group(2)
+    values = text.split()
+    if len(values) != len(keys) or OTHER in values:
+        return None
+    return dict(zip(keys, values))
+
+
 def insights_query(metric: str, cluster: str, limit: int, namespace: str | None = None) -> str:
     fn = PEAK_FUNCTION.get(metric, "AVG")
     where = f"ClusterName = '{cluster.replace(chr(39), chr(39) * 2)}'"
@@ -73,18 +101,18 @@ def metric_suspects(cloudwatch: Any, alarm: Alarm, cluster: str, window: TimeWin
         MetricDataQueries=[{"Id": "q1", "Expression": insights_query(metric, cluster, limit, namespace), "Period": period}],
         StartTime=start, EndTime=end)
     out = []
+    keys = group_keys(metric)
     for r in res.get("MetricDataResults", []):
         values = [v for v in r.get("Values", []) if v is not None]
-        if not values:
+        group = parse_group_label(r.get("Label"), keys)
+        if not values or group is None:
             continue
-        # a GROUP BY series is labelled with its group's values, in GROUP BY order, space-separated
-        parts = (r.get("Label") or "").split()
         peak = max(values)
         why = f"{metric} 상위 (최대 {peak:.1f}, 임계값 {alarm.threshold if alarm.threshold is not None else '?'})"
-        if _level(metric) == "node" and parts:
-            out.append(Suspect("Node", parts[-1], reason=why, score=peak))
-        elif len(parts) >= 2:
-            out.append(Suspect("Pod", parts[1], namespace=parts[0], reason=why, score=peak))
+        if "NodeName" in group:
+            out.append(Suspect("Node", group["NodeName"], reason=why, score=peak))
+        elif namespace is None or group["Namespace"] == namespace:
+            out.append(Suspect("Pod", group["PodName"], namespace=group["Namespace"], reason=why, score=peak))
     out.sort(key=lambda s: -s.score)
     return out[:limit]
 

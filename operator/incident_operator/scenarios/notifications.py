@@ -24,6 +24,13 @@ def cloudwatch_message(alarm: dict[str, Any], old_state: str, new_state: str, re
     `AlarmContributorId` / `AlarmContributorAttributes` (the field names of CloudWatch's contributor
     notifications and alarm history)."""
     at = at or datetime.now(timezone.utc)
+
+    def cw_time(t: Any) -> str:  # CloudWatch's notification time format: 2026-12-01T13:42:04.919+0000
+        if not isinstance(t, datetime):
+            return str(t)
+        t = t.astimezone(timezone.utc)
+        return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}+0000"
+
     trigger: dict[str, Any] = {
         "Period": alarm.get("Period"), "EvaluationPeriods": alarm["EvaluationPeriods"],
         "DatapointsToAlarm": alarm.get("DatapointsToAlarm"), "ComparisonOperator": alarm["ComparisonOperator"],
@@ -41,9 +48,8 @@ def cloudwatch_message(alarm: dict[str, Any], old_state: str, new_state: str, re
     message: dict[str, Any] = {
         "AlarmName": alarm["AlarmName"], "AlarmDescription": alarm.get("AlarmDescription"),
         "AWSAccountId": alarm["AlarmArn"].split(":")[4], "AlarmConfigurationUpdatedTimestamp":
-            str(alarm.get("AlarmConfigurationUpdatedTimestamp")),
-        "NewStateValue": new_state, "NewStateReason": reason,
-        "StateChangeTime": at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000",
+            cw_time(alarm.get("AlarmConfigurationUpdatedTimestamp")),
+        "NewStateValue": new_state, "NewStateReason": reason, "StateChangeTime": cw_time(at),
         "Region": REGION_NAME, "AlarmArn": alarm["AlarmArn"], "OldStateValue": old_state,
         "OKActions": alarm.get("OKActions", []), "AlarmActions": alarm.get("AlarmActions", []),
         "InsufficientDataActions": alarm.get("InsufficientDataActions", []),

@@ -7,6 +7,7 @@ loaded when INCIDENT_AWS_* / INCIDENT_OPENSEARCH_URL point at endpoints (the sam
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -145,9 +146,15 @@ def run_step(kube: Kube, ns: str, step: dict[str, Any]) -> None:
 
 
 def _with_ns(dims: dict[str, str], ns: str, cluster: str) -> dict[str, str]:
+    """A scenario's dimensions as a set Container Insights publishes: pod metrics {ClusterName, Namespace,
+    PodName}, node metrics {ClusterName, InstanceId, NodeName} (tests/fixtures/aws/container-insights-
+    dimension-sets.json). A scenario names the node only; its instance ID is made up, stable per name."""
     out = {"ClusterName": cluster}
-    if "NodeName" not in dims or "Namespace" in dims or "PodName" in dims:
+    node_level = "NodeName" in dims and "Namespace" not in dims and "PodName" not in dims
+    if not node_level:
         out["Namespace"] = ns
+    elif "InstanceId" not in dims:
+        out["InstanceId"] = "i-" + hashlib.sha256(dims["NodeName"].encode()).hexdigest()[:17]
     return out | {k: v for k, v in dims.items() if k != "Namespace"}
 
 

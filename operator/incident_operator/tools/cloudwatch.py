@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 from pydantic import BaseModel, Field
@@ -15,6 +16,9 @@ POD_METRICS = ["pod_cpu_utilization", "pod_cpu_utilization_over_pod_limit", "pod
                "pod_network_rx_bytes", "pod_network_tx_bytes", "pod_number_of_container_restarts"]
 NODE_METRICS = ["node_cpu_utilization", "node_memory_utilization", "node_filesystem_utilization",
                 "node_number_of_running_pods", "node_network_total_bytes", "node_cpu_reserved_capacity"]
+NODE_SCHEMA = ("ClusterName", "InstanceId", "NodeName")  # the per-node set Container Insights publishes
+QUERY_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
+INSIGHTS_MAX_AGE = timedelta(hours=3)  # Metrics Insights queries reach the most recent three hours only
 CLUSTER_METRICS = ["cluster_node_count", "cluster_failed_node_count", "node_cpu_utilization",
                    "node_memory_utilization", "namespace_number_of_running_pods"]
 
@@ -31,7 +35,8 @@ class PodMetricsInput(_Window):
 
 
 class NodeMetricsInput(_Window):
-    node_name: str
+    node_name: str = Field(max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+                           description="Kubernetes node name (Container Insights NodeName)")
 
 
 class ClusterOverviewInput(_Window):
@@ -64,14 +69,34 @@ def _cluster(args: _Window, deps: ToolDeps) -> str:
     return name
 
 
-def get_metrics(deps: ToolDeps, dims: dict[str, str], names: list[str], window_minutes: int, period: int) -> MetricsOutput:
+def _literal(value: str) -> str:
+    """A Metrics Insights string literal: single-quoted, a quote inside doubled."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def get_metrics(deps: ToolDeps, dims: dict[str, str], names: list[str], window_minutes: int, period: int,
+                schema: tuple[str, ...] | None = None) -> MetricsOutput:
+    """Each metric over the window, from one batched GetMetricData.
+
+    CloudWatch stores a metric per exact dimension set, so `dims` must be a set Container Insights publishes
+    (tests/fixtures/aws/container-insights-dimension-sets.json). When part of the set is not known to the
+    caller (a node's InstanceId), `schema` names the whole set and `dims` the part to filter on: each metric
+    is then a Metrics Insights query, `SELECT AVG(m) FROM SCHEMA(ContainerInsights, <schema>) WHERE ...`,
+    which only reaches the last three hours (the window is cut to that)."""
     cw = _cloudwatch(deps)
     end = datetime.now(timezone.utc)
     start = end - timedelta(minutes=window_minutes)
-    dimensions = [{"Name": k, "Value": v} for k, v in dims.items()]
-    queries = [{"Id": f"m{i}", "Label": name, "ReturnData": True,
-                "MetricStat": {"Metric": {"Namespace": NAMESPACE, "MetricName": name, "Dimensions": dimensions},
-                               "Period": period, "Stat": "Average"}} for i, name in enumerate(names)]
+    if schema:
+        start = max(start, end - INSIGHTS_MAX_AGE)
+        where = " AND ".join(f"{k} = {_literal(v)}" for k, v in dims.items())
+        queries = [{"Id": f"m{i}", "Label": name, "ReturnData": True, "Period": period,
+                    "Expression": f"SELECT AVG({name}) FROM SCHEMA({NAMESPACE}, {', '.join(schema)}) WHERE {where}"}
+                   for i, name in enumerate(names)]
+    else:
+        dimensions = [{"Name": k, "Value": v} for k, v in dims.items()]
+        queries = [{"Id": f"m{i}", "Label": name, "ReturnData": True,
+                    "MetricStat": {"Metric": {"Namespace": NAMESPACE, "MetricName": name, "Dimensions": dimensions},
+                                   "Period": period, "Stat": "Average"}} for i, name in enumerate(names)]
     points: dict[str, list] = {n: [] for n in names}
     token = None
     while True:  # one request, and its pages when CloudWatch splits the answer
@@ -95,8 +120,13 @@ def pod_metrics(args: PodMetricsInput, deps: ToolDeps) -> MetricsOutput:
 
 def node_metrics(args: NodeMetricsInput, deps: ToolDeps) -> MetricsOutput:
     deps.effective_scope().require_cluster_wide("노드 지표")
-    dims = {"ClusterName": _cluster(args, deps), "NodeName": args.node_name}
-    return get_metrics(deps, dims, NODE_METRICS, args.window_minutes, args.period)
+    # published per node as {ClusterName, InstanceId, NodeName} (and {ClusterName} for the cluster): the
+    # instance ID is not known here, so the query names the set and filters on the cluster and node
+    cluster = _cluster(args, deps)
+    if not QUERY_SAFE.match(cluster):  # it goes into a query: a name, not syntax
+        raise ValueError(f"cluster_name {cluster[:100]!r} is not a cluster name (letters, digits, . _ - only)")
+    dims = {"ClusterName": cluster, "NodeName": args.node_name}
+    return get_metrics(deps, dims, NODE_METRICS, args.window_minutes, args.period, schema=NODE_SCHEMA)
 
 
 def cluster_overview(args: ClusterOverviewInput, deps: ToolDeps) -> MetricsOutput:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from incident_operator.tools import default_registry
 
 from .support.aws import free_port
@@ -55,37 +57,153 @@ def test_mcp_over_stdio_lists_and_calls_tools():
         dd.stop()
 
 
-def test_mcp_over_streamable_http():
-    from mcp.client.session import ClientSession
-    from mcp.client.streamable_http import streamable_http_client
+TOKEN = "mcp-test-token-0123456789abcdef"
+WRITE_TOOLS = {t.name for t in default_registry() if not t.read_only}
 
-    dd = DatadogServer()
-    sample(dd)
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "incident_operator.cli", "mcp", "--transport", "streamable-http",
-                             "--port", str(port)], env=_env({"DD_API_KEY": API_KEY, "DD_APP_KEY": APP_KEY,
-                                                             "INCIDENT_DD_API_URL": dd.url}),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    async def run():
-        async with streamable_http_client(f"http://127.0.0.1:{port}/mcp") as streams:
-            read, write = streams[0], streams[1]
-            async with ClientSession(read, write) as session:
-                await _session_check(session, dd.url)
-    try:
+class McpHttp:
+    """`incident-operator mcp --transport streamable-http` in a subprocess, on 127.0.0.1, with callers from a
+    file, and the real MCP client (streamable HTTP) calling it with a bearer token."""
+
+    def __init__(self, tmp_path, callers: list[dict] | None = None, args: list[str] = (), env: dict | None = None):
+        import yaml
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        argv = [sys.executable, "-m", "incident_operator.cli", "mcp", "--transport", "streamable-http",
+                "--port", str(self.port), *args]
+        if callers is not None:
+            path = tmp_path / f"callers-{self.port}.yaml"
+            path.write_text(yaml.safe_dump({"callers": callers}))
+            argv += ["--callers", str(path)]
+        self.log = tmp_path / f"mcp-{self.port}.log"
+        self.proc = subprocess.Popen(argv, env=_env(env or {}), stdout=subprocess.DEVNULL, stderr=self.log.open("w"))
         import socket
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        while True:
+            assert self.proc.poll() is None, self.log.read_text()
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
             except OSError:
+                assert time.monotonic() < deadline, self.log.read_text()
                 time.sleep(0.2)
-        asyncio.run(asyncio.wait_for(run(), 60))
+
+    def run(self, token: str, session_fn):
+        """`session_fn(session)` in an initialized MCP session authenticated with `token`."""
+        import httpx2
+        from mcp.client.session import ClientSession
+        from mcp.client.streamable_http import streamable_http_client
+
+        async def go():
+            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+                async with streamable_http_client(self.url, http_client=http) as streams:
+                    async with ClientSession(streams[0], streams[1]) as session:
+                        await session.initialize()
+                        return await session_fn(session)
+        return asyncio.run(asyncio.wait_for(go(), 90))
+
+    def tools(self, token: str = TOKEN) -> list:
+        async def f(session):
+            return (await session.list_tools()).tools
+        return self.run(token, f)
+
+    def call(self, tool: str, args: dict, token: str = TOKEN) -> dict:
+        async def f(session):
+            return json.loads((await session.call_tool(tool, args)).content[0].text)
+        return self.run(token, f)
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def mcp_http(tmp_path):
+    started: list[McpHttp] = []
+
+    def start(*a, **kw) -> McpHttp:
+        started.append(McpHttp(tmp_path, *a, **kw))
+        return started[-1]
+    yield start
+    for s in started:
+        s.stop()
+
+
+def test_mcp_over_streamable_http(mcp_http):
+    """With a token, the same tools as over stdio but the ones that write, each annotated."""
+    dd = DatadogServer()
+    sample(dd)
+    server = mcp_http([{"name": "oncall", "token": TOKEN, "namespaces": ["*"]}],
+                      env={"DD_API_KEY": API_KEY, "DD_APP_KEY": APP_KEY, "INCIDENT_DD_API_URL": dd.url})
+    try:
+        async def check(session):
+            tools = (await session.list_tools()).tools
+            assert {t.name for t in tools} == EXPECTED - WRITE_TOOLS
+            for t in tools:  # every tool says it only reads
+                assert t.annotations.read_only_hint is True and t.annotations.destructive_hint is False, t
+            pod = next(t for t in tools if t.name == "container-insight-pod-metrics")
+            assert set(pod.input_schema["required"]) == {"namespace", "pod_name"}
+            result = await session.call_tool("datadog-get-monitors", {"tags": "kube_namespace:shop"})
+            payload = json.loads(result.content[0].text)
+            assert payload["outcome"] == "ok" and payload["data"]["alerting"] == 1
+        server.run(TOKEN, check)
     finally:
-        proc.kill()
-        proc.wait(10)
         dd.stop()
+
+
+def test_mcp_http_refuses_calls_without_the_right_token_or_host(mcp_http):
+    """No token or a wrong one: 401 before any MCP message is read; a Host header not allowed (DNS
+    rebinding): 421, even with the token."""
+    import httpx
+    server = mcp_http([{"name": "oncall", "token": TOKEN, "namespaces": ["*"]}])
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "probe", "version": "1"}}}
+    headers = {"accept": "application/json, text/event-stream"}
+    assert httpx.post(server.url, json=init, headers=headers).status_code == 401
+    wrong = httpx.post(server.url, json=init, headers={**headers, "authorization": f"Bearer {TOKEN[:-1]}x"})
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_token"
+    assert httpx.post(server.url, json=init, headers={**headers, "authorization": "Basic b25jYWxsOng="}).status_code == 401
+    rebound = httpx.post(server.url, json=init, headers={**headers, "authorization": f"Bearer {TOKEN}",
+                                                          "host": "attacker.example"})
+    assert rebound.status_code == 421
+    ok = httpx.post(server.url, json=init, headers={**headers, "authorization": f"Bearer {TOKEN}"})
+    assert ok.status_code == 200
+    with pytest.raises(BaseException):  # the real client with a wrong token gets nowhere
+        server.tools("not-the-token-0123456789abcdef")
+    assert len(server.tools()) == len(EXPECTED - WRITE_TOOLS)
+
+
+@pytest.mark.parametrize("host,env,error", [
+    ("0.0.0.0", {}, "needs authentication"),
+    ("127.0.0.1", {}, "needs authentication"),
+    ("0.0.0.0", {"INCIDENT_MCP_TOKEN": TOKEN, "INCIDENT_MCP_NAMESPACES": "shop"}, "Host headers"),
+    ("127.0.0.1", {"INCIDENT_MCP_TOKEN": "short", "INCIDENT_MCP_NAMESPACES": "shop"}, "shorter than 16"),
+    ("127.0.0.1", {"INCIDENT_MCP_TOKEN": TOKEN}, "INCIDENT_MCP_NAMESPACES"),
+    ("127.0.0.1", {"INCIDENT_MCP_TOKEN": TOKEN, "INCIDENT_MCP_NAMESPACES": "kube-system"}, "protected namespace"),
+])
+def test_mcp_http_refuses_to_start_without_authentication(host, env, error):
+    """Exits 2 with the reason before it listens: no tokens (on any address), a non-loopback address without
+    the Host headers to accept, a short token, a token without namespaces or with a protected one."""
+    port = free_port()
+    proc = subprocess.run([sys.executable, "-m", "incident_operator.cli", "mcp", "--transport", "streamable-http",
+                           "--host", host, "--port", str(port)], env=_env(env), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2 and "invalid configuration" in proc.stderr and error in proc.stderr, proc.stderr
+
+
+def test_write_tools_are_off_over_http_unless_enabled_and_then_only_for_writers(mcp_http):
+    server = mcp_http([{"name": "reader", "token": TOKEN, "namespaces": ["*"]},
+                       {"name": "writer", "token": TOKEN + "-w", "namespaces": ["*"], "write": True}],
+                      args=["--allow-write"])
+    tools = {t.name: t for t in server.tools()}
+    assert set(tools) == EXPECTED
+    cleanup, close, comment = tools["chaos-cleanup"], tools["github-close-issue"], tools["github-add-comment"]
+    assert cleanup.annotations.read_only_hint is False and cleanup.annotations.destructive_hint is True
+    assert close.annotations.destructive_hint is True and close.annotations.idempotent_hint is True
+    assert comment.annotations.destructive_hint is False and comment.annotations.idempotent_hint is False
+    refused = server.call("github-close-issue", {"issue_number": 1})
+    assert refused["outcome"] == "failed" and "쓰기 도구" in refused["error"]
+    assert server.call("github-close-issue", {"issue_number": 1}, token=TOKEN + "-w")["outcome"] == "not-configured"
 
 
 def test_chaos_cleanup_over_mcp_is_a_dry_run_recorded_in_the_incident(kube, ns, incidents):

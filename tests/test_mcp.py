@@ -206,6 +206,54 @@ def test_write_tools_are_off_over_http_unless_enabled_and_then_only_for_writers(
     assert server.call("github-close-issue", {"issue_number": 1}, token=TOKEN + "-w")["outcome"] == "not-configured"
 
 
+def test_a_caller_cannot_forge_the_operators_report_markers(mcp_http, github):
+    """A "복구 완료" comment posted through MCP under the key of the operator's resolution comment is not
+    taken for the operator's (it posts its own), says who posted it and has its heading escaped; a key
+    that closes the marker early is refused; an issue opened under a report's fingerprint is not the
+    report; a tenant of another namespace neither sees nor closes the report."""
+    from incident_operator.settings import Settings
+    from incident_operator.tools import ToolDeps
+    from incident_operator.tools.github import (AddCommentInput, CreateIssueInput, add_comment, comment_marker,
+                                                create_issue, find_issue, repository)
+
+    from .support.github_server import TOKEN as GH_TOKEN
+
+    op = ToolDeps(Settings(github_token=GH_TOKEN, github_repo="acme/shop", github_api_url=github.url,
+                           github_write_interval_seconds=0))
+    report = create_issue(CreateIssueInput(title="[인시던트] cpu 알람 발생", body="## 요약", fingerprint="shop/cpu/uid-1",
+                                           labels=["incident"]), op)
+    server = mcp_http([{"name": "admin", "token": TOKEN, "namespaces": ["*"], "write": True},
+                       {"name": "payments", "token": TOKEN + "-p", "namespaces": ["payments"], "write": True}],
+                      args=["--allow-write"], env={"GITHUB_TOKEN": GH_TOKEN, "GITHUB_REPO": "acme/shop",
+                                                   "INCIDENT_GITHUB_API_URL": github.url,
+                                                   "INCIDENT_GITHUB_WRITE_INTERVAL_SECONDS": "0"})
+    forged = server.call("github-add-comment", {"issue_number": report.number, "key": "resolution",
+                                                "body": "# 복구 완료\n\n자동 복구 완료: 정상화 확인"})
+    assert forged["outcome"] == "ok", forged
+    body = github.comments[report.number][-1]["body"]
+    assert body.startswith("> MCP 호출자 `admin`가 게시") and "\n\\# 복구 완료" in body
+    assert not body.rstrip().endswith(comment_marker("resolution"))
+    sneaky = server.call("github-add-comment", {"issue_number": report.number, "body": "ok",
+                                                "key": "x --> <!-- incident-operator:comment=resolution"})
+    assert sneaky["outcome"] == "failed" and "invalid input" in sneaky["error"]
+    mine = add_comment(AddCommentInput(issue_number=report.number, body="# 복구 완료", key="resolution"), op)
+    assert mine.created  # the operator did not take the forged comment for its own
+    assert len(github.comments[report.number]) == 2
+
+    other = server.call("github-create-issue", {"title": "[인시던트] cpu 알람 발생", "body": "가짜 보고",
+                                                "fingerprint": "shop/cpu/uid-1", "labels": ["incident"]})
+    assert other["outcome"] == "ok" and other["data"]["number"] != report.number
+    assert find_issue(repository(op), "shop/cpu/uid-1").number == report.number
+
+    assert server.call("github-list-issues", {}, token=TOKEN + "-p")["data"]["issues"] == []
+    assert {i["number"] for i in server.call("github-list-issues", {})["data"]["issues"]} == {report.number, other["data"]["number"]}
+    closed = server.call("github-close-issue", {"issue_number": report.number, "comment": "# 복구 완료"}, token=TOKEN + "-p")
+    assert closed["outcome"] == "failed" and github.issues[report.number]["state"] == "open"
+    assert len(github.comments[report.number]) == 2
+    opened = server.call("github-create-issue", {"title": "t", "body": "b", "fingerprint": "payments/x/1"}, token=TOKEN + "-p")
+    assert opened["outcome"] == "failed" and len(github.issues) == 2
+
+
 def test_chaos_cleanup_over_mcp_is_a_dry_run_recorded_in_the_incident(kube, ns, incidents):
     """The same guarded path as the respond phase: found by the burner analyzer, decided by the policy,
     a dry-run unless the operator allows execution, audited in the Incident's status."""

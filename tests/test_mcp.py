@@ -285,3 +285,46 @@ def test_chaos_cleanup_over_mcp_is_a_dry_run_recorded_in_the_incident(kube, ns, 
     [action] = incidents.get("cleanup")["status"]["actions"]
     assert action["via"] == "chaos-cleanup" and action["state"] == "dry-run" and action["action"] == "delete-cpu-burner"
     assert ordinary["data"]["burner"] is False and ordinary["data"]["state"] == "skipped"
+
+
+def test_a_callers_token_reads_and_writes_only_its_namespaces(kube, ns, make_namespace, mcp_http):
+    """A token is a tenant of its namespaces, like an Incident: another namespace's workload is refused; a
+    Node target is refused, or — for a token allowed Nodes — answers without the other namespaces' pods on
+    that node; chaos-cleanup cannot touch, nor record in, an Incident of another namespace."""
+    from .conftest import Incidents
+    from .support import scenarios
+    from .support.workloads import incident
+
+    other = make_namespace("other")
+    scenarios.cpu_burner(kube, ns, "burner")
+    scenarios.cpu_burner(kube, other, "burner")
+    node = scenarios.pods_of(kube, other, "burner")[0].spec.node_name
+    theirs = Incidents(kube, other)
+    theirs.create(incident("theirs", target={"namespace": other, "kind": "Deployment", "name": "burner"}))
+    server = mcp_http([{"name": "mine", "token": TOKEN, "namespaces": [ns], "write": True},
+                       {"name": "mine-nodes", "token": TOKEN + "-n", "namespaces": [ns], "nodes": True},
+                       {"name": "admin", "token": TOKEN + "-a", "namespaces": ["*"], "nodes": True}],
+                      args=["--allow-write"])
+
+    def get(token: str, **target) -> dict:
+        return server.call("kubernetes-get-evidence", target, token=token)
+
+    own = get(TOKEN, namespace=ns, kind="Deployment", name="burner")
+    assert own["outcome"] == "ok" and {p["namespace"] for p in own["data"]["pods"]} == {ns}
+    refused = get(TOKEN, namespace=other, kind="Deployment", name="burner")
+    assert refused["outcome"] == "failed" and other in refused["error"] and "data" not in refused
+    node_refused = get(TOKEN, kind="Node", name=node)
+    assert node_refused["outcome"] == "failed" and "노드" in node_refused["error"]
+    on_node = get(TOKEN + "-n", kind="Node", name=node)
+    assert on_node["outcome"] == "ok" and on_node["data"]["nodes"][0]["name"] == node
+    assert {p["namespace"] for p in on_node["data"].get("pods", [])} <= {ns}
+    assert other in {p["namespace"] for p in get(TOKEN + "-a", kind="Node", name=node)["data"]["pods"]}  # it is there
+
+    cross = server.call("chaos-cleanup", {"namespace": other, "name": "burner", "execute": True})
+    assert cross["outcome"] == "failed" and other in cross["error"]
+    record = server.call("chaos-cleanup", {"namespace": ns, "name": "burner", "incident": f"{other}/theirs"})
+    assert record["outcome"] == "failed" and other in record["error"]
+    assert not (theirs.get("theirs").get("status") or {}).get("actions")
+    assert kube.apps.read_namespaced_deployment("burner", other)
+    reader = server.call("chaos-cleanup", {"namespace": ns, "name": "burner"}, token=TOKEN + "-n")
+    assert reader["outcome"] == "failed" and "쓰기 도구" in reader["error"]

@@ -68,7 +68,7 @@ class McpHttp:
     def __init__(self, tmp_path, callers: list[dict] | None = None, args: list[str] = (), env: dict | None = None):
         import yaml
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        self.url = f"{'https' if '--tls-cert' in args else 'http'}://127.0.0.1:{self.port}/mcp"
         argv = [sys.executable, "-m", "incident_operator.cli", "mcp", "--transport", "streamable-http",
                 "--port", str(self.port), *args]
         if callers is not None:
@@ -88,24 +88,25 @@ class McpHttp:
                 assert time.monotonic() < deadline, self.log.read_text()
                 time.sleep(0.2)
 
-    def run(self, token: str, session_fn):
-        """`session_fn(session)` in an initialized MCP session authenticated with `token`."""
+    def run(self, token: str, session_fn, tls=None):
+        """`session_fn(session)` in an initialized MCP session authenticated with `token` (`tls`: an SSLContext)."""
         import httpx2
         from mcp.client.session import ClientSession
         from mcp.client.streamable_http import streamable_http_client
 
         async def go():
-            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60,
+                                          **({"verify": tls} if tls else {})) as http:
                 async with streamable_http_client(self.url, http_client=http) as streams:
                     async with ClientSession(streams[0], streams[1]) as session:
                         await session.initialize()
                         return await session_fn(session)
         return asyncio.run(asyncio.wait_for(go(), 90))
 
-    def tools(self, token: str = TOKEN) -> list:
+    def tools(self, token: str = TOKEN, tls=None) -> list:
         async def f(session):
             return (await session.list_tools()).tools
-        return self.run(token, f)
+        return self.run(token, f, tls)
 
     def call(self, tool: str, args: dict, token: str = TOKEN) -> dict:
         async def f(session):
@@ -189,6 +190,38 @@ def test_mcp_http_refuses_to_start_without_authentication(host, env, error):
                            "--host", host, "--port", str(port)], env=_env(env), capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 2 and "invalid configuration" in proc.stderr and error in proc.stderr, proc.stderr
+
+
+def _pki(tmp_path):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate (openssl)."""
+    d = tmp_path / "pki"
+    d.mkdir()
+
+    def run(*a):
+        subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=test-ca")
+    for who, ext in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{who}.key", "-out", f"{who}.csr", "-subj", f"/CN={who}")
+        (d / f"{who}.ext").write_text(ext + "\n")
+        run("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", f"{who}.crt", "-days", "2", "-extfile", f"{who}.ext")
+    return lambda name: str(d / name)
+
+
+def test_mcp_over_mutual_tls_needs_the_client_certificate_and_the_token(mcp_http, tmp_path):
+    import ssl
+
+    import httpx
+    f = _pki(tmp_path)
+    server = mcp_http([{"name": "oncall", "token": TOKEN, "namespaces": ["*"]}],
+                      args=["--tls-cert", f("server.crt"), "--tls-key", f("server.key"), "--client-ca", f("ca.crt")])
+    anonymous = ssl.create_default_context(cafile=f("ca.crt"))
+    with pytest.raises(httpx.TransportError):  # no client certificate: no TLS session
+        httpx.post(server.url, json={}, headers={"authorization": f"Bearer {TOKEN}"}, verify=anonymous)
+    client = ssl.create_default_context(cafile=f("ca.crt"))
+    client.load_cert_chain(f("client.crt"), f("client.key"))
+    assert httpx.post(server.url, json={}, verify=client).status_code == 401  # a certificate is not a token
+    assert {t.name for t in server.tools(tls=client)} == EXPECTED - WRITE_TOOLS
 
 
 def test_write_tools_are_off_over_http_unless_enabled_and_then_only_for_writers(mcp_http):

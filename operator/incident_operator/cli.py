@@ -213,10 +213,17 @@ def cmd_alarms_setup(args: argparse.Namespace) -> int:
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
-    from .mcp_server import serve
+    from .mcp_server import McpSettings, serve
 
-    serve(args.transport, args.host, args.port)
-    return 0
+    flags = {k: v for k, v in {"callers_file": args.callers, "allowed_hosts": args.allowed_host or None,
+                               "tls_cert": args.tls_cert, "tls_key": args.tls_key, "client_ca": args.client_ca,
+                               "allow_write": True if args.allow_write else None}.items() if v is not None}
+    try:
+        ms = McpSettings(**flags)
+    except ValueError as exc:
+        print(f"invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    return serve(args.transport, args.host, args.port, ms)
 
 
 def cmd_agent_runtime(args: argparse.Namespace) -> int:
@@ -341,6 +348,15 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio")
     m.add_argument("--host", default="127.0.0.1")
     m.add_argument("--port", type=int, default=8765)
+    m.add_argument("--callers", help="HTTP: YAML/JSON file of callers (token, namespaces, nodes, write); "
+                                     "or INCIDENT_MCP_CALLERS_FILE / INCIDENT_MCP_TOKEN (docs/mcp.md)")
+    m.add_argument("--allow-write", action="store_true",
+                   help="HTTP: serve the tools that write (GitHub, chaos-cleanup) to callers allowed to write")
+    m.add_argument("--allowed-host", action="append", help="HTTP: a Host header to accept (repeatable; "
+                                                           "required on a non-loopback address)")
+    m.add_argument("--tls-cert", help="HTTP: serve TLS with this certificate")
+    m.add_argument("--tls-key", help="HTTP: and this key")
+    m.add_argument("--client-ca", help="HTTP: require client certificates signed by this CA (mTLS)")
     m.set_defaults(func=cmd_mcp)
     ar = sub.add_parser("agent-runtime", help="serve the agent as a Bedrock AgentCore Runtime (/ping, /invocations)")
     ar.add_argument("--host", default="0.0.0.0")

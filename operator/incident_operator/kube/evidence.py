@@ -406,7 +406,9 @@ class ClusterCollector:
             d = self.deployment(ns, name)
             if d:
                 deployments[(ns, name)] = d
-        node_names = sorted({p.node for p in pod_ev if p.node} | ({target.node} if target.node else set()))
+        # a Node target's own node, even when none of its pods is in scope
+        node_names = sorted({p.node for p in pod_ev if p.node} | ({target.node} if target.node else set())
+                            | ({target.name} if target.kind == "Node" and target.name else set()))
         # pod counts per node answer one question (a node out of pod capacity): asked for Node targets and
         # when the scheduler said "Too many pods"
         count_pods = target.kind == "Node" or any(

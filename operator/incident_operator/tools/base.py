@@ -44,10 +44,12 @@ class ToolDeps:
     kube: Any = None
     _clients: dict[str, Any] = field(default_factory=dict)
     scope: Any = None  # tenancy.Scope: where tools may read; None = tenancy.tool_scope(settings)
+    caller: str | None = None  # who calls, when not the operator itself (an MCP caller's name)
 
-    def scoped(self, scope: Any) -> "ToolDeps":
-        """The same clients, pool and registry, bounded to `scope` (one Incident's namespace)."""
-        other = ToolDeps(settings=self.settings, kube=self.kube, _clients=self._clients, scope=scope)
+    def scoped(self, scope: Any, caller: str | None = None) -> "ToolDeps":
+        """The same clients, pool and registry, bounded to `scope` (one Incident's namespace, or an MCP
+        caller's namespaces: then `caller` names it, and what the tools post says so)."""
+        other = ToolDeps(settings=self.settings, kube=self.kube, _clients=self._clients, scope=scope, caller=caller)
         for shared in ("registry", "pool"):
             if shared in self.__dict__:
                 other.__dict__[shared] = self.__dict__[shared]
@@ -92,6 +94,11 @@ class Tool:
     func: Callable[[Any, ToolDeps], BaseModel]
     category: str
     timeout: float | None = None  # None: settings.tool_timeout_seconds
+    # what calling it does (MCP tool annotations): a tool that writes anywhere is not read_only, and is
+    # off over the network unless enabled; destructive = may delete or overwrite, not only add
+    read_only: bool = True
+    destructive: bool = False
+    idempotent: bool = True
 
     def schema(self) -> dict[str, Any]:
         return self.input_model.model_json_schema()

@@ -3,15 +3,23 @@
 Idempotent by hidden markers: the issue body carries the Incident's fingerprint and each comment its
 key, so a retried or restarted step finds what it already posted instead of posting it again.
 Rate limits (403/429 with Retry-After or reset headers) and 5xx are retried with backoff.
+
+Called by someone other than the operator (an MCP caller, `deps.caller`), the tools cannot pass for the
+operator: keys and fingerprints are prefixed with the caller's name (`mcp.<caller>.`), so the operator
+never takes such an issue or comment for its own report or "복구 완료" comment; what is posted starts
+with who posted it, with Markdown headings escaped; and a caller scoped to some namespaces sees and
+touches only the reports of Incidents in those namespaces (and opens none).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from ..redact import redact
+from ..tenancy import Refused
 from .base import NotConfigured, Tool, ToolDeps
 
 MARK = "incident-operator"
@@ -23,6 +31,48 @@ def outbound(text: str) -> str:
     """What may be posted: secrets masked, and no text posing as one of our hidden markers (a marker
     pasted into an Incident's summary must not make its issue look like another Incident's)."""
     return redact(text).replace(f"<!-- {MARK}:", f"&lt;!-- {MARK}:")
+
+
+# what a key or fingerprint may contain: no spaces, no `-->` (a key closing our marker early could end the
+# text with a marker of the operator's own)
+MARKER_VALUE = r"^[A-Za-z0-9._:/-]{1,300}$"
+_FINGERPRINT_AT_END = re.compile(rf"<!-- {MARK}:fingerprint=([A-Za-z0-9._:/-]+) -->\s*$")
+
+
+def as_caller(deps: ToolDeps, value: str) -> str:
+    """A key or fingerprint as `deps.caller` may use it: its own, never one of the operator's."""
+    return value if deps.caller is None else f"mcp.{deps.caller}.{value}"
+
+
+def caller_text(deps: ToolDeps, text: str) -> str:
+    """What may be posted; a caller's text says who wrote it and cannot pass for a report's heading."""
+    text = outbound(text)
+    if deps.caller is None:
+        return text
+    text = re.sub(r"(?m)^([ \t]{0,3})#", r"\1\\#", text)
+    return f"> MCP 호출자 `{deps.caller}`가 게시 (incident-operator의 보고가 아님)\n\n{text}"
+
+
+def report_namespace(body: str | None) -> str | None:
+    """The namespace of the Incident whose report this is (from the operator's fingerprint), or None."""
+    m = _FINGERPRINT_AT_END.search(body or "")
+    if not m or m.group(1).startswith("mcp."):
+        return None
+    return m.group(1).split("/", 1)[0]
+
+
+def _tenant(deps: ToolDeps):
+    """The scope of a caller bound to some namespaces, or None (the operator, or a cluster-wide caller)."""
+    if deps.caller is None:
+        return None
+    scope = deps.effective_scope()
+    return scope if scope.namespaces is not None else None
+
+
+def require_in_scope(deps: ToolDeps, issue) -> None:
+    if (scope := _tenant(deps)) is not None and not scope.may_read(report_namespace(issue.body)):
+        raise Refused("CrossNamespaceTarget", f"이슈 #{issue.number}은(는) 호출자 `{deps.caller}`의 네임스페이스 "
+                                              "Incident 보고가 아닙니다")
 
 
 def fingerprint_marker(fingerprint: str) -> str:
@@ -95,7 +145,8 @@ class CreateIssueInput(BaseModel):
     title: str = Field(max_length=TITLE_MAX)
     body: str
     labels: list[str] = ["incident", "auto-analysis"]
-    fingerprint: str = Field(description="Stable id of the incident; the same fingerprint never opens a second issue")
+    fingerprint: str = Field(pattern=MARKER_VALUE,
+                             description="Stable id of the incident; the same fingerprint never opens a second issue")
     search: bool = Field(default=True, description="Look for an issue opened by an earlier attempt first (skip only "
                                                    "when no earlier attempt can have reached GitHub)")
 
@@ -108,15 +159,19 @@ class IssueRef(BaseModel):
 
 
 def create_issue(args: CreateIssueInput, deps: ToolDeps) -> IssueRef:
+    if _tenant(deps) is not None:
+        raise Refused("CrossNamespaceTarget", f"네임스페이스로 한정된 호출자 `{deps.caller}`는 이슈를 만들 수 없습니다 "
+                                              "(보고는 Incident가 엽니다)")
     repo = repository(deps)
-    existing = find_issue(repo, args.fingerprint) if args.search else None
+    fingerprint = as_caller(deps, args.fingerprint)
+    existing = find_issue(repo, fingerprint) if args.search else None
     if existing is not None:
         return IssueRef(number=existing.number, url=existing.html_url, state=existing.state)
     known = deps.client("github-labels", set)  # labels seen or made by this process: not listed again
     if not set(args.labels) <= known:
         ensure_labels(repo, args.labels)
         known.update(args.labels)
-    issue = repo.create_issue(title=redact(args.title), body=f"{outbound(args.body)}\n\n{fingerprint_marker(args.fingerprint)}",
+    issue = repo.create_issue(title=redact(args.title), body=f"{caller_text(deps, args.body)}\n\n{fingerprint_marker(fingerprint)}",
                               labels=args.labels)
     return IssueRef(number=issue.number, url=issue.html_url, state=issue.state, created=True)
 
@@ -124,7 +179,7 @@ def create_issue(args: CreateIssueInput, deps: ToolDeps) -> IssueRef:
 class AddCommentInput(BaseModel):
     issue_number: int
     body: str
-    key: str | None = Field(default=None, description="With a key, the comment is posted at most once")
+    key: str | None = Field(default=None, pattern=MARKER_VALUE, description="With a key, the comment is posted at most once")
     search: bool = Field(default=True, description="With a key, look for the comment first (skip only when no earlier "
                                                    "attempt can have reached GitHub)")
 
@@ -137,9 +192,10 @@ class CommentRef(BaseModel):
 
 def add_comment(args: AddCommentInput, deps: ToolDeps) -> CommentRef:
     issue = repository(deps).get_issue(args.issue_number)
-    body = outbound(args.body)
+    require_in_scope(deps, issue)
+    body = caller_text(deps, args.body)
     if args.key:
-        marker = comment_marker(args.key)
+        marker = comment_marker(as_caller(deps, args.key))
         for c in issue.get_comments() if args.search else []:
             if written_by_us(c.body, marker):
                 return CommentRef(id=c.id, url=c.html_url)
@@ -168,7 +224,13 @@ class IssueList(BaseModel):
 
 def list_issues(args: ListIssuesInput, deps: ToolDeps) -> IssueList:
     out = []
-    for issue in repository(deps).get_issues(state=args.state, labels=args.labels):
+    scope = _tenant(deps)
+    for i, issue in enumerate(repository(deps).get_issues(state=args.state, labels=args.labels)):
+        if scope is not None:  # a tenant's: only its Incidents' reports, among the newest few pages
+            if i >= 5 * FIND_SCAN:
+                break
+            if not scope.may_read(report_namespace(issue.body)):
+                continue
         out.append(IssueSummary(number=issue.number, title=issue.title, state=issue.state, url=issue.html_url,
                                 labels=[l.name for l in issue.labels]))
         if len(out) >= args.limit:
@@ -179,10 +241,11 @@ def list_issues(args: ListIssuesInput, deps: ToolDeps) -> IssueList:
 class CloseIssueInput(BaseModel):
     issue_number: int
     comment: str | None = None
-    comment_key: str | None = None
+    comment_key: str | None = Field(default=None, pattern=MARKER_VALUE)
 
 
 def close_issue(args: CloseIssueInput, deps: ToolDeps) -> IssueRef:
+    require_in_scope(deps, repository(deps).get_issue(args.issue_number))
     if args.comment:
         add_comment(AddCommentInput(issue_number=args.issue_number, body=args.comment, key=args.comment_key), deps)
     issue = repository(deps).get_issue(args.issue_number)
@@ -193,8 +256,10 @@ def close_issue(args: CloseIssueInput, deps: ToolDeps) -> IssueRef:
 
 TOOLS = [
     Tool("github-create-issue", "인시던트 GitHub 이슈 생성 (같은 fingerprint면 기존 이슈 반환, 없는 라벨 생성)",
-         CreateIssueInput, IssueRef, create_issue, "github"),
-    Tool("github-add-comment", "이슈에 댓글 추가 (key가 같으면 한 번만)", AddCommentInput, CommentRef, add_comment, "github"),
+         CreateIssueInput, IssueRef, create_issue, "github", read_only=False),
+    Tool("github-add-comment", "이슈에 댓글 추가 (key가 같으면 한 번만)", AddCommentInput, CommentRef, add_comment, "github",
+         read_only=False, idempotent=False),
     Tool("github-list-issues", "인시던트 이슈 목록", ListIssuesInput, IssueList, list_issues, "github"),
-    Tool("github-close-issue", "이슈 닫기 (선택: 마지막 댓글)", CloseIssueInput, IssueRef, close_issue, "github"),
+    Tool("github-close-issue", "이슈 닫기 (선택: 마지막 댓글)", CloseIssueInput, IssueRef, close_issue, "github",
+         read_only=False, destructive=True),
 ]

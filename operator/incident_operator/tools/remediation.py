@@ -113,5 +113,6 @@ def _record(deps: ToolDeps, scope: Any, incident: str, p: Any, out: ChaosCleanup
 
 TOOLS = [
     Tool("chaos-cleanup", "CPU 부하 생성(카오스) 워크로드 정리: 응답 단계와 같은 정책·검증 경로, 기본 dry-run, Incident에 감사 기록",
-         ChaosCleanupInput, ChaosCleanupOutput, chaos_cleanup, "remediation", timeout=90),
+         ChaosCleanupInput, ChaosCleanupOutput, chaos_cleanup, "remediation", timeout=90,
+         read_only=False, destructive=True, idempotent=False),
 ]

@@ -235,7 +235,7 @@ def many(n: int, prefix: str = "Batch") -> dict:
 def test_a_batch_over_1000_alerts_is_applied_whole_and_a_retry_loses_nothing(start_receiver, kube, ns):
     """Old code: over 1,000 alerts the whole notification was a 400, which Alertmanager does not retry."""
     r = start_receiver()
-    body = many(1500)
+    body = many(1100)
     # Alertmanager gives up on a slow answer and sends the same notification again: the second request joins
     # (or follows) the first run, and every alert lands exactly once
     with pytest.raises(requests.exceptions.ReadTimeout):
@@ -243,21 +243,21 @@ def test_a_batch_over_1000_alerts_is_applied_whole_and_a_retry_loses_nothing(sta
     res = r.post(body, timeout=300)
     assert res.status_code == 200, res.text[:500]
     results = res.json()["results"]
-    assert len(results) == 1500 and {x["status"] for x in results} <= {"created", "duplicate"}
-    assert [x["index"] for x in results] == list(range(1500))
+    assert len(results) == 1100 and {x["status"] for x in results} <= {"created", "duplicate"}
+    assert [x["index"] for x in results] == list(range(1100))
     names = {x["incident"] for x in results}
-    assert len(names) == 1500
+    assert len(names) == 1100
     assert {i["metadata"]["name"] for i in incidents(kube, ns)} == names
     again = r.post(body, timeout=300)
     assert again.status_code == 200 and {x["status"] for x in again.json()["results"]} == {"duplicate"}
-    assert len(incidents(kube, ns)) == 1500
+    assert len(incidents(kube, ns)) == 1100
 
 
 def test_while_notifications_are_being_applied_more_get_503_retry_after(start_receiver, kube, ns):
     """Admission is bounded (INCIDENT_WEBHOOK_MAX_REQUESTS): beyond it a retryable 503, never a lost 4xx."""
     r = start_receiver({"INCIDENT_WEBHOOK_MAX_REQUESTS": "1", "INCIDENT_WEBHOOK_WORKERS": "2"})
     first: list[requests.Response] = []
-    t = threading.Thread(target=lambda: first.append(r.post(many(600, "First"), timeout=300)))
+    t = threading.Thread(target=lambda: first.append(r.post(many(300, "First"), timeout=300)))
     t.start()
     try:
         wait_for(lambda: incidents(kube, ns), 60, "the first notification under way")
@@ -269,11 +269,12 @@ def test_while_notifications_are_being_applied_more_get_503_retry_after(start_re
     assert first[0].status_code == 200
     res = r.post(payload(alert()))  # Alertmanager's retry
     assert res.status_code == 200 and res.json()["results"][0]["status"] == "created"
-    assert len(incidents(kube, ns)) == 601
+    assert len(incidents(kube, ns)) == 301
 
 
 @pytest.mark.skipif(not os.environ.get("INCIDENT_WEBHOOK_10K"), reason="the 10,000-alert run (~minutes): "
                     "INCIDENT_WEBHOOK_10K=1")
+@pytest.mark.timeout(3600)
 def test_10000_alerts_in_one_notification_make_10000_incidents(start_receiver, kube, ns):
     r = start_receiver()
     started = time.monotonic()

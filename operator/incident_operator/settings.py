@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     webhook_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Largest notification accepted")
     webhook_workers: int = Field(default=8, ge=1, le=64, description="Threads writing a notification's alerts to the "
                                  "API server (a batch is applied in pieces of 4 per thread)")
-    webhook_max_requests: int = Field(default=4, ge=1, le=64, description="Notifications applied at once; beyond "
+    webhook_max_requests: int = Field(default=2, ge=1, le=64, description="Notifications applied at once; beyond "
                                       "that the answer is 503 with Retry-After (Alertmanager retries)")
     webhook_idle_timeout_seconds: float = Field(default=15.0, gt=0, le=600, description="A connection with no "
                                                 "complete request (from its start, or between requests) is closed then")

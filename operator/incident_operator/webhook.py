@@ -147,7 +147,7 @@ class _TooLarge(Exception):
 class WebhookApp:
     """The ASGI app: routing, the token, the body limit, and admission of notifications."""
 
-    def __init__(self, receiver: Receiver, token: str | None, max_body: int, max_requests: int = 4,
+    def __init__(self, receiver: Receiver, token: str | None, max_body: int, max_requests: int = 2,
                  body_timeout: float = 30.0):
         self.receiver, self.token, self.max_body = receiver, token, max_body
         self.max_requests, self.body_timeout = max(1, max_requests), body_timeout

@@ -162,17 +162,21 @@ def test_healthz_answers_with_100_idle_tls_connections_and_20_that_never_handsha
 
 
 def test_idle_plain_connections_are_closed_and_do_not_hold_the_receiver(start_receiver):
-    """Old code: one thread per connection, waiting forever for a request that never comes."""
-    r = start_receiver()
+    """Old code: one thread per connection, waiting forever for a request (or a body) that never comes."""
+    r = start_receiver({"INCIDENT_WEBHOOK_BODY_TIMEOUT_SECONDS": str(IDLE)})
     conns = [socket.create_connection(("127.0.0.1", r.port), timeout=30) for _ in range(100)]
     slow = socket.create_connection(("127.0.0.1", r.port), timeout=30)
     slow.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")  # a request head that never ends
+    stalled = socket.create_connection(("127.0.0.1", r.port), timeout=30)  # a body that never ends
+    stalled.sendall(f"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 1000\r\n\r\n{{".encode())
     try:
         assert r.request("GET", "healthz", timeout=10).status_code == 200
         assert all(closed_by_server(c) for c in conns), "an idle connection is kept"
         assert closed_by_server(slow), "a connection that never finishes its request head is kept"
+        answer = stalled.recv(65536)
+        assert status_line(answer).startswith("HTTP/1.1 408") and b"body not received within 2 s" in answer
     finally:
-        for c in conns + [slow]:
+        for c in conns + [slow, stalled]:
             c.close()
 
 

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 SEVERITY = {"critical": "critical", "page": "critical", "high": "high", "error": "high", "major": "high",
             "warning": "medium", "warn": "medium", "medium": "medium", "minor": "low", "low": "low", "info": "low",
             "none": "low"}
-MAX_ALERTS = 1000
+# A notification is nested 4 deep (body → alerts → alert → labels); anything much deeper is not Alertmanager's
+MAX_DEPTH = 32
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")  # a Kubernetes object name (DNS subdomain)
 
 
@@ -162,19 +163,34 @@ class Payload(BaseModel):
     common_labels: dict[str, str] = Field(default={}, alias="commonLabels")
     common_annotations: dict[str, str] = Field(default={}, alias="commonAnnotations")
     external_url: str = Field(default="", alias="externalURL")
-    alerts: list[Any] = Field(max_length=MAX_ALERTS)
+    alerts: list[Any]  # any number: the receiver applies them in bounded pieces (operator/incident_operator/webhook.py)
 
 
 def _errors(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:5])
 
 
+def _too_deep(data: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether any value sits more than `limit` containers down (iterative: no recursion to exhaust)."""
+    level: list[Any] = [data]
+    for _ in range(limit):
+        level = [v for c in level if isinstance(c, (dict, list)) for v in (c.values() if isinstance(c, dict) else c)]
+        if not level:
+            return False
+    return any(isinstance(v, (dict, list)) for v in level)
+
+
 def parse_payload(body: bytes) -> Payload:
     """The notification, or InvalidRecord saying what is wrong with it."""
+    deep = f"body is JSON nested deeper than {MAX_DEPTH} levels (an Alertmanager notification is 4)"
     try:
         data = json.loads(body)
+    except RecursionError:  # the decoder's own limit (~1000 levels): the same answer as the bound below
+        raise InvalidRecord(deep) from None
     except (TypeError, ValueError) as exc:
         raise InvalidRecord(f"body is not JSON: {exc}") from None
+    if _too_deep(data):
+        raise InvalidRecord(deep)
     if not isinstance(data, dict):
         raise InvalidRecord("body is not a JSON object")
     if data.get("version") != "4":

@@ -290,17 +290,14 @@ def cmd_webhook(args: argparse.Namespace) -> int:
     install_log_redaction()
     settings = load_settings()
     try:
-        server = WebhookServer(settings, Receiver(make_writer(settings)), args.host, args.port)
+        server = WebhookServer(settings, Receiver(make_writer(settings), settings.webhook_workers), args.host, args.port)
     except (ValueError, OSError) as exc:
         print(f"incident-operator webhook: {exc}", file=sys.stderr)
         return 2
     logging.getLogger("incident_operator.webhook").info(
         "Alertmanager receiver on %s://%s:%d, Incidents into %s", "https" if server.tls else "http", args.host,
         server.port, webhook_namespace(settings))
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    server.serve_forever(signals=True)  # SIGTERM / SIGINT: a graceful stop
     return 0
 
 

@@ -1,10 +1,14 @@
-"""Prometheus metrics, served on /metrics by `incident-operator run` (INCIDENT_METRICS_PORT)."""
+"""Prometheus metrics, served on /metrics by `incident-operator run` (INCIDENT_METRICS_PORT).
+
+Served by Hypercorn (prometheus_client's ASGI app) on its own event loop in a daemon thread, with the
+webhook receiver's connection bounds: an idle connection, or one that sends no request head, is closed.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, make_asgi_app
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +40,19 @@ class MetricsUnavailable(RuntimeError):
     """The metrics port cannot be bound: the operator does not start without the metrics it was told to serve."""
 
 
+IDLE_TIMEOUT_SECONDS = 15.0
+
+
 def serve(port: int, address: str = "0.0.0.0") -> None:
     """Serve /metrics, or raise MetricsUnavailable (a busy port, a bad address): fail fast, like other operators."""
     if port <= 0:
         return
+    from .serving import Served, bind, with_lifespan
+
     try:
-        start_http_server(port, addr=address)
+        sock = bind(address, port)
     except OSError as exc:
         raise MetricsUnavailable(f"cannot serve metrics on {address}:{port}: {exc} "
                                  "(INCIDENT_METRICS_PORT / INCIDENT_METRICS_BIND_ADDRESS; port 0 turns metrics off)") from exc
+    Served(with_lifespan(make_asgi_app()), sock, idle_timeout=IDLE_TIMEOUT_SECONDS, name="metrics").start()
     log.info("metrics on %s:%d/metrics", address, port)

@@ -96,6 +96,16 @@ class Settings(BaseSettings):
     webhook_remediation: Literal["auto", "dry-run", "off"] = Field(
         default="auto", description="spec.options.remediation of the Incidents it creates")
     webhook_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Largest notification accepted")
+    webhook_workers: int = Field(default=8, ge=1, le=64, description="Threads writing a notification's alerts to the "
+                                 "API server (a batch is applied in pieces of 4 per thread)")
+    webhook_max_requests: int = Field(default=2, ge=1, le=64, description="Notifications applied at once; beyond "
+                                      "that the answer is 503 with Retry-After (Alertmanager retries)")
+    webhook_idle_timeout_seconds: float = Field(default=15.0, gt=0, le=600, description="A connection with no "
+                                                "complete request (from its start, or between requests) is closed then")
+    webhook_handshake_timeout_seconds: float = Field(default=10.0, gt=0, le=120,
+                                                     description="Longest a TLS handshake may take")
+    webhook_body_timeout_seconds: float = Field(default=30.0, gt=0, le=600,
+                                                description="Longest a request body may take to arrive (then 408)")
     report_timeout_seconds: float = Field(default=10.0, gt=0, description="Longest a phase waits for the report sink")
     report_retry_seconds: float = Field(default=5.0, gt=0, description="First retry of an undelivered report operation")
     report_retry_max_seconds: float = Field(default=300.0, gt=0, description="Longest wait between report retries")

@@ -62,6 +62,11 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"k8s-aws-v1\.[A-Za-z0-9_-]+"), "k8s-aws-v1.***"),
     # JWTs (and so Kubernetes service-account tokens); a JWT starts a run of token characters
     (re.compile(rf"(?<![{_TOKEN_CHARS}])-?eyJ[{_TOKEN_CHARS}]{{8,}}+\.[{_TOKEN_CHARS}]{{8,}}+\.[{_TOKEN_CHARS}]{{8,}}"), MASK),
+]
+
+# The rules below need a secret word (an AWS key's rule needs "secret"): text without one skips them.
+_WORD_RX = re.compile("(?i)" + "|".join(_SECRET_WORDS))
+_KEY_RULES: list[tuple[re.Pattern[str], str]] = [
     # key=value, key: value, "key": "value", --key value / --key=value / "--key", "value"
     (re.compile(rf"(?i)(\"[{_KEY_CHARS}]++{_ENDS_SECRET}\"\s*+:\s*+\")[^\"]*+(\")"), r"\1***\2"),
     (re.compile(rf"(?i)('[{_KEY_CHARS}]++{_ENDS_SECRET}'\s*+:\s*+')[^']*+(')"), r"\1***\2"),
@@ -96,7 +101,7 @@ def redact(text: str, limit: int = TEXT_MAX) -> str:
     if not text:
         return text
     text = bounded(text, limit)
-    for rx, repl in _RULES:
+    for rx, repl in _RULES + (_KEY_RULES if _WORD_RX.search(text) else []):
         text = rx.sub(repl, text)
     return text
 

@@ -145,3 +145,17 @@ def test_slack_shows_the_same_text_without_the_escapes(posted):
     text = mrkdwn(posted["report"])
     assert "\\[" not in text and "\\<" not in text and "\\`" not in text
     assert "&lt;img src=x onerror=alert(1)&gt;" in text and "[click](`https://evil.example/login`)" in text
+
+
+def test_a_title_given_to_the_tool_is_one_line_too():
+    from incident_operator.tools import default_registry
+
+    server = GitHubServer()
+    try:
+        deps = ToolDeps(Settings(github_token=TOKEN, github_repo="acme/shop", github_api_url=server.url,
+                                 tool_timeout_seconds=5, github_write_interval_seconds=0))
+        res = default_registry().call("github-create-issue", {"title": "cpu\n# 복구 완료\r\n\u202e@team", "body": "본문",
+                                                              "fingerprint": "a/b/1"}, deps)
+        assert res.outcome == "ok" and server.issue_list()[0]["title"] == "cpu # 복구 완료 @team"
+    finally:
+        server.stop()

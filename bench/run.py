@@ -317,6 +317,26 @@ def tokens(api) -> dict:
             "note": "scripted model; seed design = one LLM round-trip per step (6), measured the same way"}
 
 
+def redactor() -> dict:
+    """The redactor on crafted text (tests/support/adversarial.py): CPU µs per KB at 8 and 64 KB, worst shape."""
+    from incident_operator.redact import redact
+    from tests.support.adversarial import SHAPES
+
+    def us_per_kb(text: str) -> float:
+        best = float("inf")
+        for _ in range(3):
+            start = time.thread_time()
+            redact(text)
+            best = min(best, time.thread_time() - start)
+        return best * 1e6 / (len(text) / 1024)
+
+    per = {name: (us_per_kb(make(8 * 1024)), us_per_kb(make(64 * 1024))) for name, make in SHAPES.items()}
+    worst = max(per, key=lambda n: per[n][1])
+    return {"shapes": len(per), "worstShape": worst, "usPerKB8KB": round(per[worst][0]), "usPerKB64KB": round(per[worst][1]),
+            "medianUsPerKB64KB": round(statistics.median(v[1] for v in per.values())),
+            "note": "adversarial input, CPU time; linear cost keeps µs per KB flat from 8 to 64 KB"}
+
+
 def main() -> int:
     kubeconfig, _ = ensure_cluster()
     os.environ["KUBECONFIG"] = kubeconfig
@@ -332,6 +352,7 @@ def main() -> int:
     result: dict = {"date": datetime.now().astimezone().isoformat(timespec="seconds"),
                     "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
                     "engine": "rules"}
+    result["redactor"] = redactor()
     logs = Path(tempfile.mkdtemp())
     try:
         with operator(env, logs / "operator.log") as proc:

@@ -1,7 +1,7 @@
 """The product against AWS's documented shapes (tests/fixtures/aws/, each naming its source; docs/aws-contracts.md),
 not against our stand-ins: Metrics Insights labels with ORDER BY ranks and `Other`, DescribeAlarmContributors,
 the dimension sets Container Insights publishes, and the SNS notifications of single-metric, metric-math and
-Metrics Insights multi-time-series alarms. The stand-ins (tests/support/aws.py) are checked to answer in the same
+Metrics Insights multi-time-series alarms. The stand-ins (local_stack/aws.py) are checked to answer in the same
 shapes, so the other tests that use them stay honest."""
 
 from __future__ import annotations
@@ -230,7 +230,7 @@ def test_stand_in_notifies_like_cloudwatch_and_feeds_the_contributor_search(aws)
     """A contributor of the alarm `alarms setup` creates goes to ALARM: SNS carries its own notification and the
     alarm-level one (same time, a count, no contributor); DescribeAlarmContributors then lists it, and the
     suspect search's contributor path finds the pod through boto3. Back to OK: both levels again, list empty."""
-    from .support.aws import AlarmPipe
+    from local_stack.aws import AlarmPipe
     cluster = "demo-pipe"
     pipe = AlarmPipe(aws, _setup_alarms(aws, cluster))
     reason = "Threshold Crossed: 2 datapoints were greater than the threshold (80.0)."

@@ -42,6 +42,8 @@ S = {
     "aws_key_id": "AKIA" + "Z7QWERTYUIOPASDF",     # a log line
     "alarm_token": "AlarmReasonTokenValue31",      # the alarm's reason
     "basic_auth": "dXNlcjpCYXNpY0F1dGhTZWNyZXQ=",  # an Event: Authorization: Basic ...
+    "aws_flag_arg": "wJalrXUtnFEMIK7MDENGbPxRfiCYzzFLAGARG01",  # args: "--aws-secret-access-key", then the value
+    "short_flag_arg": "ShortFlagPassw0rd",         # args: "-p", then the value (mysql style)
 }
 
 
@@ -70,7 +72,8 @@ def _plant(kube, ns: str, opensearch, index: str) -> None:
         "team.acme.io/alerts": f"https://hooks.slack.com/services/T0/B0/{S['slack_webhook']}"})
     body["spec"]["template"]["spec"]["containers"][0].update(
         env=[{"name": "AWS_SECRET_ACCESS_KEY", "value": S["aws_secret_env"]}, {"name": "LOG_LEVEL", "value": "info"}],
-        args=[f"--db-url=postgres://app:{S['url_password']}@db.shop:5432/app", f"--api-key={S['api_key_flag']}"])
+        args=[f"--db-url=postgres://app:{S['url_password']}@db.shop:5432/app", f"--api-key={S['api_key_flag']}",
+              "--aws-secret-access-key", S["aws_flag_arg"], "-p", S["short_flag_arg"]])
     scenarios.apply_deployment(kube, ns, body)
     scenarios.wait_ready(kube, ns, "api", 2)
     # a bad rollout whose (simulated) kubelet message carries a credential
@@ -140,5 +143,6 @@ def test_planted_secrets_reach_no_output(kube, ns, incidents, start_operator, op
     assert "ImagePullBackOff" in outputs["evidence ConfigMap"] and "***" in outputs["evidence ConfigMap"]
     assert "DB_PASSWORD" not in outputs["evidence ConfigMap"]  # last-applied is never collected
     assert '"AWS_SECRET_ACCESS_KEY"' in outputs["evidence ConfigMap"]  # the env name is, its value is not
+    assert '"--aws-secret-access-key", "***"' in outputs["evidence ConfigMap"]  # a flag, then its masked value
     leaks = [(kind, where) for where, text in outputs.items() for kind, value in S.items() if value in text]
     assert leaks == []

@@ -28,6 +28,7 @@ from typing import Any
 import requests
 
 from ..kube.events import EventRecorder
+from ..mdescape import unescape
 from ..redact import redact, redact_data
 from .sinks import ReportRef, ReportSink, SinkRejected
 
@@ -104,7 +105,8 @@ def _seconds(value: str | None) -> float:
 # --- Markdown (render.py) to Slack mrkdwn and blocks ---------------------------------------------
 
 def mrkdwn(markdown: str) -> str:
-    """The report's Markdown as Slack mrkdwn: headings and **bold** become *bold*, &<> escaped."""
+    """The report's Markdown as Slack mrkdwn: headings and **bold** become *bold*, &<> escaped, and the
+    backslash escapes of quoted text (mdescape) undone last, so they neither show nor make markup."""
     out = []
     for line in markdown.splitlines():
         line = line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -114,7 +116,7 @@ def mrkdwn(markdown: str) -> str:
         else:
             line = re.sub(r"\*\*(.+?)\*\*", r"*\1*", line)
             line = re.sub(r"^(\s*)- ", r"\1• ", line)
-        out.append(line)
+        out.append(unescape(line))
     return "\n".join(out)
 
 

@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ..mdescape import title as plain_title
 from ..redact import redact
 from ..tenancy import Refused
 from .base import NotConfigured, Tool, ToolDeps
@@ -117,8 +118,9 @@ TITLE_MAX = 256  # GitHub's limit
 
 
 def fit_title(title: str) -> str:
-    """Cut to GitHub's 256 characters, with an ellipsis that says so."""
-    return title if len(title) <= TITLE_MAX else title[: TITLE_MAX - 1] + "…"
+    """One line of plain text (a newline would make a second line of the title), cut to GitHub's 256
+    characters with an ellipsis that says so."""
+    return plain_title(title, TITLE_MAX)
 
 
 def written_by_us(body: str | None, marker: str) -> bool:
@@ -171,7 +173,7 @@ def create_issue(args: CreateIssueInput, deps: ToolDeps) -> IssueRef:
     if not set(args.labels) <= known:
         ensure_labels(repo, args.labels)
         known.update(args.labels)
-    issue = repo.create_issue(title=redact(args.title), body=f"{caller_text(deps, args.body)}\n\n{fingerprint_marker(fingerprint)}",
+    issue = repo.create_issue(title=fit_title(redact(args.title)), body=f"{caller_text(deps, args.body)}\n\n{fingerprint_marker(fingerprint)}",
                               labels=args.labels)
     return IssueRef(number=issue.number, url=issue.html_url, state=issue.state, created=True)
 

@@ -249,7 +249,7 @@ def test_a_caller_cannot_forge_the_operators_report_markers(mcp_http, github):
     from incident_operator.tools.github import (AddCommentInput, CreateIssueInput, add_comment, comment_marker,
                                                 create_issue, find_issue, repository)
 
-    from .support.github_server import TOKEN as GH_TOKEN
+    from local_stack.github_server import TOKEN as GH_TOKEN
 
     op = ToolDeps(Settings(github_token=GH_TOKEN, github_repo="acme/shop", github_api_url=github.url,
                            github_write_interval_seconds=0))
@@ -326,7 +326,7 @@ def test_a_callers_token_reads_and_writes_only_its_namespaces(kube, ns, make_nam
     that node; chaos-cleanup cannot touch, nor record in, an Incident of another namespace."""
     from .conftest import Incidents
     from .support import scenarios
-    from .support.workloads import incident
+    from local_stack.workloads import incident
 
     other = make_namespace("other")
     scenarios.cpu_burner(kube, ns, "burner")

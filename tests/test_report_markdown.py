@@ -21,7 +21,7 @@ from incident_operator.settings import Settings
 from incident_operator.tools import ToolDeps
 from incident_operator.tools.github import TITLE_MAX, comment_marker
 
-from .support.github_server import TOKEN, GitHubServer
+from local_stack.github_server import TOKEN, GitHubServer
 
 EVIL = ("@acme/oncall 확인 바랍니다 [click](https://evil.example/login) ![px](https://evil.example/p.png) "
         "<img src=x onerror=alert(1)> <details>숨김</details> &#64;admin www.evil.example mail ops@evil.example #1 "

@@ -21,8 +21,8 @@ import requests
 
 from incident_operator.constants import GROUP, PLURAL, VERSION
 
-from .support.aws import free_port
-from .support.cluster import ROOT, wait_for
+from local_stack.aws import free_port
+from local_stack.cluster import ROOT, wait_for
 from .test_webhook_alertmanager import TOKEN, _pki, alert, payload
 
 IDLE = 2  # INCIDENT_WEBHOOK_IDLE_TIMEOUT_SECONDS / _HANDSHAKE_TIMEOUT_SECONDS of the receivers started here

@@ -93,9 +93,12 @@ def _stat(kind: str, agg: dict[str, float]) -> float:
             "SUM": agg["Sum"], "Sum": agg["Sum"], "COUNT": agg["SampleCount"], "SampleCount": agg["SampleCount"]}[kind]
 
 
-def _merge(into: dict[datetime, dict[str, float]], datapoints: list[dict[str, Any]]) -> None:
+def _merge(into: dict[datetime, dict[str, float]], datapoints: list[dict[str, Any]], start: datetime, period: int) -> None:
+    """Add datapoints to their period slots (aligned on `start`, as the evaluation's periods are)."""
     for d in datapoints:
-        agg = into.setdefault(d["Timestamp"], {"SampleCount": 0.0, "Sum": 0.0, "Maximum": float("-inf"), "Minimum": float("inf")})
+        ts = d["Timestamp"].astimezone(timezone.utc)
+        slot = start + timedelta(seconds=period * int((ts - start).total_seconds() // period))
+        agg = into.setdefault(slot, {"SampleCount": 0.0, "Sum": 0.0, "Maximum": float("-inf"), "Minimum": float("inf")})
         agg["SampleCount"] += d.get("SampleCount", 0.0)
         agg["Sum"] += d.get("Sum", 0.0)
         agg["Maximum"] = max(agg["Maximum"], d.get("Maximum", float("-inf")))
@@ -134,7 +137,7 @@ class Evaluator:
             Namespace=alarm["Namespace"], MetricName=alarm["MetricName"], Dimensions=alarm.get("Dimensions", []),
             StartTime=start, EndTime=end, Period=period, Statistics=["SampleCount", "Sum", "Maximum", "Minimum"])
         agg: dict[datetime, dict[str, float]] = {}
-        _merge(agg, res["Datapoints"])
+        _merge(agg, res["Datapoints"], start, period)
         stat = alarm.get("Statistic", "Average")
         return {(): [(t, _stat(stat, agg[t]) if t in agg else None) for t in slots]}
 
@@ -150,16 +153,20 @@ class Evaluator:
         period = query.get("Period") or alarm.get("Period") or 60
         start, end, slots = self._windows(period, alarm["EvaluationPeriods"])
         grouped: dict[tuple, dict[datetime, dict[str, float]]] = {}
+        seen: set[tuple] = set()
         for page in self.cloudwatch.get_paginator("list_metrics").paginate(Namespace=namespace, MetricName=m["metric"]):
             for metric in page["Metrics"]:
                 dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
                 if set(dims) != keys or any(dims.get(k) != v for k, v in where.items()):
                     continue
+                if tuple(sorted(dims.items())) in seen:  # one series once (the local endpoint lists a metric per datum)
+                    continue
+                seen.add(tuple(sorted(dims.items())))
                 res = self.cloudwatch.get_metric_statistics(
                     Namespace=namespace, MetricName=m["metric"], Dimensions=metric["Dimensions"], StartTime=start,
                     EndTime=end, Period=period, Statistics=["SampleCount", "Sum", "Maximum", "Minimum"])
                 if res["Datapoints"]:
-                    _merge(grouped.setdefault(tuple(dims.get(g, "Other") for g in group), {}), res["Datapoints"])
+                    _merge(grouped.setdefault(tuple(dims.get(g, "Other") for g in group), {}), res["Datapoints"], start, period)
         fn = m["fn"].upper()
         series = {key: [(t, _stat(fn, agg[t]) if t in agg else None) for t in slots] for key, agg in grouped.items()}
         if m["limit"]:

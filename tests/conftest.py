@@ -177,3 +177,17 @@ def opensearch() -> Iterator["LocalOpenSearch"]:
     node = LocalOpenSearch()
     yield node
     node.stop()
+
+
+@pytest.fixture(scope="session")
+def real_node(kube):
+    """The local cluster's real node (kubelet + containerd), Ready; skipped only when the cluster was started
+    without it on purpose (LOCAL_CLUSTER_REAL_NODE=0)."""
+    from local_stack.real_node import NODE_NAME
+    if os.environ.get("LOCAL_CLUSTER_REAL_NODE") == "0":
+        pytest.skip("LOCAL_CLUSTER_REAL_NODE=0: the local cluster was started without its real node")
+
+    def ready():
+        node = kube.core.read_node(NODE_NAME)
+        return node if any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or []) else None
+    return wait_for(ready, 90, f"node {NODE_NAME} Ready (hack/local-cluster.sh up starts it)")

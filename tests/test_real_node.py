@@ -18,6 +18,8 @@ import uuid
 import pytest
 from kubernetes import client
 
+from incident_operator import evidence_store
+from incident_operator.analyzers.engine import ANALYZERS, analyze
 from local_stack import faults as F
 from local_stack.container_insights import Publisher
 from local_stack.real_node import NODE_NAME
@@ -28,17 +30,6 @@ from local_stack.workloads import incident
 
 pytestmark = pytest.mark.cluster
 TERMINAL = ("Resolved", "NeedsAction", "Failed")
-
-
-@pytest.fixture(scope="session")
-def real_node(kube):
-    if os.environ.get("LOCAL_CLUSTER_REAL_NODE") == "0":
-        pytest.skip("LOCAL_CLUSTER_REAL_NODE=0: the local cluster was started without its real node")
-
-    def ready():
-        node = kube.core.read_node(NODE_NAME)
-        return node if any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or []) else None
-    return wait_for(ready, 90, f"node {NODE_NAME} Ready (hack/local-cluster.sh up starts it)")
 
 
 def apply(kube, ns: str, body: dict) -> None:
@@ -126,6 +117,7 @@ def _diagnose_all(kube, ns, aws, insights, tmp_path_factory, kubeconfig):
     log = tmp_path_factory.mktemp("real-node") / "operator.log"
     op = OperatorProcess(ns, {"KUBECONFIG": kubeconfig, **aws_env(aws)}, log, ["--standalone"])
     results: dict[str, tuple[F.Fault, dict]] = {}
+    bundles: dict[str, object] = {}
     try:
         for f in catalogue:
             if f.name in shown:
@@ -137,11 +129,12 @@ def _diagnose_all(kube, ns, aws, insights, tmp_path_factory, kubeconfig):
                     kube.custom.get_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", f.name)), 120,
                     f"Incident {f.name} finished")
                 results[f.name] = (f, inc["status"])
+                bundles[f.name] = evidence_store.load(kube, ns, f.name)
     finally:
         op.kill()
     print(f"\nreal-node faults shown after (s): {json.dumps({k: round(v, 1) for k, v in shown.items()})}; "
           f"not shown: {sorted(pending)}")
-    yield {"ns": ns, "results": results, "missing": sorted(pending), "log": log}
+    yield {"ns": ns, "results": results, "bundles": bundles, "missing": sorted(pending), "log": log}
 
 
 @pytest.mark.parametrize("fault", [f.name for f in F.catalogue()])
@@ -154,6 +147,19 @@ def test_kubelet_fault_is_diagnosed_on_the_real_node(diagnosed, fault):
     assert top["kind"] == f.kind, (f"{fault}: expected {f.kind}, got {[c['kind'] for c in st['causes']]}: "
                                    f"{top['title']}")
     assert st["phase"] == f.outcome, (st["phase"], st.get("outcome"), st.get("actions"))
+
+
+@pytest.mark.parametrize("fault", [f.name for f in F.catalogue()])
+def test_each_real_fault_needs_its_own_analyzer(diagnosed, fault):
+    """The evidence the operator recorded for the real fault, replayed: the same answer with every analyzer,
+    and not that answer once the fault's own analyzer is removed (the test would catch its loss)."""
+    if fault not in diagnosed["bundles"]:
+        pytest.fail(f"no recorded evidence for {fault!r}")
+    f, _ = diagnosed["results"][fault]
+    bundle = diagnosed["bundles"][fault]
+    assert analyze(bundle).causes[0].kind == f.kind
+    without = analyze(bundle, tuple(a for a in ANALYZERS if a.kind != f.kind))
+    assert not without.causes or without.causes[0].kind != f.kind, [c.kind for c in without.causes]
 
 
 def test_burner_is_deleted_and_its_cpu_falls(diagnosed, kube, aws):

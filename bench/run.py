@@ -255,6 +255,33 @@ def storm(api, core, custom, rss: RssPeak) -> dict:
             "operatorRequestsPerIncident": round((served - bridge_calls[0]) / len(items), 1), "namespace": ns}
 
 
+TENANT_STORM = int(os.environ.get("BENCH_TENANT_STORM", 500))
+
+
+def tenant_storm(core, custom) -> dict:
+    """Issue 23, finding 7: one tenant writes TENANT_STORM "critical" Incidents, then another tenant one critical
+    Incident. Tenants' severities are capped and namespaces take turns: B's must not wait for A's storm."""
+    a, b = namespace(core, "tenant-a"), namespace(core, "tenant-b")  # not bench-*: tenants, not incident namespaces
+    body = lambda name, ns: {"apiVersion": "netaiops.io/v1alpha1", "kind": "Incident", "metadata": {"name": name},  # noqa: E731
+                             "spec": {"source": "manual", "severity": "critical", "target": {"namespace": ns}}}
+    t0 = time.time()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda i: custom.create_namespaced_custom_object("netaiops.io", "v1alpha1", a, "incidents",
+                                                                       body(f"storm-{i:04d}", a)), range(TENANT_STORM)))
+    t_b = time.time()
+    custom.create_namespaced_custom_object("netaiops.io", "v1alpha1", b, "incidents", body("urgent", b))
+    urgent = wait_for(lambda: (lambda x: x if (x.get("status") or {}).get("finishedAt") else None)(
+        custom.get_namespaced_custom_object("netaiops.io", "v1alpha1", b, "incidents", "urgent")), 900, "tenant B", interval=0.2)
+    started_b = ts(urgent["status"]["phases"]["Gathering"]["startedAt"])
+    wait_for(lambda: len(finished(custom, a)) >= TENANT_STORM, 3600, "tenant storm finished", interval=1.0)
+    starts = [ts(((i.get("status") or {}).get("phases") or {}).get("Gathering", {}).get("startedAt") or "9999-01-01T00:00:00Z")
+              for i in custom.list_namespaced_custom_object("netaiops.io", "v1alpha1", a, "incidents")["items"]]
+    return {"stormIncidents": TENANT_STORM, "createSeconds": round(t_b - t0, 2),
+            "otherTenantCriticalSeconds": round(ts(urgent["status"]["finishedAt"]) - t_b, 2),
+            "stormStartedAfterOtherCreated": sum(1 for s in starts if t_b <= s < started_b),  # taken between its creation and its start
+            "allResolvedSeconds": round(time.time() - t0, 2)}
+
+
 GROUPED_PODS = int(os.environ.get("BENCH_GROUPED_PODS", 100))
 
 
@@ -370,6 +397,11 @@ def main() -> int:
                                            / max(result["latency"]["alarmToResolved"]["p50"], 1e-3), 2)
             if STORM_NOTIFICATIONS:  # BENCH_STORM=0: latency against history only
                 result["storm"] = storm(api, core, custom, rss)
+            if TENANT_STORM:
+                try:
+                    result["tenantStorm"] = tenant_storm(core, custom)
+                except Exception as exc:  # noqa: BLE001 - the figures above stand on their own
+                    result["tenantStorm"] = {"error": f"{type(exc).__name__}: {exc}"}
             if GROUPED_PODS:
                 try:
                     result["groupedStorm"] = grouped_storm(api, core, apps, custom, github)

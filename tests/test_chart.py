@@ -122,7 +122,9 @@ def normalised(docs: list[dict], names: dict[str, str]) -> list[dict]:
         if "roleRef" in d:
             d["roleRef"]["name"] = fix(d["roleRef"]["name"])
         for subject in d.get("subjects", []):
-            subject.update(name=fix(subject["name"]), namespace=fix(subject["namespace"]))
+            subject["name"] = fix(subject["name"])
+            if "namespace" in subject:  # not a Group's
+                subject["namespace"] = fix(subject["namespace"])
         for rule in d.get("rules", []):
             if "resourceNames" in rule:
                 rule["resourceNames"] = [fix(n) for n in rule["resourceNames"]]
@@ -196,10 +198,43 @@ def test_chart_refuses_bindings_in_protected_namespaces(values):
     ("remediation.namespaces={Shop_1}", "does not match pattern"),
     ("extraConfig.WORKERS=8", "WORKERS"),
     ("slack.channel=#ops", "does not match pattern"),  # Slack's API takes the channel's ID
+    # issue 23, finding 4: every namespace an incident namespace only on purpose; no key set twice
+    ("incidentNamespaces={*}", "has no literal prefix"),
+    ("incidentNamespaces={ops,?*}", "has no literal prefix"),
+    ("extraConfig.INCIDENT_PROTECTED_NAMESPACES=[]", "extraConfig.INCIDENT_PROTECTED_NAMESPACES: the chart already sets"),
+    ("extraConfig.INCIDENT_INCIDENT_NAMESPACES=*", "from incidentNamespaces"),
+    ("bridge.kubernetesGroup=system:masters", "/bridge/kubernetesGroup"),
 ])
 def test_bad_values_get_a_clear_error(values, message):
     proc = run_helm("template", "incident-operator", str(CHART), "--set", values, check=False)
     assert proc.returncode != 0 and message in proc.stderr, proc.stderr
+
+
+def test_every_namespace_as_an_incident_namespace_only_with_the_opt_in():
+    data = one(template("--set", "incidentNamespaces={*},allowWildcardIncidentNamespaces=true"), "ConfigMap")["data"]
+    assert json.loads(data["INCIDENT_INCIDENT_NAMESPACES"]) == ["*"]
+    assert json.loads(one(template("--set", "incidentNamespaces={ops-*}"), "ConfigMap")["data"]["INCIDENT_INCIDENT_NAMESPACES"]) == ["ops-*"]
+    data = one(template("--set", "extraConfig.INCIDENT_WORKERS=8"), "ConfigMap")["data"]  # a key the chart does not set
+    assert data["INCIDENT_WORKERS"] == "8"
+
+
+def test_chart_renders_the_same_admission_policies_as_kustomize():
+    """What RBAC cannot name (the alarm writers' own ConfigMaps; a re-run of an archived Incident), the same in both."""
+    kinds = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+
+    def policies(docs):
+        return {(d["kind"], d["metadata"]["name"]): d["spec"] for d in docs if d["kind"] in kinds}
+    kust = policies(kustomize(ROOT / "manifests"))
+    assert sorted(name for kind, name in kust if kind == kinds[0]) == [
+        "incident-operator-alarm-writers", "incident-operator-archived-rerun"]
+    assert policies(template()) == kust
+    writers = (kinds[0], "ops-incident-operator-alarm-writers")
+    other = policies(template("--set", "bridge.kubernetesGroup=ops:bridge", release="ops", namespace="platform"))
+    expression = other[writers]["matchConditions"][0]["expression"]
+    assert "system:serviceaccount:platform:ops-incident-operator-webhook" in expression and "'ops:bridge'" in expression
+    assert other[(kinds[1], writers[1])]["policyName"] == writers[1]
+    none = policies(template("--set", "bridge.kubernetesGroup="))
+    assert "groups" not in none[(kinds[0], "incident-operator-alarm-writers")]["matchConditions"][0]["expression"]
 
 
 def test_watched_and_incident_namespaces_and_llm_settings_reach_the_operator(monkeypatch):
@@ -229,11 +264,11 @@ def test_secrets_from_values_or_an_existing_secret_and_only_that_secret_is_reada
     assert one(docs, "Secret")["stringData"] == {"GITHUB_TOKEN": "ghp_abc", "GITHUB_REPO": "acme/ops",
                                                  "INCIDENT_SLACK_TOKEN": "xoxb-1-2", "INCIDENT_LLM_API_KEY": "sk-ant-x"}
     assert one(docs, "ConfigMap")["data"]["INCIDENT_SLACK_CHANNEL"] == "C0123ABC"  # not a secret
-    assert one(docs, "Role")["rules"][0]["resourceNames"] == ["incident-operator"]
+    assert one(docs, "Role", "incident-operator-secrets")["rules"][0]["resourceNames"] == ["incident-operator"]
     assert not [d for d in template() if d["kind"] == "Secret"]  # nothing set, nothing created
     docs = template("--set", "secrets.existingSecret=ops-creds,secrets.github.token=ignored")
     assert not [d for d in docs if d["kind"] == "Secret"]
-    assert one(docs, "Role")["rules"][0]["resourceNames"] == ["ops-creds"]
+    assert one(docs, "Role", "incident-operator-secrets")["rules"][0]["resourceNames"] == ["ops-creds"]
     env_from = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["envFrom"]
     assert {"secretRef": {"name": "ops-creds", "optional": False}} in env_from
 

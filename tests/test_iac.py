@@ -266,7 +266,26 @@ def test_template_alarms_are_the_alarms_of_alarms_setup(aws):
 NOT_IN_MOTO = {
     "AWS::CloudWatch::Alarm": "moto has no CloudFormation model for alarms; test_template_alarms_are_the_alarms_of_alarms_setup",
     "AWS::Lambda::EventInvokeConfig": "moto has no CloudFormation model for it; test_on_failure_destination_is_the_queue_redrive_reads",
+    "AWS::EKS::AccessEntry": "moto has no CloudFormation model for it; test_the_access_entry_maps_the_role_to_the_group_the_manifests_bind",
 }
+
+
+def test_the_access_entry_maps_the_role_to_the_group_the_manifests_bind():
+    """Issue 23, finding 4: the bridge's identity is a group that manifests/rbac-bridge.yaml (and the chart) bind to
+    its Role and admission.yaml narrows to its own ConfigMaps; the template's access entry maps the role to it."""
+    import yaml
+
+    template = load_template(BRIDGE)
+    entry = template["Resources"]["BridgeAccessEntry"]
+    assert entry["Condition"] == "WithAccessEntry" and entry["Properties"]["Type"] == "STANDARD"
+    assert entry["Properties"]["KubernetesGroups"] == [{"Ref": "KubernetesGroup"}]
+    assert "AccessPolicies" not in entry["Properties"]  # RBAC in the cluster, nothing cluster-wide from EKS
+    group = template["Parameters"]["KubernetesGroup"]["Default"]
+    binding = next(d for d in yaml.safe_load_all((ROOT / "manifests" / "rbac-bridge.yaml").read_text()) if d["kind"] == "RoleBinding")
+    assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}]
+    assert f"'{group}' in request.userInfo.groups" in (ROOT / "manifests" / "admission.yaml").read_text()
+    chart = yaml.safe_load((ROOT / "charts" / "incident-operator" / "values.yaml").read_text())
+    assert chart["bridge"]["kubernetesGroup"] == group
 
 
 def _clients(aws):

@@ -195,3 +195,38 @@ def test_operator_running_as_its_service_account_resolves_and_remediates(applied
         proc.kill()
         proc.wait(10)
         log.close()
+
+
+def test_a_rerun_annotation_on_an_archived_incident_is_refused_with_what_to_do(applied, kube, ns, incidents):
+    """Issue 23, item 9: the operator does not watch archived Incidents, so `kubectl annotate ... netaiops.io/rerun=`
+    on one silently did nothing. The manifests' admission policy refuses that write and says what works; the write
+    that takes the label off in the same request (what `incident-operator rerun` sends) and the operator's own
+    archiving write go through."""
+    from .support.cluster import wait_for
+
+    body = incident("old", target={"namespace": ns})
+    body["metadata"]["annotations"] = {"netaiops.io/rerun": "1"}  # re-run once before
+    incidents.create(body)
+    kube.custom.patch_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", "old", {
+        "metadata": {"labels": {"netaiops.io/archived": "true"}}})  # the operator archiving it
+
+    def refused() -> str | None:
+        try:
+            kube.custom.patch_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", "old", {
+                "metadata": {"annotations": {"netaiops.io/rerun": "2"}}})
+        except client.ApiException as exc:
+            return exc.body
+        kube.custom.patch_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", "old", {
+            "metadata": {"annotations": {"netaiops.io/rerun": "1"}}})  # the policy is not active yet: undo, try again
+        return None
+    body = wait_for(refused, 30, "the admission policy")
+    assert "archived" in body and "incident-operator rerun" in body
+    assert incidents.get("old")["metadata"]["annotations"]["netaiops.io/rerun"] == "1"
+    # other writes to an archived Incident are not affected
+    kube.custom.patch_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", "old", {
+        "metadata": {"annotations": {"note": "x"}}})
+    # the label off in the same write: accepted, and the Incident is back in the operator's view with its request
+    kube.custom.patch_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", "old", {
+        "metadata": {"labels": {"netaiops.io/archived": None}, "annotations": {"netaiops.io/rerun": "2"}}})
+    meta = incidents.get("old")["metadata"]
+    assert meta["annotations"]["netaiops.io/rerun"] == "2" and "netaiops.io/archived" not in meta.get("labels", {})

@@ -292,3 +292,78 @@ def test_a_new_request_cuts_a_delay_short():
         await _until(lambda: len(runs) == 2)
         assert queue.delayed == 0
     _run_queue(work, scenario)
+
+
+def _drain(offers, workers: int = 1) -> list[tuple[str, str]]:
+    """Queue every (key, priority) before a worker starts, then the order they are taken in (no clock)."""
+    order: list[tuple[str, str]] = []
+
+    def work(key):
+        order.append(key)
+        return Done()
+
+    async def main() -> None:
+        queue = WorkQueue(workers, work, ThreadPoolExecutor(workers))
+        for key, prio in offers:
+            queue.offer(key, prio)
+        queue.start()
+        try:
+            await _until(lambda: len(order) == len(offers), timeout=60)
+        finally:
+            await queue.stop()
+    asyncio.run(main())
+    return order
+
+
+def _at(i: int) -> dict:
+    return {"creationTimestamp": f"2026-12-06T10:{i // 60:02d}:{i % 60:02d}Z"}
+
+
+def test_one_tenants_storm_of_critical_incidents_delays_another_tenants_by_a_bounded_few():
+    """Issue 23, finding 7: 500 "critical" Incidents from tenant A, then tenant B's critical one. B's is taken
+    after at most one of A's (namespaces take turns within a severity); before, it waited for all 500."""
+    storm = [(("tenant-a", f"a-{i}"), priority({"severity": "critical"}, _at(i))) for i in range(500)]
+    order = _drain([*storm, (("tenant-b", "b"), priority({"severity": "critical"}, _at(600)))])
+    assert order.index(("tenant-b", "b")) <= 1, order.index(("tenant-b", "b"))
+    assert [k for k in order if k[0] == "tenant-a"] == [k for k, _ in storm]  # A's own stay oldest first
+
+
+def test_a_tenants_declared_severity_is_capped_and_the_incident_namespaces_is_trusted():
+    """A tenant writing `critical` counts as `high`: it neither jumps the incident namespace's critical alarm
+    (the bridge's mapping, admins) nor another tenant's `high` Incident, which takes turns with it."""
+    assert priority({"severity": "critical"}, {}) == priority({"severity": "high"}, {})
+    assert priority({"severity": "low"}, {}) > priority({"severity": "critical"}, {})
+    offers = [(("tenant-a", f"a-{i}"), priority({"severity": "critical"}, _at(i))) for i in range(50)]
+    offers.append((("tenant-b", "b-high"), priority({"severity": "high"}, _at(100))))
+    offers.append((("incident-operator", "alarm"), priority({"severity": "critical"}, _at(101), trusted=True)))
+    order = _drain(offers)
+    assert order[0] == ("incident-operator", "alarm")
+    assert order.index(("tenant-b", "b-high")) <= 2
+
+
+def test_the_handler_trusts_severity_only_in_an_incident_namespace():
+    from incident_operator.handlers import queue_priority
+    from incident_operator.settings import Settings
+
+    cfg = Settings(incident_namespaces=["incident-operator", "ops-*"])
+    body = lambda ns: {"metadata": {"namespace": ns, "name": "x"}, "spec": {"severity": "critical"}}  # noqa: E731
+    assert queue_priority(cfg, body("incident-operator"), Step.RUN) < queue_priority(cfg, body("shop"), Step.RUN)
+    assert queue_priority(cfg, body("ops-eu"), Step.RUN) == queue_priority(cfg, body("incident-operator"), Step.RUN)
+    assert queue_priority(cfg, body("shop"), Step.RUN) == queue_priority(
+        cfg, {**body("shop"), "spec": {"severity": "high"}}, Step.RUN)
+
+
+def test_new_incidents_go_before_the_one_time_archiving_of_finished_ones():
+    """Issue 23, item 9: on the first start after an upgrade every finished Incident needs its archive label; a new
+    Incident (even a low one) is taken before them, not behind 2,000 of them."""
+    from incident_operator.handlers import queue_priority
+    from incident_operator.settings import Settings
+
+    cfg = Settings()
+    finished = [{"metadata": {"namespace": "incident-operator", "name": f"old-{i}", **_at(i % 3000)},
+                 "spec": {"severity": "critical"}, "status": {"phase": "Resolved"}} for i in range(2000)]
+    new = {"metadata": {"namespace": "shop", "name": "new", **_at(3599)}, "spec": {"severity": "low"}}
+    assert all(next_step(b) is Step.ARCHIVE for b in finished[:3]) and next_step(new) is Step.RUN
+    offers = [((b["metadata"]["namespace"], b["metadata"]["name"]), queue_priority(cfg, b, next_step(b))) for b in finished]
+    order = _drain([*offers, (("shop", "new"), queue_priority(cfg, new, Step.RUN))], workers=1)
+    assert order[0] == ("shop", "new")

@@ -186,3 +186,80 @@ def test_logs_metrics_and_datadog_tools_are_scoped_too(kube, ns, other_ns, opens
     dd = reg.call("datadog-query-metrics", {"query": "avg:kubernetes.cpu.usage.total{*}"}, tenant)
     assert dd.outcome == "failed" and f"kube_namespace:{ns}" in dd.error
     assert reg.call("datadog-get-monitors", {"tags": f"kube_namespace:{other_ns}"}, tenant).outcome == "failed"
+
+
+SAME_ALARM = {"name": "shop-api-5xx", "state": "ALARM", "threshold": 5, "timestamp": "2026-12-06T10:00:00Z",
+              "reason": "Threshold Crossed: 1 datapoint was greater than the threshold (5.0)."}
+
+
+def _finished(kube, namespace: str, name: str, secret_cause: str) -> None:
+    """A past Incident of `namespace` under the shared alarm name, with what a tenant must not learn of."""
+    body = incident(name, alarm=SAME_ALARM, target={"namespace": namespace})
+    body["metadata"]["labels"] = {"netaiops.io/alarm": SAME_ALARM["name"], "netaiops.io/cause": "oom"}
+    kube.custom.create_namespaced_custom_object("netaiops.io", "v1alpha1", namespace, "incidents", body)
+    kube.custom.patch_namespaced_custom_object_status("netaiops.io", "v1alpha1", namespace, "incidents", name, {"status": {
+        "phase": "Resolved", "topCause": secret_cause, "outcome": "remediated",
+        "actions": [{"action": "restore-replicas", "state": "succeeded"}],
+        "affected": [{"kind": "Deployment", "namespace": namespace, "name": "payments-ledger"}]}})
+
+
+def test_similar_incidents_never_name_another_tenants_namespace(kube, ns, other_ns, make_namespace, settings):
+    """Issue 23, finding 6: tenant B names her alarm like tenant A's. A's Incidents (cause, resources, actions)
+    appear nowhere in B's status, report or model prompt; B's own past Incident does. An Incident in the
+    incident namespace still learns from every namespace."""
+    from incident_operator.agent.prompt import evidence_prompt
+    from incident_operator.analyzers import analyze
+    from incident_operator.phases import collect, correlate, diagnose, gather
+    from incident_operator.report.render import full_report
+
+    _finished(kube, ns, "a-past", "oom: A's payments-ledger")
+    _finished(kube, other_ns, "b-past", "oom: B's own api")
+    ctx = scenarios.context(kube, settings, other_ns, incident("b-now", alarm=SAME_ALARM, target={"namespace": other_ns}))
+    for phase in (gather, collect, correlate, diagnose):
+        ctx.patch_status(phase.run(ctx))
+    status = kube.custom.get_namespaced_custom_object("netaiops.io", "v1alpha1", other_ns, "incidents", "b-now")["status"]
+    assert [s["name"] for s in status["similarIncidents"]] == [f"{other_ns}/b-past"]
+    report = full_report("b-now", ctx.incident["spec"], status)
+    prompt = evidence_prompt(ctx.evidence(), analyze(ctx.evidence()), status["similarIncidents"])
+    for text in (json.dumps(status), report, prompt):
+        assert ns not in text and "A's payments-ledger" not in text
+    assert "B's own api" in report and "B's own api" in prompt
+
+    ops = make_namespace("ops")
+    admin = scenarios.context(kube, settings.model_copy(update={"incident_namespaces": [ops]}), ops,
+                              incident("ops-now", alarm=SAME_ALARM, target={"namespace": other_ns}))
+    admin.patch_status(gather.run(admin))
+    assert {f"{ns}/a-past", f"{other_ns}/b-past"} <= {s.name for s in correlate.similar_incidents(admin)}
+
+
+def test_a_nodes_kube_system_pods_and_logs_are_not_read_by_default(kube, ns, make_namespace):
+    """Issue 23, item 9: an Incident of the incident namespace about a Node read the pods (and logs, and Events) of
+    every namespace on it, kube-system's too. By default protected namespaces are never read; reading them is an
+    explicit setting (INCIDENT_READ_PROTECTED_NAMESPACES=true)."""
+    from incident_operator.kube.evidence import ClusterCollector
+    from incident_operator.tenancy import scope_for
+
+    ops = make_namespace("ops")
+    node = kube.core.list_node().items[0].metadata.name
+    name = f"agent-{ns}"
+    for where in ("kube-system", ns):
+        kube.core.create_namespaced_pod(where, client.V1Pod(
+            metadata=client.V1ObjectMeta(name=name), spec=client.V1PodSpec(node_name=node, containers=[
+                client.V1Container(name="c", image="busybox")])))
+    try:
+        kube.core.create_namespaced_event("kube-system", client.CoreV1Event(
+            metadata=client.V1ObjectMeta(name=f"{name}.warn"), type="Warning", reason="BackOff", message="kube-system detail",
+            involved_object=client.V1ObjectReference(kind="Pod", namespace="kube-system", name=name)))
+        seen = {}
+        for read in (False, True):
+            cfg = Settings(incident_namespaces=[ops], read_protected_namespaces=read)
+            bundle = ClusterCollector(kube, scope=scope_for(ops, cfg)).collect(Target(kind="Node", name=node))
+            seen[read] = ({p.namespace for p in bundle.pods if p.name == name},
+                          {e.namespace for e in bundle.events if e.object_name == name})
+        assert seen[False] == ({ns}, set())
+        assert seen[True][0] == {ns, "kube-system"} and "kube-system" in seen[True][1]
+        with pytest.raises(Refused, match="보호된"):  # the tools (logs, metrics) say so as well
+            scope_for(ops, Settings(incident_namespaces=[ops])).require_namespace("kube-system", "로그")
+    finally:
+        kube.core.delete_namespaced_pod(name, "kube-system", grace_period_seconds=0)
+        kube.core.delete_namespaced_event(f"{name}.warn", "kube-system")

@@ -28,6 +28,7 @@ from kubernetes import client
 from .constants import FAILED, LABEL_NODE, LABEL_PARENT, LABEL_WORKLOAD, RESOLVED
 from .kube.client import is_not_found
 from .models.spec import Target
+from .tenancy import memory_namespace
 
 if TYPE_CHECKING:
     from .phases.context import PhaseContext
@@ -84,7 +85,7 @@ def find_parent(ctx: "PhaseContext", labels: dict[str, str]) -> tuple[str, str] 
         selector = f"{key}={labels[key]}"
         if key == LABEL_WORKLOAD:  # the page correlate's similar-incident lookup reads too (the value names the
             # namespace, so a cluster-wide page holds only this namespace's): read it once for both
-            where = ctx.namespace if ctx.settings.namespaces else None
+            where = memory_namespace(ctx.namespace, ctx.settings)
             if selector not in ctx.similar_lists:
                 ctx.similar_lists[selector] = ctx.store.list(where, selector, limit=SCAN)
             listed = ctx.similar_lists[selector]

@@ -13,7 +13,7 @@ from typing import Any
 
 import kopf
 
-from . import grouping, next_step, peering, pipeline, preflight, scheduling, watching
+from . import grouping, next_step, peering, pipeline, preflight, scheduling, tenancy, watching
 from .constants import ANN_RERUN, FINISHED_PHASES, GROUP, NEEDS_ACTION, PLURAL, VERSION
 from .kube.client import Kube
 from .kube.incidents import IncidentStore, WriteLog
@@ -85,8 +85,18 @@ async def incident_event(event: Any, memo: kopf.Memo, **_: Any) -> None:
         return  # being worked on: looked at again afterwards if people asked something meanwhile
     if memo.writes.ours(*key, meta.get("resourceVersion")):
         return  # our own write: its writer decided what comes next
-    if next_step.next_step(body) is not None:
-        memo.queue.offer(key, scheduling.priority(body.get("spec"), meta), watched)
+    step = next_step.next_step(body)
+    if step is not None:
+        memo.queue.offer(key, queue_priority(memo.settings, body, step), watched)
+
+
+def queue_priority(settings: Any, body: dict, step: next_step.Step) -> tuple:
+    """Severity counts as written only in an incident namespace (tenants cannot write there); archiving a
+    finished Incident waits behind every Incident that needs analysis (scheduling.py)."""
+    meta = body.get("metadata") or {}
+    return scheduling.priority(body.get("spec"), meta,
+                               trusted=tenancy.is_incident_namespace(meta.get("namespace") or "", settings),
+                               housekeeping=step is next_step.Step.ARCHIVE)
 
 
 def object_logger(memo: kopf.Memo, incident: dict) -> logging.LoggerAdapter:

@@ -5,8 +5,16 @@ keyed by the Incident, and Kopf's handler returns at once. So a storm of hundred
 heap entry each (a priority and a name), not a waiting handler holding every later watch event of its
 Incident (what Kopf keeps per object while a handler runs: the bridge bumps each Incident ~10 times).
 
-- `INCIDENT_WORKERS` workers take the most severe Incident first, then the oldest: a critical Incident
-  created behind 500 queued ones starts as soon as a worker frees.
+- `INCIDENT_WORKERS` workers take the most severe Incident first: a critical Incident created behind 500
+  queued ones starts as soon as a worker frees. Within one severity, namespaces take turns (round-robin,
+  oldest first within a namespace): a tenant's 500 Incidents delay another tenant's by at most one of
+  theirs per worker, whatever their number.
+- Severity is trusted only where tenants cannot write it: in an incident namespace (the bridge's alarm
+  mapping, admins). A tenant's own `spec.severity` is capped at TENANT_SEVERITY_CAP (`high`): its
+  "critical" never jumps the incident namespace's critical alarms, and it competes with other tenants'
+  at `high`, in turns.
+- Work that nobody waits for (labelling a finished Incident archived, e.g. the one-time archiving of every
+  finished Incident on the first start after an upgrade) comes after every Incident that needs analysis.
 - One entry per Incident: an event for a queued Incident changes nothing (a more severe priority moves
   it up); an event for an Incident being worked on is remembered, and if it changed what people ask of
   the operator (next_step.watched) the Incident is looked at again right after.
@@ -22,6 +30,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+from collections import deque
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -31,16 +40,64 @@ from . import metrics
 log = logging.getLogger(__name__)
 
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+DEFAULT_SEVERITY = "high"
+TENANT_SEVERITY_CAP = "high"  # the most a tenant namespace's own spec.severity counts for
+WORK, HOUSEKEEPING = 0, 1  # tiers: Incidents someone waits for, then the rest (archiving finished ones)
 Key = tuple[str, str]  # (namespace, name)
 RETRY_AFTER_ERROR = 10.0  # seconds, doubling per failure in a row up to RETRY_AFTER_ERROR_MAX: the work failed
 RETRY_AFTER_ERROR_MAX = 300.0  # unexpectedly (the API server unreachable, a write it refuses)
 PAUSE_POLL = 2.0
 
 
-def priority(spec: Any, meta: Any) -> tuple[int, str]:
-    """(severity rank, creation time): smaller runs first. Unknown severities queue with `high`, the default."""
-    severity = (spec or {}).get("severity") or "high"
-    return SEVERITY_RANK.get(str(severity), 1), str((meta or {}).get("creationTimestamp") or "")
+def severity_rank(spec: Any, trusted: bool) -> int:
+    """The rank the queue uses: spec.severity as written where it is trusted (an incident namespace), at most
+    TENANT_SEVERITY_CAP elsewhere. Unknown severities queue with the default, `high`."""
+    severity = str((spec or {}).get("severity") or DEFAULT_SEVERITY)
+    rank = SEVERITY_RANK.get(severity, SEVERITY_RANK[DEFAULT_SEVERITY])
+    return rank if trusted else max(rank, SEVERITY_RANK[TENANT_SEVERITY_CAP])
+
+
+def priority(spec: Any, meta: Any, *, trusted: bool = False, housekeeping: bool = False) -> tuple[int, int, str]:
+    """(tier, severity rank, creation time): smaller runs first. The queue's levels are all but the last item
+    (namespaces take turns within a level); the last orders a namespace's own Incidents. `trusted`: the
+    Incident lives in an incident namespace (its severity counts as written); `housekeeping`: all it needs
+    is its archive label."""
+    return (HOUSEKEEPING if housekeeping else WORK, severity_rank(spec, trusted),
+            str((meta or {}).get("creationTimestamp") or ""))
+
+
+class _Level:
+    """The Incidents queued at one priority level: a heap per namespace, and the namespaces' turns."""
+
+    def __init__(self) -> None:
+        self.heaps: dict[str, list[tuple[Any, int, Key]]] = {}
+        self.turns: deque[str] = deque()  # each namespace with a heap, once
+
+    def push(self, entry: tuple[Any, int, Key]) -> None:
+        namespace = entry[2][0]
+        heap = self.heaps.get(namespace)
+        if heap is None:
+            heap = self.heaps[namespace] = []
+            self.turns.append(namespace)  # a newcomer's turn comes after those already waiting, once each
+        heapq.heappush(heap, entry)
+
+    def pop(self, current: Callable[[tuple[Any, int, Key]], bool]) -> tuple[Any, int, Key] | None:
+        """The next namespace's oldest entry that is still `current`; that namespace goes to the back."""
+        while self.turns:
+            namespace = self.turns.popleft()
+            heap = self.heaps[namespace]
+            found = None
+            while heap and found is None:
+                entry = heapq.heappop(heap)
+                if current(entry):
+                    found = entry
+            if heap:
+                self.turns.append(namespace)
+            else:
+                del self.heaps[namespace]
+            if found is not None:
+                return found
+        return None
 
 
 @dataclass(frozen=True)
@@ -55,7 +112,7 @@ class WorkQueue:
     def __init__(self, workers: int, work: Callable[[Key], Done], executor: Executor,
                  paused: Callable[[], bool] = lambda: False):
         self.workers, self.work, self.executor, self.paused = workers, work, executor, paused
-        self._heap: list[tuple[Any, int, Key]] = []
+        self._levels: dict[Any, _Level] = {}  # priority[:-1] -> its namespaces' heaps (superseded entries stay)
         self._queued: dict[Key, Any] = {}
         self._running: dict[Key, tuple | None] = {}  # key -> watched fields of the last event seen meanwhile
         self._delayed: dict[Key, tuple[asyncio.TimerHandle, Any, tuple | None]] = {}  # handle, priority, watched
@@ -84,7 +141,7 @@ class WorkQueue:
         if key in self._queued and self._queued[key] <= prio:
             return
         self._queued[key] = prio
-        heapq.heappush(self._heap, (prio, next(self._order), key))
+        self._levels.setdefault(tuple(prio[:-1]), _Level()).push((prio, next(self._order), key))
         metrics.QUEUED.set(len(self._queued))
         if self._more is not None:
             self._more.set()
@@ -105,6 +162,8 @@ class WorkQueue:
         self._failures.pop(key, None)
         if self._queued.pop(key, None) is not None:
             metrics.QUEUED.set(len(self._queued))
+            if not self._queued:
+                self._levels.clear()  # only superseded entries were left
 
     def _due(self, key: Key) -> None:
         _, prio, _ = self._delayed.pop(key)
@@ -121,7 +180,7 @@ class WorkQueue:
     # -- the workers -------------------------------------------------------------------------------------
     def start(self) -> None:
         self._more = asyncio.Event()
-        if self._heap:
+        if self._queued:
             self._more.set()
         self._tasks = [asyncio.create_task(self._worker(), name=f"incident-worker-{i}") for i in range(self.workers)]
 
@@ -133,25 +192,34 @@ class WorkQueue:
             handle.cancel()
         self._delayed.clear()
 
+    def _pop(self) -> tuple[Key, Any] | None:
+        """The next entry: the best level first; within it, the namespaces in turn."""
+        for level in sorted(self._levels):
+            entry = self._levels[level].pop(lambda e: self._queued.get(e[2]) == e[0])  # else superseded
+            if not self._levels[level].turns:
+                del self._levels[level]
+            if entry is not None:
+                prio, _, key = entry
+                del self._queued[key]
+                metrics.QUEUED.set(len(self._queued))
+                return key, prio
+        return None
+
     async def _take(self) -> tuple[Key, Any]:
         assert self._more is not None
         loop = asyncio.get_running_loop()
         while True:
-            if not self._heap:
+            if not self._queued:
                 self._more.clear()
                 await self._more.wait()
                 continue
             if await loop.run_in_executor(self.executor, self.paused):
                 await asyncio.sleep(PAUSE_POLL)  # another replica leads: take nothing new
                 continue
-            if not self._heap:
+            taken = self._pop()
+            if taken is None:
                 continue  # another worker took it while this one asked
-            prio, _, key = heapq.heappop(self._heap)
-            if self._queued.get(key) != prio:
-                continue  # superseded (moved up, cancelled, or taken already)
-            del self._queued[key]
-            metrics.QUEUED.set(len(self._queued))
-            return key, prio
+            return taken
 
     async def _worker(self) -> None:
         loop = asyncio.get_running_loop()
@@ -177,6 +245,8 @@ class WorkQueue:
                 seen = self._running.pop(key, None)
             after = done.after
             if seen is not None and done.watched is not None and seen != done.watched:
-                after = 0.0  # someone asked something while it ran: look again now
+                after = 0.0  # someone asked something while it ran: look again now, as work someone waits for
+                if isinstance(prio, tuple) and len(prio) == 3 and prio[0] == HOUSEKEEPING:
+                    prio = (WORK, *prio[1:])
             if after is not None:
                 self.later(key, prio, after, done.watched)

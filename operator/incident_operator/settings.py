@@ -28,6 +28,9 @@ class Settings(BaseSettings):
         default=["kube-system", "kube-public", "kube-node-lease"],
         description="Namespaces the operator never remediates in (kube-system is always protected)",
     )
+    read_protected_namespaces: bool = Field(
+        default=False, description="Read evidence in protected namespaces (a Node's kube-system pods, their logs and "
+                                   "Events); off: never read there, whatever RBAC allows. Never acted in either way")
     remediation_enabled: bool = Field(default=True, description="Global switch; off = analysis only")
     remediation_verify_seconds: float = Field(
         default=300.0, ge=0, description="After acting, how long the respond phase waits for the workload to be healthy")

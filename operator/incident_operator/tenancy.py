@@ -33,6 +33,7 @@ class Scope:
     nodes: bool  # may read Nodes (and so pods of every namespace on a node)
     protected: frozenset[str] = frozenset({"kube-system"})
     owner: str | None = None  # the Incident namespace this scope belongs to, for messages
+    read_protected: bool = False  # INCIDENT_READ_PROTECTED_NAMESPACES: read (never act) in protected namespaces
 
     def allows_namespace(self, namespace: str | None) -> bool:
         if not namespace:
@@ -42,11 +43,17 @@ class Scope:
         return namespace not in self.protected
 
     def may_read(self, namespace: str | None) -> bool:
-        """Evidence may be read here (an admin-scope Incident reads protected namespaces, never acts there)."""
+        """Evidence may be read here: within the scope, and never in a protected namespace (kube-system: a Node's
+        pods there, their logs, its Events) unless INCIDENT_READ_PROTECTED_NAMESPACES allows reading (never acting)."""
+        if namespace and namespace in self.protected and not self.read_protected:
+            return False
         return self.namespaces is None or namespace in self.namespaces
 
     def require_namespace(self, namespace: str | None, what: str = "데이터") -> None:
         """For tools: reading `namespace`'s data (metrics, logs) must be within the scope."""
+        if namespace and namespace in self.protected and not self.read_protected:
+            raise Refused("ProtectedNamespace", f"보호된 네임스페이스 `{namespace}`의 {what}는 읽지 않습니다 "
+                                                "(INCIDENT_READ_PROTECTED_NAMESPACES=true로 허용)")
         if not self.may_read(namespace):
             raise Refused("CrossNamespaceTarget",
                           f"네임스페이스 `{self.owner}`의 범위에서는 다른 네임스페이스 `{namespace}`의 {what}를 읽을 수 없습니다")
@@ -89,20 +96,30 @@ def is_incident_namespace(namespace: str, settings: Settings) -> bool:
     return any(fnmatchcase(namespace, pattern) for pattern in settings.incident_namespaces)
 
 
+def memory_namespace(incident_namespace: str, settings: Settings) -> str | None:
+    """Where an Incident's memory of past Incidents (similar incidents, grouping) may look: its own namespace,
+    or every namespace for an Incident in an incident namespace (admins' and the bridge's) when the operator
+    watches all. A tenant never learns of another tenant's Incidents through its own status, report or prompt."""
+    if settings.namespaces or not is_incident_namespace(incident_namespace, settings):
+        return incident_namespace
+    return None
+
+
 def scope_for(incident_namespace: str, settings: Settings) -> Scope:
-    protected = frozenset(settings.protected_namespaces)
+    protected, read = frozenset(settings.protected_namespaces), settings.read_protected_namespaces
     if is_incident_namespace(incident_namespace, settings):
-        return Scope(namespaces=None, nodes=True, protected=protected, owner=incident_namespace)
-    return Scope(namespaces=frozenset({incident_namespace}), nodes=False, protected=protected, owner=incident_namespace)
+        return Scope(namespaces=None, nodes=True, protected=protected, owner=incident_namespace, read_protected=read)
+    return Scope(namespaces=frozenset({incident_namespace}), nodes=False, protected=protected, owner=incident_namespace,
+                 read_protected=read)
 
 
 def tool_scope(settings: Settings) -> Scope:
     """For callers that are not an Incident (the MCP server): the watched namespaces, or all unprotected."""
-    protected = frozenset(settings.protected_namespaces)
+    protected, read = frozenset(settings.protected_namespaces), settings.read_protected_namespaces
     if settings.namespaces:
         return Scope(namespaces=frozenset(settings.namespaces), nodes=False, protected=protected,
-                     owner=",".join(settings.namespaces))
-    return Scope(namespaces=None, nodes=True, protected=protected, owner="*")
+                     owner=",".join(settings.namespaces), read_protected=read)
+    return Scope(namespaces=None, nodes=True, protected=protected, owner="*", read_protected=read)
 
 
 def scoped_target(incident_namespace: str, target: Target, scope: Scope) -> Target:

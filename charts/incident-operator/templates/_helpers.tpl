@@ -61,6 +61,18 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- toJson $list }}
 {{- end }}
 
+{{/* An incident namespace's Incidents may act in every unprotected namespace: a pattern without a literal prefix
+     (`*`, `?*`, `[a-z]*`) would make namespaces nobody named into incident namespaces. Only with the opt-in. */}}
+{{- define "incident-operator.checkIncidentNamespaces" -}}
+{{- if not .Values.allowWildcardIncidentNamespaces }}
+{{- range .Values.incidentNamespaces }}
+{{- if regexMatch "^[*?\\[]" . }}
+{{- fail (printf "incidentNamespaces: %q has no literal prefix, so every namespace it matches (tenants' too) would be an incident namespace whose Incidents act cluster-wide; name the namespaces (or a prefix such as ops-*), or set allowWildcardIncidentNamespaces=true to mean it" .) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{- define "incident-operator.protectedNamespaces" -}}
 {{- $list := concat .Values.protectedNamespaces (list .Release.Namespace) | uniq }}
 {{- toJson $list }}

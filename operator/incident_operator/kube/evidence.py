@@ -319,6 +319,8 @@ class ClusterCollector:
             if names is not None and obj.get("name") not in names:
                 continue
             meta = e.get("metadata") or {}
+            if not namespace and not self._may_read(meta.get("namespace")):
+                continue  # a cluster-wide read: not another tenant's or a protected namespace's Events
             out.append(EventEvidence(
                 type=e.get("type"), reason=e.get("reason"), message=e.get("message"), object_kind=obj.get("kind"),
                 object_name=obj.get("name"), namespace=meta.get("namespace"), count=e.get("count") or 1,

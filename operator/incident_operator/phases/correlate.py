@@ -9,6 +9,7 @@ from typing import Any
 from ..models.diagnosis import Anomaly, SimilarIncident
 from ..models.evidence import EvidenceBundle, MetricSeries
 from ..constants import LABEL_CAUSE
+from ..tenancy import memory_namespace
 from .context import PhaseContext
 from .gather import similarity_labels
 
@@ -101,15 +102,16 @@ def similar_incidents(ctx: PhaseContext, cause: str | None = None) -> list[Simil
     labels = similarity_labels(ctx.spec.alarm, ctx.status.get("affected") or [])
     if cause and cause != "unknown":
         labels[LABEL_CAUSE] = cause
+    where = memory_namespace(ctx.namespace, ctx.settings)  # a tenant's own namespace only
     candidates: dict[str, dict] = {}
     for key, value in labels.items():  # select by label instead of reading every Incident
         selector = f"{key}={value}"
         if selector not in ctx.similar_lists:  # correlate's lists serve diagnose too (same run)
             # bounded: the cost of the lookup must not grow with the number of past Incidents
-            ctx.similar_lists[selector] = ctx.store.list(ctx.namespace if ctx.settings.namespaces else None, selector,
-                                                         limit=SIMILAR_SCAN)
+            ctx.similar_lists[selector] = ctx.store.list(where, selector, limit=SIMILAR_SCAN)
         for other in ctx.similar_lists[selector]:
-            candidates[other["metadata"]["uid"]] = other
+            if where is None or other["metadata"].get("namespace") == where:
+                candidates[other["metadata"]["uid"]] = other
     found = []
     for other in candidates.values():
         meta = other["metadata"]

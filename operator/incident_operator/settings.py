@@ -95,6 +95,11 @@ class Settings(BaseSettings):
                                           "the first incident namespace that is a plain name")
     webhook_remediation: Literal["auto", "dry-run", "off"] = Field(
         default="auto", description="spec.options.remediation of the Incidents it creates")
+    webhook_trust_cluster_alerts: bool = Field(
+        default=False, description="An Alertmanager alert with no `namespace` label may act (e.g. delete a burner on its "
+                                   "node in any unprotected namespace). Alert labels are tenant input: set true only when "
+                                   "every tenant's alerting rules carry an enforced namespace label (prometheus-operator "
+                                   "enforcedNamespaceLabel). An alert with a `namespace` label is always that tenant's")
     webhook_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Largest notification accepted")
     report_timeout_seconds: float = Field(default=10.0, gt=0, description="Longest a phase waits for the report sink")
     report_retry_seconds: float = Field(default=5.0, gt=0, description="First retry of an undelivered report operation")

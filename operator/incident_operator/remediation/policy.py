@@ -41,6 +41,9 @@ def decide(p: RemediationProposal, mode: str, bundle: EvidenceBundle, settings: 
         return Decision("skip", f"{p.action}은(는) {p.target.kind}에 적용할 수 없음")
     if not p.target.namespace or p.target.namespace in settings.protected_namespaces:
         return Decision("skip", f"보호된 네임스페이스: {p.target.namespace}")
+    if scope is not None and not getattr(scope, "acts", True):
+        return Decision("skip", "Alertmanager 경보(네임스페이스 라벨 없음)의 라벨은 테넌트 입력이므로 조치하지 않음 "
+                                "(INCIDENT_WEBHOOK_TRUST_CLUSTER_ALERTS로 허용)")
     if scope is not None and not scope.allows_namespace(p.target.namespace):
         return Decision("skip", f"테넌시: 네임스페이스 `{scope.owner}`의 Incident는 `{p.target.namespace}`에서 조치할 수 없음")
     if not target_in_evidence(p, bundle):

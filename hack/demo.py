@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,11 +67,22 @@ def main() -> int:
     scenarios.bad_rollout(kube, NS, "checkout", "nginx:9.99-does-not-exist")
     scenarios.scaled_to_zero(kube, NS, "catalog", replicas=3)
 
+    say("Container Insights on a local AWS endpoint: the burner's measured CPU (a burner is deleted only on it)")
+    from tests.support.aws import REGION, LocalAws
+    aws = LocalAws()
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    aws.client("cloudwatch").put_metric_data(Namespace="ContainerInsights", MetricData=[
+        {"MetricName": "pod_cpu_utilization", "Timestamp": now - timedelta(minutes=5 - i), "Value": v, "Unit": "Percent",
+         "Dimensions": [{"Name": "ClusterName", "Value": CLUSTER}, {"Name": "Namespace", "Value": NS},
+                        {"Name": "PodName", "Value": "cpu-burner"}]} for i, v in enumerate([35, 88, 97, 99, 99])])
+
     say("starting incident-operator (log: .local/logs/operator.log)")
     (ROOT / ".local" / "logs").mkdir(parents=True, exist_ok=True)
     log = open(ROOT / ".local" / "logs" / "operator.log", "ab")
     op = subprocess.Popen([sys.executable, "-m", "incident_operator.cli", "run", "-n", NS, "--standalone"],
-                          stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                          stdout=log, stderr=subprocess.STDOUT,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1", "INCIDENT_AWS_ENDPOINT_URL": aws.endpoint,
+                               "INCIDENT_AWS_REGION": REGION, "INCIDENT_CLUSTER_NAME": CLUSTER})
     try:
         incidents = {
             "cpu-spike": workloads.incident("cpu-spike", alarm=alarm("netaiops-cpu-spike", "pod_cpu_utilization", 80, Namespace=NS, PodName="cpu-burner")),
@@ -97,6 +108,7 @@ def main() -> int:
     finally:
         op.terminate()
         op.wait(20)
+        aws.stop()
     kubectl = kubectl_path()
     say("kubectl get incidents -n demo")
     subprocess.run([kubectl, "get", "incidents", "-n", NS], check=False)

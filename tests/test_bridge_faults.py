@@ -200,3 +200,15 @@ def test_a_large_notification_survives_a_crash_between_incident_and_configmap(ku
     assert out["status"] == "duplicate"
     inc = kube.custom.get_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", out["incident"])
     assert writer.raw_notification(inc) == rec["Sns"]["Message"]
+
+
+def test_alarms_delivered_after_their_ok_make_one_episode(kube, ns, writer):
+    """ALARM t1, t2, t3 then OK t4, delivered OK first: one Incident, recovered at t4 (issue 23)."""
+    out = handle({"Records": [note("OK", 4), note("ALARM", 1), note("ALARM", 2), note("ALARM", 3)]}, None, writer)
+    assert statuses(out) == ["no-open-incident", "created", "stale", "stale"]
+    [inc] = incidents(kube, ns)
+    assert inc["spec"]["recovery"]["recoveredAt"].startswith("2026-11-25T01:04")
+    # an ALARM after that OK is a new episode, as before
+    assert statuses(handle({"Records": [note("ALARM", 10)]}, None, writer)) == ["created"]
+    assert len(incidents(kube, ns)) == 2
+

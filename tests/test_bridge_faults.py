@@ -212,3 +212,18 @@ def test_alarms_delivered_after_their_ok_make_one_episode(kube, ns, writer):
     assert statuses(handle({"Records": [note("ALARM", 10)]}, None, writer)) == ["created"]
     assert len(incidents(kube, ns)) == 2
 
+
+def test_malformed_trigger_metrics_are_rejected_not_retried(kube, ns, writer):
+    """Four Trigger.Metrics shapes used to raise inside the bridge (so the batch was retried for ever)."""
+    shapes = [{"Id": "m1", "MetricStat": "oops"},
+              {"Id": "m1", "MetricStat": {"Metric": "oops"}},
+              {"Id": "m1", "MetricStat": {"Metric": {"MetricName": "cpu", "Dimensions": {"name": "PodName", "value": "a"}}}},
+              {"Id": "m1", "MetricStat": {"Metric": {"MetricName": "cpu", "Dimensions": [{"name": "PodName"}]}}}]
+    records = []
+    for i, shape in enumerate(shapes):
+        msg = json.loads(cloudwatch_message(alarm_def(f"bad-metrics-{i}"), "OK", "ALARM", "x", at=T0))
+        msg["Trigger"] = {"Metrics": [shape], "Period": 60, "EvaluationPeriods": 1, "Threshold": 1}
+        records.append(notification_record(json.dumps(msg)))
+    out = handle({"Records": [*records, note("ALARM", 0, alarm_def("good"))]}, None, writer)  # no RetryableRecords
+    assert statuses(out) == ["invalid"] * 4 + ["created"]
+    assert all("Metrics[0]" in r["reason"] for r in out["results"][:4]), out["results"]

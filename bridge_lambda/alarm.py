@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 if TYPE_CHECKING:
     from .config import BridgeConfig
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
 
 DNS_MAX = 63
 REGION_CODE = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")  # as the Incident CRD's spec.alarm.region
@@ -48,6 +48,33 @@ class Dimension(BaseModel):
     value: str
 
 
+class _MetricDimension(BaseModel):
+    """A dimension inside Trigger.Metrics[].MetricStat.Metric (SNS writes name/value; the API Name/Value)."""
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    name: StrictStr = Field(validation_alias=AliasChoices("name", "Name"))
+    value: StrictStr = Field(validation_alias=AliasChoices("value", "Value"))
+
+
+class _MetricRef(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    MetricName: StrictStr | None = None
+    Namespace: StrictStr | None = None
+    Dimensions: list[_MetricDimension] = []
+
+
+class _MetricStat(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    Metric: _MetricRef | None = None
+
+
+class _MetricQuery(BaseModel):
+    """One entry of Trigger.Metrics (a MetricDataQuery): only its shape is checked, the entry is kept as sent."""
+    model_config = ConfigDict(extra="ignore")
+    Id: StrictStr | None = None
+    Expression: StrictStr | None = None
+    MetricStat: _MetricStat | None = None
+
+
 class Trigger(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
     metric_name: str | None = Field(default=None, alias="MetricName")
@@ -59,6 +86,19 @@ class Trigger(BaseModel):
     threshold: float | None = Field(default=None, alias="Threshold")
     comparison_operator: str | None = Field(default=None, alias="ComparisonOperator")
     metrics: list[dict[str, Any]] = Field(default=[], alias="Metrics")
+
+    @field_validator("metrics")
+    @classmethod
+    def _metric_queries(cls, v: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A malformed entry (MetricStat or Metric not an object, Dimensions not a list of string name/value
+        pairs, a non-string Expression or MetricName) is a bad record, rejected now, not an error later."""
+        for i, m in enumerate(v):
+            try:
+                _MetricQuery.model_validate(m)
+            except ValidationError as exc:
+                e = exc.errors()[0]
+                raise ValueError(f"Metrics[{i}].{'.'.join(map(str, e['loc']))}: {e['msg']}") from None
+        return v
 
 
 class CloudWatchAlarm(BaseModel):

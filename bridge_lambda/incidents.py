@@ -105,8 +105,10 @@ Decision = Literal["stale", "duplicate", "open", "open-recovered", "bump", "reco
 def decide(rec: AlarmState, state: str, at: str) -> Decision:
     """What a notification (`state` at `at`) means, given the last transition applied."""
     if rec.changed_at and _before(at, rec.changed_at):
-        # an older transition: only an ALARM whose episode was never opened (its OK came first) counts
-        if state == "ALARM" and rec.state == "OK" and (not rec.opened_at or _before(rec.opened_at, at)):
+        # an older transition: only an ALARM whose episode was never opened (its OK came first) counts;
+        # one before the recorded episode's OK is that episode (ALARM t1, t2, t3, OK t4 delivered OK first: one)
+        if state == "ALARM" and rec.state == "OK" and (not rec.opened_at or (
+                _before(rec.opened_at, at) and (not rec.recovered_at or _before(rec.recovered_at, at)))):
             return "open-recovered"
         return "stale"
     if rec.changed_at == at and rec.state == state:

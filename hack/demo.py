@@ -31,6 +31,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "operator")]
 from kubernetes import client, config  # noqa: E402
 
 from incident_operator.kube.client import Kube  # noqa: E402
+from incident_operator.scenarios.sim import chaos_scale_to_zero  # noqa: E402
 from local_stack import faults  # noqa: E402
 from local_stack.aws import LocalAws  # noqa: E402
 from local_stack.cluster import ensure_cluster, install_crds, kubectl_path, wait_for  # noqa: E402
@@ -122,7 +123,7 @@ def main() -> int:
                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     os.environ.update({"INCIDENT_NAMESPACE": NS, "KUBECONFIG": kubeconfig})
     from bridge_lambda.handler import handle
-    loop = AlarmLoop(aws, kube.core.api_client, CLUSTER, fast_alarms(period=10, cpu_threshold=40), handle).start()
+    loop = AlarmLoop(aws, kube.core.api_client, CLUSTER, fast_alarms(period=10, cpu_threshold=20), handle).start()
     for a in loop.setup["alarms"]:
         print(f"  alarm {a['name']}: {a['query']}", flush=True)
 
@@ -137,14 +138,15 @@ def main() -> int:
     try:
         say("breaking three workloads on the real node (stress-ng CPU burner, invalid image, scaled to 0)")
         kube.apps.create_namespaced_deployment(NS, faults.deployment("cpu-burner", [faults.container(
-            image=faults.STRESS, command=["stress-ng", "--cpu", "1", "--cpu-load", "100", "--timeout", "900s"])]))
+            image=faults.STRESS, command=["stress-ng", "--cpu", "1", "--cpu-load", "100", "--timeout", "900s"],
+            resources={"limits": {"cpu": "800m"}})]))
         for name in ("checkout", "catalog"):
             kube.apps.create_namespaced_deployment(NS, faults.web(name, replicas=2))
         wait_for(lambda: all((kube.apps.read_namespaced_deployment(n, NS).status.ready_replicas or 0) >= r
                              for n, r in (("cpu-burner", 1), ("checkout", 2), ("catalog", 2))), 90, "workloads ready")
         kube.apps.patch_namespaced_deployment("checkout", NS, {"spec": {"template": {"spec": {"containers": [
             {"name": "app", "image": "local/web:9.99-does-not-exist"}]}}}})
-        kube.apps.patch_namespaced_deployment_scale("catalog", NS, {"spec": {"replicas": 0}})
+        chaos_scale_to_zero(kube, NS, "catalog")   # as the seed's chaos tool does it (its own field manager)
         pods = lambda app: kube.core.list_namespaced_pod(NS, label_selector=f"app={app}").items  # noqa: E731
         wait_for(lambda: faults.waiting("ErrImagePull")(pods("checkout")) or faults.waiting("ImagePullBackOff")(pods("checkout")),
                  90, "containerd's pull error")

@@ -59,9 +59,15 @@ def cpu_burner(kube: Kube, ns: str, name: str = "cpu-burner") -> None:
 
 
 def scaled_to_zero(kube: Kube, ns: str, name: str = "web", replicas: int = 3) -> None:
+    """The seed chaos: the chaos tool (field manager `netaiops-chaos`) notes the replicas and scales to 0."""
     apply_deployment(kube, ns, workloads.deployment(name, replicas=replicas))
     wait_ready(kube, ns, name, replicas)
-    kube.apps.patch_namespaced_deployment_scale(name, ns, {"spec": {"replicas": 0}})
+    chaos_scale_to_zero(kube, ns, name)
+
+
+def chaos_scale_to_zero(kube: Kube, ns: str, name: str) -> None:
+    from incident_operator.scenarios.sim import chaos_scale_to_zero as scale
+    scale(kube, ns, name)
     wait_for(lambda: not pods_of(kube, ns, name), 30, f"{name} scaled to 0")
 
 

@@ -37,7 +37,8 @@ def alarm_incidents(kube, ns, alarm):
 def test_a_burning_pod_fires_cpu_spike_is_removed_and_the_alarm_recovers(kube, ns, loop, start_operator):
     aws, running = loop
     kube.apps.create_namespaced_deployment(ns, F.deployment("burner", [F.container(
-        image=F.STRESS, command=["stress-ng", "--cpu", "1", "--cpu-load", "100", "--timeout", "600s"])]))
+        image=F.STRESS, command=["stress-ng", "--cpu", "1", "--cpu-load", "100", "--timeout", "600s"],
+        resources={"limits": {"cpu": "800m"}})]))
     start_operator({"INCIDENT_AWS_ENDPOINT_URL": aws.endpoint, "INCIDENT_AWS_REGION": "ap-northeast-2",
                     "INCIDENT_CLUSTER_NAME": CLUSTER, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
     incs = wait_for(lambda: alarm_incidents(kube, ns, "netaiops-cpu-spike"), 150,

@@ -62,7 +62,7 @@ def test_image_pull_auth_failure_is_not_rolled_back_blindly(kube, ns):
     assert top.kind == "image-pull" and "인증" in top.title and top.remediation is None
 
 
-def test_scaled_to_zero_finds_previous_replica_count_in_events(kube, ns):
+def test_scaled_to_zero_finds_the_replica_count_the_chaos_tool_recorded(kube, ns):
     scenarios.scaled_to_zero(kube, ns, replicas=3)
     wait_for(lambda: any("to 0" in (e.message or "") for e in kube.core.list_namespaced_event(ns).items), 20, "scale-down event")
     top = analyze(bundle_for(kube, deployment_target(ns, "web"))).causes[0]

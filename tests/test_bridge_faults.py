@@ -200,3 +200,30 @@ def test_a_large_notification_survives_a_crash_between_incident_and_configmap(ku
     assert out["status"] == "duplicate"
     inc = kube.custom.get_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", out["incident"])
     assert writer.raw_notification(inc) == rec["Sns"]["Message"]
+
+
+def test_alarms_delivered_after_their_ok_make_one_episode(kube, ns, writer):
+    """ALARM t1, t2, t3 then OK t4, delivered OK first: one Incident, recovered at t4 (issue 23)."""
+    out = handle({"Records": [note("OK", 4), note("ALARM", 1), note("ALARM", 2), note("ALARM", 3)]}, None, writer)
+    assert statuses(out) == ["no-open-incident", "created", "stale", "stale"]
+    [inc] = incidents(kube, ns)
+    assert inc["spec"]["recovery"]["recoveredAt"].startswith("2026-11-25T01:04")
+    # an ALARM after that OK is a new episode, as before
+    assert statuses(handle({"Records": [note("ALARM", 10)]}, None, writer)) == ["created"]
+    assert len(incidents(kube, ns)) == 2
+
+
+def test_malformed_trigger_metrics_are_rejected_not_retried(kube, ns, writer):
+    """Four Trigger.Metrics shapes used to raise inside the bridge (so the batch was retried for ever)."""
+    shapes = [{"Id": "m1", "MetricStat": "oops"},
+              {"Id": "m1", "MetricStat": {"Metric": "oops"}},
+              {"Id": "m1", "MetricStat": {"Metric": {"MetricName": "cpu", "Dimensions": {"name": "PodName", "value": "a"}}}},
+              {"Id": "m1", "MetricStat": {"Metric": {"MetricName": "cpu", "Dimensions": [{"name": "PodName"}]}}}]
+    records = []
+    for i, shape in enumerate(shapes):
+        msg = json.loads(cloudwatch_message(alarm_def(f"bad-metrics-{i}"), "OK", "ALARM", "x", at=T0))
+        msg["Trigger"] = {"Metrics": [shape], "Period": 60, "EvaluationPeriods": 1, "Threshold": 1}
+        records.append(notification_record(json.dumps(msg)))
+    out = handle({"Records": [*records, note("ALARM", 0, alarm_def("good"))]}, None, writer)  # no RetryableRecords
+    assert statuses(out) == ["invalid"] * 4 + ["created"]
+    assert all("Metrics[0]" in r["reason"] for r in out["results"][:4]), out["results"]

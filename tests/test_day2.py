@@ -22,8 +22,7 @@ def test_rerun_annotation_analyses_again_and_keeps_the_previous_run(kube, ns, in
     start_operator()
     incidents.create(incident("again", target={"namespace": ns, "kind": "Deployment", "name": "web"}))
     incidents.wait_phase("again", "Resolved")
-    kube.apps.patch_namespaced_deployment_scale("web", ns, {"spec": {"replicas": 0}})  # it happens again
-    wait_for(lambda: not scenarios.pods_of(kube, ns, "web"), 30, "scaled down again")
+    scenarios.chaos_scale_to_zero(kube, ns, "web")  # it happens again
     # finished, it is archived (outside the operator's watch): the CLI takes it out and asks in one write
     wait_for(lambda: incidents.get("again")["metadata"]["labels"].get("netaiops.io/archived") == "true", 30, "archived")
     from incident_operator.cli import main

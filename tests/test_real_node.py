@@ -19,6 +19,7 @@ import pytest
 from kubernetes import client
 
 from incident_operator import evidence_store
+from incident_operator.scenarios.sim import chaos_scale_to_zero
 from incident_operator.analyzers.engine import ANALYZERS, analyze
 from local_stack import faults as F
 from local_stack.container_insights import Publisher
@@ -208,7 +209,7 @@ def test_bad_rollout_is_rolled_back_and_verified_by_real_readiness(kube, ns, rea
 def test_scaled_to_zero_is_restored_and_verified_by_real_readiness(kube, ns, real_node, incidents, start_operator):
     apply(kube, ns, F.web("catalog", replicas=2))
     wait_for(lambda: (kube.apps.read_namespaced_deployment("catalog", ns).status.ready_replicas or 0) == 2, 60, "catalog ready")
-    kube.apps.patch_namespaced_deployment_scale("catalog", ns, {"spec": {"replicas": 0}})
+    chaos_scale_to_zero(kube, ns, "catalog")   # the seed's chaos tool, under its own field manager
     wait_for(lambda: not pods(kube, ns, "catalog"), 60, "catalog scaled to 0")
     start_operator()
     incidents.create(incident("catalog-zero", target={"namespace": ns, "kind": "Deployment", "name": "catalog"}))

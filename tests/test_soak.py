@@ -17,6 +17,7 @@ from bridge_lambda.config import BridgeConfig
 from bridge_lambda.handler import RetryableRecords, handle
 from bridge_lambda.incidents import IncidentWriter
 from incident_operator.scenarios.notifications import cloudwatch_message, notification_record
+from incident_operator.scenarios.sim import chaos_scale_to_zero
 
 from local_stack import scenarios, workloads
 from local_stack.cluster import wait_for
@@ -58,7 +59,7 @@ def test_kill_nine_during_a_storm_duplicates_nothing(kube, ns, start_operator):
             scenarios.apply_deployment(kube, ns, workloads.deployment(f"web-{i}", replicas=1))
         for i in range(FIXABLE):
             scenarios.wait_ready(kube, ns, f"web-{i}", 1)
-            kube.apps.patch_namespaced_deployment_scale(f"web-{i}", ns, {"spec": {"replicas": 0}})
+            chaos_scale_to_zero(kube, ns, f"web-{i}")  # the seed chaos, recorded as such (docs/remediation.md)
         env = {"GITHUB_TOKEN": TOKEN, "GITHUB_REPO": "acme/shop", "GITHUB_API_URL": github.url,
                "INCIDENT_GITHUB_WRITE_INTERVAL_SECONDS": "0", "INCIDENT_INCIDENT_NAMESPACES": ns,
                "INCIDENT_REPORT_RETRY_SECONDS": "1", "INCIDENT_REMEDIATION_VERIFY_INTERVAL_SECONDS": "1",

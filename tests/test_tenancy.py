@@ -263,3 +263,35 @@ def test_a_nodes_kube_system_pods_and_logs_are_not_read_by_default(kube, ns, mak
     finally:
         kube.core.delete_namespaced_pod(name, "kube-system", grace_period_seconds=0)
         kube.core.delete_namespaced_event(f"{name}.warn", "kube-system")
+
+
+def test_alertmanager_labels_are_tenant_input(kube, ns, other_ns, make_namespace, incidents, start_operator):
+    """Alert labels come from rules tenants write. An alert naming namespace A acts like A's own Incident (no Node);
+    one naming no namespace reads the node but deletes nothing in another namespace (unless the admin trusts it)."""
+    from bridge_lambda.alertmanager import parse_alert, parse_payload
+    from incident_operator.webhook import make_writer
+
+    tenant = make_namespace("a")
+    scenarios.cpu_burner(kube, other_ns, "burner")
+    node = scenarios.pods_of(kube, other_ns, "burner")[0].spec.node_name
+    writer = make_writer(Settings(webhook_namespace=ns), kube.core.api_client)
+
+    def deliver(alertname: str, **labels: str) -> str:
+        body = {"version": "4", "status": "firing", "receiver": "incident-operator", "groupKey": alertname,
+                "alerts": [{"status": "firing", "labels": {"alertname": alertname, "severity": "critical", **labels},
+                            "annotations": {"summary": "node CPU high"}, "startsAt": "2026-11-25T01:00:00Z"}]}
+        payload = parse_payload(json.dumps(body).encode())
+        alert = parse_alert(payload, payload.alerts[0])
+        return writer.on_notification(alert, alert.raw(), alert.message_id()).incident
+
+    start_operator({"INCIDENT_INCIDENT_NAMESPACES": ns, "INCIDENT_GROUP_WINDOW_SECONDS": "0"})
+    named = deliver("TenantNodeCpu", namespace=tenant, node=node)
+    bare = deliver("NodeCpuHigh", node=node)
+    st = incidents.wait_phase(named, ("Resolved", "NeedsAction", "Failed"), 60)["status"]
+    assert st["phase"] == "Failed" and condition(st, "TargetAllowed")["reason"] == "NodeTargetNotAllowed", st.get("lastError")
+    st = incidents.wait_phase(bare, ("Resolved", "NeedsAction", "Failed"), 60)["status"]
+    assert st["phase"] == "NeedsAction", st.get("lastError")
+    assert f"Deployment/{other_ns}/burner" in [c.get("resource") for c in st["causes"] if c["kind"] == "cpu-burner"]
+    assert st["actions"] and all(a["state"] == "skipped" and "Alertmanager" in a["message"] for a in st["actions"]), st["actions"]
+    assert kube.apps.read_namespaced_deployment("burner", other_ns)
+    assert scenarios.pods_of(kube, other_ns, "burner")

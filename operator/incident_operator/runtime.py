@@ -37,9 +37,9 @@ def build_context(kube: Kube, settings: Settings, incident: dict,
                   logger: logging.Logger | logging.LoggerAdapter | None = None,
                   deps: ToolDeps | None = None) -> PhaseContext:
     """The spec is parsed by the pipeline, which fails the Incident cleanly when it is unusable."""
-    from .tenancy import scope_for
+    from .tenancy import scope_for_incident
     # every tool and source this Incident's phases (and its model) call is bounded to its scope
-    deps = (deps or ToolDeps(settings=settings, kube=kube)).scoped(scope_for(incident["metadata"]["namespace"], settings))
+    deps = (deps or ToolDeps(settings=settings, kube=kube)).scoped(scope_for_incident(incident, settings))
     recorder = EventRecorder(kube.core, incident)
     sink, *extra_sinks = report_sinks(recorder, deps)
     ctx = PhaseContext(

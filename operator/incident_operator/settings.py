@@ -39,6 +39,18 @@ class Settings(BaseSettings):
         default=False, description="Let the chaos-cleanup tool (MCP) act when its caller asks; otherwise always dry-run")
     remediation_undo_unverified: bool = Field(
         default=False, description="Undo an action (rollback / scale) that did not become healthy in time")
+    remediation_chaos_managers: NameList = Field(
+        default=["netaiops-chaos", "chaos-mesh*", "chaos-controller-manager", "chaos-daemon", "litmus*", "chaos-operator",
+                 "chaos-runner"],
+        description="Field managers (metadata.managedFields; names or shell patterns) of chaos tools: a Deployment they "
+                    "scaled to 0 is scaled back. Scaled to 0 by anyone else (kubectl, GitOps, an HPA, the operator) it is "
+                    "the owner's intent and left alone")
+    remediation_max_replicas: int = Field(
+        default=20, ge=1, description="restore-replicas never scales above this, whatever the records say")
+    remediation_burner_min_cpu_percent: float = Field(
+        default=50.0, ge=0, le=100,
+        description="A CPU burner is deleted only when measured CPU (Container Insights, the pod's own or its node's) "
+                    "reached this")
     max_attempts: int = Field(default=4, ge=1, le=20, description="Tries per phase before Failed")
     backoff_seconds: float = Field(default=2.0, gt=0, description="First retry delay, doubled each try")
     backoff_max_seconds: float = Field(default=60.0, gt=0)
@@ -98,6 +110,11 @@ class Settings(BaseSettings):
                                           "the first incident namespace that is a plain name")
     webhook_remediation: Literal["auto", "dry-run", "off"] = Field(
         default="auto", description="spec.options.remediation of the Incidents it creates")
+    webhook_trust_cluster_alerts: bool = Field(
+        default=False, description="An Alertmanager alert with no `namespace` label may act (e.g. delete a burner on its "
+                                   "node in any unprotected namespace). Alert labels are tenant input: set true only when "
+                                   "every tenant's alerting rules carry an enforced namespace label (prometheus-operator "
+                                   "enforcedNamespaceLabel). An alert with a `namespace` label is always that tenant's")
     webhook_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Largest notification accepted")
     webhook_workers: int = Field(default=8, ge=1, le=64, description="Threads writing a notification's alerts to the "
                                  "API server (a batch is applied in pieces of 4 per thread)")
@@ -150,7 +167,7 @@ class Settings(BaseSettings):
     agentcore_scope: str | None = None
     agentcore_ssm_prefix: str = Field(default="/app/incident/agentcore/", description="Where the AgentCore values live in SSM")
 
-    @field_validator("namespaces", "incident_namespaces", "protected_namespaces", mode="before")
+    @field_validator("namespaces", "incident_namespaces", "protected_namespaces", "remediation_chaos_managers", mode="before")
     @classmethod
     def _name_list(cls, v: object) -> object:
         if isinstance(v, str):

@@ -11,7 +11,7 @@ The same `Scope` bounds the collector, the tools the model or an MCP client call
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 
 from .models.spec import Target
@@ -34,6 +34,7 @@ class Scope:
     protected: frozenset[str] = frozenset({"kube-system"})
     owner: str | None = None  # the Incident namespace this scope belongs to, for messages
     read_protected: bool = False  # INCIDENT_READ_PROTECTED_NAMESPACES: read (never act) in protected namespaces
+    acts: bool = True  # may remediate at all (an Alertmanager alert naming no namespace: only when trusted)
 
     def allows_namespace(self, namespace: str | None) -> bool:
         if not namespace:
@@ -111,6 +112,49 @@ def scope_for(incident_namespace: str, settings: Settings) -> Scope:
         return Scope(namespaces=None, nodes=True, protected=protected, owner=incident_namespace, read_protected=read)
     return Scope(namespaces=frozenset({incident_namespace}), nodes=False, protected=protected, owner=incident_namespace,
                  read_protected=read)
+
+
+ALERTMANAGER_METRIC_NAMESPACE = "Prometheus/Alertmanager"  # what the webhook writes as spec.alarm.metric.namespace
+WEBHOOK_CREATOR = "incident-webhook"  # the webhook's app.kubernetes.io/created-by
+
+
+def alert_origin(incident: dict) -> tuple[bool, str | None]:
+    """Whether an Incident was made from an Alertmanager alert (by the webhook), and the alert's `namespace` label.
+
+    Alert labels come from rules a tenant may write (a PrometheusRule in her namespace): they are tenant input.
+    With prometheus-operator's `enforcedNamespaceLabel`, every alert of a tenant's rule carries her namespace."""
+    spec = incident.get("spec") or {}
+    alarm = spec.get("alarm") or {}
+    labels = (incident.get("metadata") or {}).get("labels") or {}
+    from_webhook = ((alarm.get("metric") or {}).get("namespace") == ALERTMANAGER_METRIC_NAMESPACE
+                    or labels.get("app.kubernetes.io/created-by") == WEBHOOK_CREATOR)
+    if not from_webhook:
+        return False, None
+    value = (alarm.get("dimensions") or {}).get("namespace")
+    return True, (value if isinstance(value, str) and value else None)
+
+
+def scope_for_incident(incident: dict, settings: Settings) -> Scope:
+    """An Incident's scope: its namespace's (scope_for), narrowed in an incident namespace for an Alertmanager alert.
+
+    An alert naming a namespace is that namespace's tenant speaking (its `node` label too): it reads and acts only
+    there, never on a Node, exactly like a tenant's own Incident. An alert naming none may read cluster-wide (a node's
+    pods) but acts only when the admin says alerts without a namespace come from admins' rules alone
+    (INCIDENT_WEBHOOK_TRUST_CLUSTER_ALERTS: every tenant rule carries an enforced namespace label)."""
+    own = incident["metadata"]["namespace"]
+    scope = scope_for(own, settings)
+    if scope.namespaces is not None:
+        return scope
+    is_alert, tenant = alert_origin(incident)
+    if not is_alert:
+        return scope
+    if tenant is None:
+        return scope if settings.webhook_trust_cluster_alerts else replace(scope, acts=False)
+    if tenant in scope.protected:  # an alert cannot lend a protected namespace to anyone
+        return Scope(namespaces=frozenset(), nodes=False, protected=scope.protected, owner=tenant,
+                     read_protected=scope.read_protected)
+    return Scope(namespaces=frozenset({tenant}), nodes=False, protected=scope.protected, owner=tenant,
+                 read_protected=scope.read_protected)
 
 
 def tool_scope(settings: Settings) -> Scope:

@@ -62,6 +62,7 @@ class CpuBurnerAnalyzer(Analyzer):
     title = "CPU 부하 생성 워크로드"
 
     def analyze(self, bundle: EvidenceBundle) -> list[Cause]:
+        from ..remediation.policy import measured_cpu, non_burners  # the policy imports the analyzers
         hits = [(p, c) for p, c in pod_containers(bundle) if burner_signal(c)]
         # a Deployment scaled to 0 has no pods, but its template still tells
         causes = []
@@ -69,7 +70,7 @@ class CpuBurnerAnalyzer(Analyzer):
             pod, c = pairs[0]
             ref = workload_ref(pod)
             dep = deployment_for(bundle, ref)
-            template_all_burners = bool(dep and dep.containers and all(burner_signal(x) for x in dep.containers))
+            template_all_burners = bool(dep and dep.containers and not non_burners(dep.containers))
             evidence = [EvidenceItem(source="cluster", text=burner_signal(c) or "", ref=pod_ref(pod))]
             if not c.limits.cpu:
                 evidence.append(EvidenceItem(source="cluster", text=f"컨테이너 `{c.name}`에 CPU limit이 없어 노드 CPU를 제한 없이 사용합니다", ref=pod_ref(pod)))
@@ -87,15 +88,30 @@ class CpuBurnerAnalyzer(Analyzer):
                 evidence.append(EvidenceItem(source="cloudwatch", text=f"pod_cpu_utilization 최대 {peak:.0f}%",
                                              ref=f"ContainerInsights/{ref.namespace}/{ref.name}"))
                 confidence += 0.05 if peak >= 80 else 0
-            delete_workload = ref.kind == "Pod" or template_all_burners
+            pods = sorted({p.name for p, _ in pairs})
+            # a pod is deleted only when everything in it is a burner: an app with a stress sidecar is the app
+            apps = {p.name: non_burners(p.containers) for p, _ in pairs if non_burners(p.containers)}
+            immediate = [f"`{ref}` 부하 생성 워크로드 삭제 (`kubectl delete {ref.kind.lower()} {ref.name} -n {ref.namespace}`)"]
+            remediation = None
+            if apps:
+                name, others = next(iter(apps.items()))
+                evidence.append(EvidenceItem(source="cluster", ref=f"Pod/{ref.namespace}/{name}", text=(
+                    f"파드 `{name}`에는 부하 생성기가 아닌 컨테이너({', '.join(others)})도 있습니다: 파드를 지우면 애플리케이션도 "
+                    f"멈추므로 자동 삭제하지 않습니다 (부하 생성 사이드카 `{c.name}`를 템플릿에서 제거해야 함)")))
+                immediate = [f"`{ref}`의 템플릿에서 부하 생성 컨테이너 `{c.name}` 제거 (소유자 확인 후)"]
+            else:
+                delete_workload = ref.kind == "Pod" or template_all_burners
+                remediation = RemediationProposal(
+                    action="delete-cpu-burner", target=ref,
+                    params={"pods": pods, "deleteWorkload": int(delete_workload)},
+                    reason="알려진 카오스/부하 생성 워크로드" if delete_workload else "부하 생성 파드만 삭제")
+                measured = measured_cpu(bundle, ref.namespace or "", {ref.name or "", *pods}, set(nodes))
+                if measured is None:
+                    evidence.append(EvidenceItem(source="cluster", text="측정된 CPU 사용량이 증거에 없어 자동 삭제는 하지 않습니다"))
             causes.append(Cause(
                 kind=self.kind, title=f"{ref.kind} `{ref.name}`의 CPU 부하 생성 컨테이너(`{c.name}`)가 CPU를 과다 사용",
-                confidence=clamp(confidence), resource=ref, evidence=evidence,
-                remediation=RemediationProposal(
-                    action="delete-cpu-burner", target=ref,
-                    params={"pods": sorted({p.name for p, _ in pairs}), "deleteWorkload": int(delete_workload)},
-                    reason="알려진 카오스/부하 생성 워크로드" if delete_workload else "부하 생성 파드만 삭제"),
-                immediate_actions=[f"`{ref}` 부하 생성 워크로드 삭제 (`kubectl delete {ref.kind.lower()} {ref.name} -n {ref.namespace}`)"],
+                confidence=clamp(confidence), resource=ref, evidence=evidence, remediation=remediation,
+                immediate_actions=immediate,
                 long_term=["네임스페이스에 LimitRange/ResourceQuota로 CPU limit 기본값 적용",
                            "카오스 실험은 전용 네임스페이스와 만료 시간(TTL)을 두고 실행"],
             ))

@@ -10,7 +10,7 @@ from typing import Any, Iterable
 from kubernetes import client
 
 from ..models.evidence import (
-    ClusterEvidence, Condition, ContainerEvidence, DeploymentEvidence, EventEvidence, NodeEvidence,
+    ClusterEvidence, Condition, ContainerEvidence, DeploymentEvidence, EventEvidence, FieldWriter, NodeEvidence,
     HpaEvidence, IngressEvidence, JobEvidence, LimitRangeEvidence, NetworkPolicyEvidence, PodEvidence, PvcEvidence, QuotaEvidence, Resources, RevisionEvidence, ServiceEvidence,
 )
 from ..constants import KIND
@@ -23,7 +23,12 @@ log = logging.getLogger(__name__)
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 # The only annotations collected: arbitrary ones (kubectl's last-applied-configuration above all)
 # can hold whole manifests with literal secrets.
-ANNOTATIONS_KEPT = (REVISION_ANNOTATION, "netaiops.io/previous-replicas", "kubernetes.io/change-cause")
+DESIRED_REPLICAS_ANNOTATION = "deployment.kubernetes.io/desired-replicas"
+MAX_REPLICAS_ANNOTATION = "deployment.kubernetes.io/max-replicas"
+LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
+PREVIOUS_REPLICAS_ANNOTATION = "netaiops.io/previous-replicas"
+MAINTENANCE_ANNOTATION = "netaiops.io/maintenance"
+ANNOTATIONS_KEPT = (REVISION_ANNOTATION, PREVIOUS_REPLICAS_ANNOTATION, "kubernetes.io/change-cause", MAINTENANCE_ANNOTATION)
 _EPOCH = datetime.min.replace(tzinfo=timezone.utc)
 
 
@@ -89,6 +94,46 @@ def _apply_status(ev: ContainerEvidence, st: client.V1ContainerStatus) -> None:
         ev.last_terminated_at = last.finished_at
         if last.message:
             ev.termination_message = last.message[:1000]
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+def field_writers(managed_fields: list | None, annotations: Iterable[str]) -> tuple[FieldWriter | None, dict[str, FieldWriter]]:
+    """From metadata.managedFields (what the API server itself recorded): the manager that last set spec.replicas,
+    and the one that last wrote each of `annotations`. Where several own a field (server-side apply), the latest."""
+    replicas: FieldWriter | None = None
+    writers: dict[str, FieldWriter] = {}
+
+    def later(old: FieldWriter | None, new: FieldWriter) -> FieldWriter:
+        return new if old is None or (new.time or _EPOCH) >= (old.time or _EPOCH) else old
+
+    for e in managed_fields or []:
+        fields = getattr(e, "fields_v1", None) if not isinstance(e, dict) else e.get("fieldsV1")
+        get = (lambda k: e.get(k)) if isinstance(e, dict) else (lambda k: getattr(e, k, None))
+        if not isinstance(fields, dict) or not get("manager"):
+            continue
+        w = FieldWriter(manager=str(get("manager"))[:128], operation=get("operation"), subresource=get("subresource") or None,
+                        time=get("time"))
+        if "f:replicas" in (fields.get("f:spec") or {}):
+            replicas = later(replicas, w)
+        owned = (fields.get("f:metadata") or {}).get("f:annotations") or {}
+        for key in annotations:
+            if f"f:{key}" in owned:
+                writers[key] = later(writers.get(key), w)
+    return replicas, writers
+
+
+def declared_replicas(last_applied: str | None) -> int | None:
+    """spec.replicas of kubectl's last-applied-configuration (the owner's declared count); nothing else is read."""
+    if not last_applied:
+        return None
+    try:
+        value = (json.loads(last_applied).get("spec") or {}).get("replicas")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _selects_any(selector: dict[str, str], pods: list[PodEvidence]) -> bool:
@@ -341,6 +386,7 @@ class ClusterCollector:
         st = d.status or client.V1DeploymentStatus()
         containers = [container_from_spec(c) for c in d.spec.template.spec.containers]
         ann = {k: v for k, v in (d.metadata.annotations or {}).items() if k in ANNOTATIONS_KEPT}
+        replicas_writer, writers = field_writers(d.metadata.managed_fields, ANNOTATIONS_KEPT)
         ev = DeploymentEvidence(
             name=name, namespace=namespace, replicas=d.spec.replicas if d.spec.replicas is not None else 1,
             ready_replicas=st.ready_replicas or 0, available_replicas=st.available_replicas or 0,
@@ -348,13 +394,16 @@ class ClusterCollector:
             revision=int(ann[REVISION_ANNOTATION]) if ann.get(REVISION_ANNOTATION, "").isdigit() else None,
             images=[c.image for c in containers], containers=containers,
             labels=dict(d.metadata.labels or {}), annotations=ann, conditions=_conditions(st.conditions),
+            replicas_writer=replicas_writer, annotation_writers={k: v for k, v in writers.items() if k in ann},
+            declared_replicas=declared_replicas((d.metadata.annotations or {}).get(LAST_APPLIED_ANNOTATION)),
         )
         selector = _selector(d.spec.selector.match_labels or {})
         for rs in apps.list_namespaced_replica_set(namespace, label_selector=selector).items:
             if not any(o.uid == d.metadata.uid for o in rs.metadata.owner_references or []):
                 continue
             self._rs_owner_cache[(namespace, rs.metadata.name)] = name  # its pods' owner: no GET of it later
-            rev = (rs.metadata.annotations or {}).get(REVISION_ANNOTATION, "")
+            rs_ann = rs.metadata.annotations or {}
+            rev = rs_ann.get(REVISION_ANNOTATION, "")
             if not rev.isdigit():
                 continue
             rst = rs.status or client.V1ReplicaSetStatus(replicas=0)
@@ -363,6 +412,8 @@ class ClusterCollector:
                 images=[c.image for c in rs.spec.template.spec.containers],
                 replicas=rs.spec.replicas or 0, ready_replicas=rst.ready_replicas or 0,
                 created_at=rs.metadata.creation_timestamp,
+                desired_replicas=_int_or_none(rs_ann.get(DESIRED_REPLICAS_ANNOTATION)),
+                max_replicas=_int_or_none(rs_ann.get(MAX_REPLICAS_ANNOTATION)),
             ))
         ev.revisions.sort(key=lambda r: r.revision, reverse=True)
         return ev

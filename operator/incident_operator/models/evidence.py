@@ -95,6 +95,18 @@ class RevisionEvidence(_Model):
     replicas: int = 0
     ready_replicas: int = 0
     created_at: datetime | None = None
+    desired_replicas: int | None = Field(default=None, description="deployment.kubernetes.io/desired-replicas: the "
+                                         "Deployment's replicas when the deployment controller last scaled this ReplicaSet")
+    max_replicas: int | None = Field(default=None, description="deployment.kubernetes.io/max-replicas (desired + maxSurge)")
+
+
+class FieldWriter(_Model):
+    """Who last wrote a field, as the API server recorded it in metadata.managedFields."""
+
+    manager: str
+    operation: str | None = Field(default=None, description="Apply or Update")
+    subresource: str | None = Field(default=None, description="e.g. scale (kubectl scale, an HPA)")
+    time: datetime | None = None
 
 
 class DeploymentEvidence(_Model):
@@ -111,6 +123,11 @@ class DeploymentEvidence(_Model):
     annotations: dict[str, str] = {}
     conditions: list[Condition] = []
     revisions: list[RevisionEvidence] = []
+    replicas_writer: FieldWriter | None = Field(default=None, description="Who last set spec.replicas (managedFields)")
+    annotation_writers: dict[str, FieldWriter] = Field(
+        default={}, description="Who last wrote each kept annotation (managedFields)")
+    declared_replicas: int | None = Field(
+        default=None, description="spec.replicas of kubectl's last-applied-configuration (only that number is read)")
 
 
 class NodeEvidence(_Model):

@@ -99,7 +99,8 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
     spec = ctx.spec
     alarm = spec.alarm
     scope = ctx.deps.effective_scope()
-    target = scoped_target(ctx.namespace, infer_target(spec.target, alarm), scope)
+    # a tenant's own namespace (for an Alertmanager alert naming one, that namespace: tenancy.scope_for_incident)
+    target = scoped_target(scope.owner if scope.namespaces else ctx.namespace, infer_target(spec.target, alarm), scope)
     scope.check(target)  # before the first read: tenancy.Refused fails the Incident for good
     anchor, note = window_anchor(alarm, ctx.incident["metadata"].get("creationTimestamp"))
     width = timedelta(minutes=spec.options.window_minutes)

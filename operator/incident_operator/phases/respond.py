@@ -8,6 +8,10 @@ An applied action is not a fixed incident: it is `verifying` until the workload 
 for at most `remediation_verify_seconds`. Only a verified action is `succeeded`, and only then is the
 report closed with "복구 완료". Not healthy in time: `unverified`, a Warning Event, the report left
 open, the Incident `NeedsAction`, and (setting) the action undone where it can be.
+
+What an action may do is grounded in what the API server recorded (remediation/policy.py, docs/remediation.md),
+checked when deciding and again by the action right before it writes; a refusal either time is `skipped`
+with its reason, and the Incident ends `NeedsAction`.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from ..clock import now_iso
 from ..constants import ANN_ACKNOWLEDGED_BY
 from ..models.diagnosis import RemediationProposal
 from ..redact import redact
-from ..remediation.actions import action_for
+from ..remediation.actions import NotGrounded, action_for
 from ..remediation.policy import decide
 from ..report import outbox, render
 from .context import PhaseContext
@@ -58,7 +62,7 @@ def remediate(ctx: PhaseContext, p: RemediationProposal) -> dict[str, Any]:
     entry = next((dict(a) for a in ctx.status.get("actions") or [] if a.get("id") == aid), None)
     if entry and entry.get("state") in DONE_STATES | {"verifying"}:
         return entry
-    action = action_for(p.action, ctx.kube)
+    action = action_for(p.action, ctx.kube, ctx.settings)
     if entry is None:
         decision = decide(p, ctx.spec.options.remediation, ctx.evidence(), ctx.settings,
                           acknowledged_by=ctx.annotations.get(ANN_ACKNOWLEDGED_BY),
@@ -72,7 +76,8 @@ def remediate(ctx: PhaseContext, p: RemediationProposal) -> dict[str, Any]:
         entry["before"] = action.snapshot(p)
         if decision.mode == "dry-run":
             entry["state"] = "dry-run"
-            entry["message"] = f"dry-run: {p.reason} (실행하지 않음)"
+            entry["message"] = (f"dry-run: {p.reason} (실행하지 않음)"
+                                + (f" — 실행했다면 거부됨: {decision.refused}" if decision.refused else ""))
             _save(ctx, entry)
             ctx.events.emit("RemediationDryRun", f"{aid}: {p.reason}")
             return entry
@@ -83,6 +88,10 @@ def remediate(ctx: PhaseContext, p: RemediationProposal) -> dict[str, Any]:
     else:
         try:
             action.apply(p)
+        except NotGrounded as exc:  # the live object no longer supports it (checked again right before acting)
+            entry.update(state="skipped", message=redact(str(exc))[:500], at=now_iso())
+            _save(ctx, entry)
+            return entry
         except Exception as exc:  # noqa: BLE001 - recorded, not retried: a half-done action needs a human
             entry.update(state="failed", message=redact(f"실행 실패: {exc}")[:500], at=now_iso())
             _save(ctx, entry)
@@ -103,7 +112,7 @@ def verify(ctx: PhaseContext, p: RemediationProposal, entry: dict[str, Any], *, 
     Not yet either: raise `pipeline.Waiting` (the worker is released), or with `block` poll here.
     """
     from ..pipeline import Waiting
-    action = action_for(p.action, ctx.kube)
+    action = action_for(p.action, ctx.kube, ctx.settings)
     interval = ctx.settings.remediation_verify_interval_seconds
     while True:
         ok, seen = action.healthy(p)

@@ -8,15 +8,22 @@ from typing import Any
 from kubernetes import client
 
 from ..kube.client import Kube, is_not_found
-from ..kube.evidence import REVISION_ANNOTATION
+from ..kube.evidence import REVISION_ANNOTATION, ClusterCollector, container_from_spec
 from ..models.diagnosis import RemediationProposal
+from ..settings import Settings
+from .policy import OPERATOR_MANAGER, non_burners, replica_plan
+
+
+class NotGrounded(RuntimeError):
+    """The live object no longer supports the action (checked again right before acting)."""
 
 
 class Action(ABC):
     name: str
 
-    def __init__(self, kube: Kube):
+    def __init__(self, kube: Kube, settings: Settings | None = None):
         self.kube = kube
+        self.settings = settings or Settings()
 
     @abstractmethod
     def snapshot(self, p: RemediationProposal) -> dict[str, Any]:
@@ -101,17 +108,41 @@ class DeleteCpuBurner(Action):
         return (not left), (f"부하 생성 파드 {len(left)}개 남음" if left else "부하 생성 파드 모두 종료")
 
     def apply(self, p: RemediationProposal) -> None:
+        """Each pod (or the Deployment's template) is checked again as the API has it now: every container a
+        burner, or nothing is deleted. Deletes are preconditioned on the uid and resourceVersion just read."""
         ns = p.target.namespace
         if p.target.kind == "Deployment" and p.params.get("deleteWorkload"):
+            d = self._deployment(p)
+            if d is None:
+                return
+            other = non_burners([container_from_spec(c) for c in d.spec.template.spec.containers])
+            if other:
+                raise NotGrounded(f"Deployment `{p.target.name}`의 템플릿에 부하 생성기가 아닌 컨테이너({', '.join(other)})가 있어 삭제하지 않음")
             try:
-                self.kube.apps.delete_namespaced_deployment(p.target.name, ns, propagation_policy="Background")
+                self.kube.apps.delete_namespaced_deployment(
+                    p.target.name, ns, propagation_policy="Background",
+                    body=client.V1DeleteOptions(preconditions=client.V1Preconditions(
+                        uid=d.metadata.uid, resource_version=d.metadata.resource_version)))
             except client.ApiException as exc:
                 if not is_not_found(exc):
                     raise
             return
         for name in self._pods_left(p):
             try:
-                self.kube.core.delete_namespaced_pod(name, ns)
+                pod = self.kube.core.read_namespaced_pod(name, ns)
+            except client.ApiException as exc:
+                if is_not_found(exc):
+                    continue
+                raise
+            owners = {o.name for o in pod.metadata.owner_references or []}
+            if p.target.kind != "Pod" and not any(o == p.target.name or o.startswith(f"{p.target.name}-") for o in owners):
+                raise NotGrounded(f"파드 `{name}`은(는) `{p.target}`의 파드가 아님")
+            other = non_burners([container_from_spec(c) for c in pod.spec.containers])
+            if other:
+                raise NotGrounded(f"파드 `{name}`에 부하 생성기가 아닌 컨테이너({', '.join(other)})가 있어 삭제하지 않음")
+            try:
+                self.kube.core.delete_namespaced_pod(name, ns, body=client.V1DeleteOptions(
+                    preconditions=client.V1Preconditions(uid=pod.metadata.uid, resource_version=pod.metadata.resource_version)))
             except client.ApiException as exc:
                 if not is_not_found(exc):
                     raise
@@ -158,7 +189,7 @@ class RollbackImage(Action):
         self.kube.apps.patch_namespaced_deployment(
             p.target.name, p.target.namespace,
             [{"op": "test", "path": "/metadata/resourceVersion", "value": d.metadata.resource_version},
-             {"op": "replace", "path": "/spec/template", "value": template}])
+             {"op": "replace", "path": "/spec/template", "value": template}], field_manager=OPERATOR_MANAGER)
 
 
 class RestoreReplicas(Action):
@@ -173,8 +204,36 @@ class RestoreReplicas(Action):
         return d is not None and d.spec.replicas == int(p.params["replicas"])
 
     def apply(self, p: RemediationProposal) -> None:
-        self.kube.apps.patch_namespaced_deployment_scale(
-            p.target.name, p.target.namespace, {"spec": {"replicas": int(p.params["replicas"])}})
+        """Grounded again on the Deployment as the API has it now (an owner who scaled it down for maintenance
+        meanwhile wins), and written only if it did not change since that read (read again when only its
+        status moved it on)."""
+        for attempt in range(3):
+            try:
+                return self._apply_once(p)
+            except client.ApiException as exc:
+                if exc.status not in (409, 422) or attempt == 2:  # 422: the resourceVersion test failed
+                    raise
+
+    def _apply_once(self, p: RemediationProposal) -> None:
+        ns, name = p.target.namespace, p.target.name
+        collector = ClusterCollector(self.kube, max_pods=1, log_tail_lines=0)
+        d = collector.workload("Deployment", ns, name)  # read once: the plan and the write's precondition agree
+        dep = collector.deployment(ns, name) if d is not None else None
+        if d is None or dep is None:
+            raise NotGrounded(f"Deployment {p.target} 없음")
+        try:
+            hpas = collector.hpas(ns, {("Deployment", name)})
+        except client.ApiException:  # not readable: an HPA's own scaling still shows in managedFields
+            hpas = []
+        plan = replica_plan(dep, hpas, self.settings)
+        want = int(p.params["replicas"])
+        if plan.replicas is None:
+            raise NotGrounded(f"레플리카를 되돌리지 않음: {plan.refusal}")
+        if not 1 <= want <= plan.replicas:
+            raise NotGrounded(f"레플리카 수 {want}는 API 기록에 근거한 값 {plan.replicas}({plan.origin})를 벗어남")
+        self.kube.apps.patch_namespaced_deployment(
+            name, ns, [{"op": "test", "path": "/metadata/resourceVersion", "value": d.metadata.resource_version},
+                       {"op": "replace", "path": "/spec/replicas", "value": want}], field_manager=OPERATOR_MANAGER)
 
     def healthy(self, p: RemediationProposal) -> tuple[bool, str]:
         d = self._deployment(p)
@@ -186,10 +245,10 @@ class RestoreReplicas(Action):
     def undo(self, p: RemediationProposal, before: dict[str, Any]) -> str | None:
         if before.get("replicas") is None:
             return None
-        self.kube.apps.patch_namespaced_deployment_scale(
-            p.target.name, p.target.namespace, {"spec": {"replicas": int(before["replicas"])}})
+        self.kube.apps.patch_namespaced_deployment(  # not /scale: managedFields then show it was the operator
+            p.target.name, p.target.namespace, {"spec": {"replicas": int(before["replicas"])}}, field_manager=OPERATOR_MANAGER)
         return f"레플리카를 조치 전 값({before['replicas']})으로 되돌림"
 
 
-def action_for(name: str, kube: Kube) -> Action:
-    return {a.name: a for a in (DeleteCpuBurner, RollbackImage, RestoreReplicas)}[name](kube)
+def action_for(name: str, kube: Kube, settings: Settings | None = None) -> Action:
+    return {a.name: a for a in (DeleteCpuBurner, RollbackImage, RestoreReplicas)}[name](kube, settings)

@@ -23,7 +23,7 @@ from ..constants import FINISHED_PHASES, GROUP, PLURAL, VERSION
 from ..kube.client import Kube
 from ..settings import Settings
 from .notifications import cloudwatch_message, notification_record
-from .sim import set_image_with_fault
+from .sim import chaos_scale_to_zero, set_image_with_fault
 
 
 class Expected(BaseModel):
@@ -107,7 +107,10 @@ def run_step(kube: Kube, ns: str, step: dict[str, Any]) -> None:
         _wait(lambda: (kube.apps.read_namespaced_deployment(name, ns).status.ready_replicas or 0) >= want, 60, f"{name} ready")
     elif "scale" in step:
         s = step["scale"]
-        kube.apps.patch_namespaced_deployment_scale(s["deployment"], ns, {"spec": {"replicas": s["replicas"]}})
+        if s["replicas"] == 0:  # the seed chaos, under its own field manager
+            chaos_scale_to_zero(kube, ns, s["deployment"])
+        else:
+            kube.apps.patch_namespaced_deployment_scale(s["deployment"], ns, {"spec": {"replicas": s["replicas"]}})
         if s["replicas"] == 0:
             _wait(lambda: not _pods(kube, ns, s["deployment"]), 60, "scale-down")
     elif "setImage" in step:

@@ -48,3 +48,17 @@ def set_image_with_fault(apps: Any, ns: str, name: str, image: str, fault: str |
                                  if not k.startswith("sim.netaiops.io/")} | ann
     tmpl.spec.containers[0].image = image
     apps.replace_namespaced_deployment(name, ns, dep)
+
+
+CHAOS_MANAGER = "netaiops-chaos"  # the seed chaos' field manager (INCIDENT_REMEDIATION_CHAOS_MANAGERS lists it)
+
+
+def chaos_scale_to_zero(kube: Any, ns: str, name: str) -> None:
+    """The seed chaos "scaled to 0", as a chaos tool does it: it notes the replicas it found
+    (netaiops.io/previous-replicas) and sets spec.replicas to 0, both under its own field manager, so
+    managedFields show the API who did it (the operator scales back only what a known chaos tool scaled down)."""
+    replicas = kube.apps.read_namespaced_deployment(name, ns).spec.replicas or 0
+    kube.apps.patch_namespaced_deployment(name, ns, {"metadata": {"annotations": {
+        "netaiops.io/previous-replicas": str(replicas)}}}, field_manager=CHAOS_MANAGER)
+    # a patch of the Deployment, not the scale subresource: only the former records who set spec.replicas
+    kube.apps.patch_namespaced_deployment(name, ns, {"spec": {"replicas": 0}}, field_manager=CHAOS_MANAGER)

@@ -48,7 +48,7 @@ NODE_BRIDGE, NODE_IP = "inc-node0", os.environ.get("LOCAL_CLUSTER_REAL_NODE_IP",
 POD_BRIDGE, POD_SUBNET = "inc-cni0", os.environ.get("LOCAL_CLUSTER_REAL_NODE_POD_CIDR", "10.87.0.0/24")
 TAINT_KEY = LABEL_KEY = "netaiops.io/real-node"
 PACKAGES = {"containerd": "containerd", "runc": "runc", "iptables": "iptables", "busybox": "busybox-static",
-            "stress-ng": "stress-ng"}
+            "stress-ng": "stress-ng", "gcc": "gcc", "ip": "iproute2"}
 # Directories the kubelet, containerd and CNI write outside the directories they are given.
 OUTSIDE_DIRS = ["/var/lib/kubelet", "/var/lib/cni", "/run/containerd", "/var/run/netns", "/run/netns",
                 "/var/log/containers", "/var/log/pods", "/opt/containerd", "/etc/cni"]

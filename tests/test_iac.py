@@ -1,6 +1,6 @@
 """The AWS side as code: deploy/aws/*.yaml (CloudFormation) linted by cfn-lint, deployed into moto's
 CloudFormation with production boto3 calls, and held equal to what the code really calls — the IAM
-actions of every boto3 call in operator/ and bridge_lambda/ against README's IAM tables and the
+actions of every boto3 call in operator/ and bridge_lambda/ against docs/aws.md's IAM tables and the
 templates' policies — and to the alarms `incident-operator alarms setup` creates."""
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from .support.iam_calls import boto3_calls
 ROOT = Path(__file__).resolve().parent.parent
 BRIDGE = ROOT / "deploy" / "aws" / "bridge.yaml"
 OPERATOR = ROOT / "deploy" / "aws" / "operator-iam.yaml"
+IAM_DOC = ROOT / "docs" / "aws.md"  # the IAM tables, each after an `<!-- iam:ROLE -->` marker
 REGION = "eu-west-1"  # apart from the other tests' resources on the shared endpoint
 # moto warns (from its server thread) about each resource type of NOT_IN_MOTO below
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse .* not supported by moto")
@@ -84,9 +85,9 @@ def required_actions() -> dict[str, set[str]]:
     return {role: set(acts) for role, acts in _required_actions().items()}
 
 
-def readme_actions() -> dict[str, set[str]]:
-    """The README's IAM tables: each follows a `<!-- iam:ROLE -->` marker; the first column names the actions."""
-    lines = (ROOT / "README.md").read_text().splitlines()
+def doc_actions() -> dict[str, set[str]]:
+    """The IAM tables of docs/aws.md: each follows a `<!-- iam:ROLE -->` marker; the first column names the actions."""
+    lines = IAM_DOC.read_text().splitlines()
     out: dict[str, set[str]] = {}
     for i, line in enumerate(lines):
         m = re.match(r"<!-- iam:([\w-]+) -->", line.strip())
@@ -163,7 +164,7 @@ def test_cfn_lint_catches_a_broken_template(tmp_path):
     assert res.returncode != 0 and "python2.11" in res.stdout and "sendmesage" in res.stdout.lower()
 
 
-# --- IAM: code == README == templates ----------------------------------------------------------
+# --- IAM: code == docs/aws.md == templates ----------------------------------------------------
 
 def test_the_code_walk_finds_every_client_pattern(tmp_path):
     """The walk that everything below relies on: clients made, cached, handed in and returned."""
@@ -196,8 +197,8 @@ def test_every_extra_action_still_has_its_reason_in_the_code():
             assert witness in (ROOT / path).read_text(), f"{role} {act} ({why}): {witness!r} is gone from {path}"
 
 
-def test_the_code_makes_the_aws_calls_the_readme_and_templates_are_checked_against():
-    """A floor for the walk: the calls the README has always promised are among those found."""
+def test_the_code_makes_the_aws_calls_the_docs_and_templates_are_checked_against():
+    """A floor for the walk: the calls docs/aws.md has always promised are among those found."""
     req = required_actions()
     assert {"cloudwatch:GetMetricData", "cloudwatch:DescribeAlarmContributors",
             "ssm:GetParametersByPath", "ssm:GetParameters"} <= req["operator"]
@@ -206,11 +207,11 @@ def test_the_code_makes_the_aws_calls_the_readme_and_templates_are_checked_again
 
 
 @pytest.mark.parametrize("role", ["operator", "bridge", "alarms-setup"])
-def test_readme_iam_tables_list_exactly_what_the_code_calls(role):
-    tables = readme_actions()
-    assert role in tables, f"README has no `<!-- iam:{role} -->` table"
+def test_doc_iam_tables_list_exactly_what_the_code_calls(role):
+    tables = doc_actions()
+    assert role in tables, f"docs/aws.md has no `<!-- iam:{role} -->` table"
     want = required_actions()[role]
-    assert tables[role] == want, diff(f"README IAM table `{role}`", tables[role], want)
+    assert tables[role] == want, diff(f"docs/aws.md IAM table `{role}`", tables[role], want)
 
 
 @pytest.mark.parametrize("role,path,resource_type", [

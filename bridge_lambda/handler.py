@@ -9,7 +9,7 @@ logged as `record.invalid` with the API's own message and not retried. Only fail
 (network, 5xx, 429 throttling, 401 with an expired token) are *transient*: the invocation fails after
 the whole batch was tried, so Lambda retries it; records already applied are recognised by the
 alarm's state record (same transition = duplicate), however often they come back. After Lambda's
-retries, the event goes to the function's on-failure destination (see README).
+retries, the event goes to the function's on-failure destination (see docs/aws.md).
 """
 
 from __future__ import annotations

@@ -117,6 +117,7 @@ class Evaluator:
     interval: float = 5.0
     on_contributors: Callable[[str, list[dict[str, Any]]], None] | None = None  # DescribeAlarmContributors' data
     now: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    alarm_names: list[str] | None = None   # only these (None: every alarm on the endpoint)
     contributors: dict[str, dict[str, tuple[str, dict[str, str], datetime, str]]] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)   # every notification sent, for timelines
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -231,7 +232,8 @@ class Evaluator:
                  "StateTransitionedTimestamp": since} for cid, (state, attrs, since, why) in known.items() if state == "ALARM"])
 
     def tick(self) -> None:
-        for page in self.cloudwatch.get_paginator("describe_alarms").paginate(AlarmTypes=["MetricAlarm"]):
+        kw: dict[str, Any] = {"AlarmNames": self.alarm_names} if self.alarm_names else {}
+        for page in self.cloudwatch.get_paginator("describe_alarms").paginate(AlarmTypes=["MetricAlarm"], **kw):
             for alarm in page["MetricAlarms"]:
                 self.evaluate_alarm(alarm)
 

@@ -90,7 +90,8 @@ class AlarmLoop:
         self.topic = self.setup["topicArn"]
         self.publisher = Publisher(api_client, self.cw, cluster, interval=publish_every)
         insights = getattr(aws, "insights", None)
-        self.evaluator = Evaluator(self.cw, self.sns, interval=evaluate_every,
+        # the alarms this loop set up (an endpoint shared in a process may hold others')
+        self.evaluator = Evaluator(self.cw, self.sns, interval=evaluate_every, alarm_names=[a.name for a in alarms],
                                    on_contributors=(insights.contributors.__setitem__ if insights else None))
         self.pump = BridgePump(self.sns, self.sqs, self.topic, handle)
 

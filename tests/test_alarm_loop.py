@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 
 from local_stack import faults as F
-from local_stack.aws import LocalAws
 from local_stack.cluster import wait_for
 from local_stack.loop import AlarmLoop, fast_alarms
 
@@ -17,8 +16,7 @@ CLUSTER = "loop-test"
 
 
 @pytest.fixture
-def loop(kube, ns, real_node, monkeypatch, kubeconfig):
-    aws = LocalAws()
+def loop(kube, ns, real_node, monkeypatch, kubeconfig, aws):
     monkeypatch.setenv("INCIDENT_NAMESPACE", ns)   # the bridge's settings (BridgeConfig.from_env)
     monkeypatch.setenv("KUBECONFIG", kubeconfig)
     from bridge_lambda.handler import handle
@@ -26,12 +24,14 @@ def loop(kube, ns, real_node, monkeypatch, kubeconfig):
     running = AlarmLoop(aws, kube.core.api_client, CLUSTER, fast_alarms(period=10, cpu_threshold=20), handle).start()
     yield aws, running
     running.stop()
-    aws.stop()
 
 
 def alarm_incidents(kube, ns, alarm):
+    """The alarm's Incidents about this test's namespace (the agent publishes every pod of the real node, so
+    another test's pods may be contributors too; the bridge files all of them here)."""
     items = kube.custom.list_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents")["items"]
-    return [i for i in items if (i["spec"].get("alarm") or {}).get("name") == alarm]
+    return [i for i in items if (i["spec"].get("alarm") or {}).get("name") == alarm
+            and (i["spec"].get("target") or {}).get("namespace") == ns]
 
 
 def test_a_burning_pod_fires_cpu_spike_is_removed_and_the_alarm_recovers(kube, ns, loop, start_operator):
@@ -63,3 +63,34 @@ def test_a_burning_pod_fires_cpu_spike_is_removed_and_the_alarm_recovers(kube, n
                          for h in running.evaluator.history), 120, "the contributor back to OK")
     wait_for(lambda: (get()["spec"].get("recovery") or {}).get("recoveredAt"), 60, "the recovery on the Incident")
     assert len(alarm_incidents(kube, ns, "netaiops-cpu-spike")) == 1   # nothing duplicated by the alarm-level notifications
+
+
+@pytest.fixture
+def restarts_loop(kube, ns, real_node, monkeypatch, kubeconfig, aws):
+    monkeypatch.setenv("INCIDENT_NAMESPACE", ns)
+    monkeypatch.setenv("KUBECONFIG", kubeconfig)
+    from bridge_lambda.handler import handle
+    # the seed's pod-restarts alarm (MAX of pod_number_of_container_restarts), with a threshold a short test reaches
+    alarms = [a for a in fast_alarms(period=10, restarts_threshold=1) if a.name == "netaiops-pod-restarts"]
+    running = AlarmLoop(aws, kube.core.api_client, CLUSTER, alarms, handle).start()
+    yield aws, running
+    running.stop()
+
+
+def test_a_real_crash_loop_fires_pod_restarts_and_is_diagnosed_as_crash_loop(kube, ns, restarts_loop, start_operator):
+    aws, running = restarts_loop
+    kube.apps.create_namespaced_deployment(ns, F.deployment("payments", [F.container(
+        command=F.sh("echo 'payments: FATAL: DATABASE_URL is not set' >&2; exit 3"))]))
+    start_operator({"INCIDENT_AWS_ENDPOINT_URL": aws.endpoint, "INCIDENT_AWS_REGION": "ap-northeast-2",
+                    "INCIDENT_CLUSTER_NAME": CLUSTER, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
+    incs = wait_for(lambda: alarm_incidents(kube, ns, "netaiops-pod-restarts"), 180,
+                    f"the pod-restarts alarm's Incident (local stack: {running.errors()}; "
+                    f"notifications {[(h['new'], h['contributor']) for h in running.evaluator.history]}; bridge {running.pump.results[-3:]})")
+    assert len(incs) == 1 and incs[0]["spec"]["target"]["pod"] == "payments"
+    name = incs[0]["metadata"]["name"]
+    get = lambda: kube.custom.get_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", name)  # noqa: E731
+    st = wait_for(lambda: (lambda x: x if (x.get("status") or {}).get("phase") in ("Resolved", "NeedsAction", "Failed") else None)(get()),
+                  120, "the Incident finished")["status"]
+    assert st["causes"][0]["kind"] == "crash-loop", (st.get("target"), st.get("affected"), st.get("evidence"), st["causes"])
+    assert "DATABASE_URL" in str(st["causes"][0])   # the container's own last words, from the kubelet
+    assert st["phase"] == "NeedsAction"              # no native fix for an application that exits: a person acts

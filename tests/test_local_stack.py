@@ -127,44 +127,41 @@ def test_images_are_reproducible_oci_layouts_named_for_the_cri(tmp_path):
 
 # -------------------------------------------------------------- the evaluator against the local CloudWatch
 
-def test_evaluator_fires_a_contributor_and_the_alarm_then_returns_to_ok():
+def test_evaluator_fires_a_contributor_and_the_alarm_then_returns_to_ok(aws):
     """Datapoints in the local CloudWatch → the seed's Metrics Insights alarm → one contributor in ALARM
     (its own notification, naming the pod) and the alarm-level one; no data afterwards (notBreaching) → OK."""
     from incident_operator.alarms import setup
     from local_stack.alarm_evaluator import Evaluator
-    from local_stack.aws import LocalAws
     from local_stack.loop import fast_alarms
 
-    aws = LocalAws()
-    try:
-        cw, sns, sqs = aws.client("cloudwatch"), aws.client("sns"), aws.client("sqs")
-        topic = setup(cw, sns, "c1", None, "t", fast_alarms(period=10, cpu_threshold=40))["topicArn"]
-        queue = sqs.create_queue(QueueName="q")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-        now = datetime.now(timezone.utc)
-        base = datetime.fromtimestamp(int(now.timestamp()) // 10 * 10, timezone.utc)
-        dims = [{"Name": "ClusterName", "Value": "c1"}, {"Name": "Namespace", "Value": "demo"}, {"Name": "PodName", "Value": "burner"}]
-        for i, value in ((1, 55.0), (2, 61.0), (3, 12.0)):
-            cw.put_metric_data(Namespace="ContainerInsights", MetricData=[{
-                "MetricName": "pod_cpu_utilization", "Value": value, "Unit": "Percent", "Dimensions": dims,
-                "Timestamp": base - timedelta(seconds=10 * i) + timedelta(seconds=2)}])
-        clock = [base + timedelta(seconds=1)]
-        ev = Evaluator(cw, sns, now=lambda: clock[0])
-        ev.tick()
-        assert [(h["new"], h["contributor"]) for h in ev.history] == [
-            ("ALARM", {"Namespace": "demo", "PodName": "burner"}), ("ALARM", None)]
-        assert "2 out of the last 3 datapoints" in ev.history[0]["reason"]
-        assert cw.describe_alarms(AlarmNames=["netaiops-cpu-spike"])["MetricAlarms"][0]["StateValue"] == "ALARM"
-        bodies = [json.loads(json.loads(m["Body"])["Message"]) for m in
-                  sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]]
-        assert sorted(bool(b.get("AlarmContributorId")) for b in bodies) == [False, True]
-        contributor = next(b for b in bodies if b.get("AlarmContributorId"))
-        assert contributor["AlarmContributorAttributes"] == {"Namespace": "demo", "PodName": "burner"}
-        assert contributor["NewStateValue"] == "ALARM"
-        clock[0] = base + timedelta(seconds=41)   # three periods later, nothing reported: notBreaching
-        ev.tick()
-        assert [(h["old"], h["new"]) for h in ev.history[2:]] == [("ALARM", "OK"), ("ALARM", "OK")]
-        assert cw.describe_alarms(AlarmNames=["netaiops-cpu-spike"])["MetricAlarms"][0]["StateValue"] == "OK"
-    finally:
-        aws.stop()
+    # the session's local AWS endpoint (moto keeps one state per process)
+    cw, sns, sqs = aws.client("cloudwatch"), aws.client("sns"), aws.client("sqs")
+    alarms = fast_alarms(period=10, cpu_threshold=40)
+    topic = setup(cw, sns, "c1", None, "t", alarms)["topicArn"]
+    queue = sqs.create_queue(QueueName="evaluator-test")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    now = datetime.now(timezone.utc)
+    base = datetime.fromtimestamp(int(now.timestamp()) // 10 * 10, timezone.utc)
+    dims = [{"Name": "ClusterName", "Value": "c1"}, {"Name": "Namespace", "Value": "demo"}, {"Name": "PodName", "Value": "burner"}]
+    for i, value in ((1, 55.0), (2, 61.0), (3, 12.0)):
+        cw.put_metric_data(Namespace="ContainerInsights", MetricData=[{
+            "MetricName": "pod_cpu_utilization", "Value": value, "Unit": "Percent", "Dimensions": dims,
+            "Timestamp": base - timedelta(seconds=10 * i) + timedelta(seconds=2)}])
+    clock = [base + timedelta(seconds=1)]
+    ev = Evaluator(cw, sns, now=lambda: clock[0], alarm_names=["netaiops-cpu-spike"])
+    ev.tick()
+    assert [(h["new"], h["contributor"]) for h in ev.history] == [
+        ("ALARM", {"Namespace": "demo", "PodName": "burner"}), ("ALARM", None)]
+    assert "2 out of the last 3 datapoints" in ev.history[0]["reason"]
+    assert cw.describe_alarms(AlarmNames=["netaiops-cpu-spike"])["MetricAlarms"][0]["StateValue"] == "ALARM"
+    bodies = [json.loads(json.loads(m["Body"])["Message"]) for m in
+              sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]]
+    assert sorted(bool(b.get("AlarmContributorId")) for b in bodies) == [False, True]
+    contributor = next(b for b in bodies if b.get("AlarmContributorId"))
+    assert contributor["AlarmContributorAttributes"] == {"Namespace": "demo", "PodName": "burner"}
+    assert contributor["NewStateValue"] == "ALARM"
+    clock[0] = base + timedelta(seconds=41)   # three periods later, nothing reported: notBreaching
+    ev.tick()
+    assert [(h["old"], h["new"]) for h in ev.history[2:]] == [("ALARM", "OK"), ("ALARM", "OK")]
+    assert cw.describe_alarms(AlarmNames=["netaiops-cpu-spike"])["MetricAlarms"][0]["StateValue"] == "OK"

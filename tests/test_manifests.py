@@ -202,7 +202,7 @@ def test_a_rerun_annotation_on_an_archived_incident_is_refused_with_what_to_do(a
     on one silently did nothing. The manifests' admission policy refuses that write and says what works; the write
     that takes the label off in the same request (what `incident-operator rerun` sends) and the operator's own
     archiving write go through."""
-    from .support.cluster import wait_for
+    from local_stack.cluster import wait_for
 
     body = incident("old", target={"namespace": ns})
     body["metadata"]["annotations"] = {"netaiops.io/rerun": "1"}  # re-run once before

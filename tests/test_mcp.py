@@ -325,7 +325,7 @@ def test_a_callers_token_reads_and_writes_only_its_namespaces(kube, ns, make_nam
     Node target is refused, or — for a token allowed Nodes — answers without the other namespaces' pods on
     that node; chaos-cleanup cannot touch, nor record in, an Incident of another namespace."""
     from .conftest import Incidents
-    from .support import scenarios
+    from local_stack import scenarios
     from local_stack.workloads import incident
 
     other = make_namespace("other")

@@ -25,7 +25,6 @@ from local_stack import faults as F
 from local_stack.container_insights import Publisher
 from local_stack.real_node import NODE_NAME
 from .conftest import OperatorProcess
-from local_stack.aws import LocalAws
 from local_stack.cluster import ROOT, wait_for
 from local_stack.workloads import incident
 
@@ -47,13 +46,6 @@ def apply(kube, ns: str, body: dict) -> None:
 
 def pods(kube, ns: str, app: str):
     return kube.core.list_namespaced_pod(ns, label_selector=f"app={app}").items
-
-
-@pytest.fixture(scope="module")
-def aws():
-    local = LocalAws()
-    yield local
-    local.stop()
 
 
 @pytest.fixture(scope="module")

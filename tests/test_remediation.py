@@ -132,7 +132,7 @@ def kubectl(kubeconfig: str, *args: str) -> str:
     """The real kubectl, so managedFields name it as they would for a person at a terminal."""
     import subprocess
 
-    from .support.cluster import kubectl_path
+    from local_stack.cluster import kubectl_path
     return subprocess.run([kubectl_path(), "--kubeconfig", kubeconfig, *args], capture_output=True, text=True, check=True).stdout
 
 

@@ -96,7 +96,7 @@ def test_receiver_and_bridge_cannot_write_the_operators_settings(webhook_applied
     from bridge_lambda.incidents import IncidentWriter
     from incident_operator.scenarios.notifications import cloudwatch_message, notification_record
 
-    from .support.cluster import wait_for
+    from local_stack.cluster import wait_for
 
     api = _identity_clients(kube, kubeconfig)[who]
     core = client.CoreV1Api(api)

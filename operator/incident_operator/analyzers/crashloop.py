@@ -23,9 +23,12 @@ class CrashLoopAnalyzer(Analyzer):
     title = "컨테이너 반복 재시작 (CrashLoopBackOff)"
 
     def analyze(self, bundle: EvidenceBundle) -> list[Cause]:
+        # a restart alarm already says "restarting": two failed runs are a loop caught between back-offs (the
+        # container running again, or terminated, at the moment it is read), not only a CrashLoopBackOff state
+        least = 2 if alarm_mentions(bundle, "restart") else 3
         hits = [(p, c) for p, c in pod_containers(bundle)
                 if c.last_termination_reason != "OOMKilled" and c.state_reason != "OOMKilled"
-                and (c.state_reason == "CrashLoopBackOff" or (c.restart_count >= 3 and c.last_exit_code not in (None, 0)))]
+                and (c.state_reason == "CrashLoopBackOff" or (c.restart_count >= least and c.last_exit_code not in (None, 0)))]
         causes = []
         for key, pairs in group_by_workload(hits).items():
             pod, c = pairs[0]

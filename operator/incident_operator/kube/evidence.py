@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 import logging
 from datetime import datetime, timezone
@@ -175,6 +177,9 @@ def _egress_allows_dns(rule: client.V1NetworkPolicyEgressRule) -> bool:
     return ports and peers
 
 
+NO_LOGS = re.compile(r"^unable to retrieve container logs for \S+\s*$")
+
+
 class ClusterCollector:
     """Reads one target's evidence from the API. Every read is bounded by the settings."""
 
@@ -332,6 +337,8 @@ class ClusterCollector:
                     tail_lines=self.log_tail_lines, previous=prev, limit_bytes=64 * 1024, _request_timeout=5,
                     _preload_content=False)
                 text = resp.data.decode("utf-8", errors="replace")
+                if NO_LOGS.match(text):  # the kubelet's answer, with 200, when that container's log file is gone
+                    continue
                 if text:
                     return text[-8000:]
             except Exception as exc:  # noqa: BLE001 - logs are best effort

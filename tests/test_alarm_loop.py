@@ -15,11 +15,19 @@ pytestmark = pytest.mark.cluster
 CLUSTER = "loop-test"
 
 
+def bridge(kube, ns):
+    """The bridge Lambda's handler as this test's function: its Incidents go to the test's namespace (a warm
+    Lambda keeps its writer, so each test hands its own)."""
+    from bridge_lambda.config import BridgeConfig
+    from bridge_lambda.handler import handle
+    from bridge_lambda.incidents import IncidentWriter
+    writer = IncidentWriter(kube.core.api_client, BridgeConfig(namespace=ns))
+    return lambda event: handle(event, None, writer)
+
+
 @pytest.fixture
 def loop(kube, ns, real_node, monkeypatch, kubeconfig, aws):
-    monkeypatch.setenv("INCIDENT_NAMESPACE", ns)   # the bridge's settings (BridgeConfig.from_env)
-    monkeypatch.setenv("KUBECONFIG", kubeconfig)
-    from bridge_lambda.handler import handle
+    handle = bridge(kube, ns)
     # one busy core of the real node's two is 50 % of the node: the cpu-spike threshold is set for that size
     running = AlarmLoop(aws, kube.core.api_client, CLUSTER, fast_alarms(period=10, cpu_threshold=20), handle).start()
     yield aws, running
@@ -67,9 +75,7 @@ def test_a_burning_pod_fires_cpu_spike_is_removed_and_the_alarm_recovers(kube, n
 
 @pytest.fixture
 def restarts_loop(kube, ns, real_node, monkeypatch, kubeconfig, aws):
-    monkeypatch.setenv("INCIDENT_NAMESPACE", ns)
-    monkeypatch.setenv("KUBECONFIG", kubeconfig)
-    from bridge_lambda.handler import handle
+    handle = bridge(kube, ns)
     # the seed's pod-restarts alarm (MAX of pod_number_of_container_restarts), with a threshold a short test reaches
     alarms = [a for a in fast_alarms(period=10, restarts_threshold=1) if a.name == "netaiops-pod-restarts"]
     running = AlarmLoop(aws, kube.core.api_client, CLUSTER, alarms, handle).start()
@@ -83,9 +89,13 @@ def test_a_real_crash_loop_fires_pod_restarts_and_is_diagnosed_as_crash_loop(kub
         command=F.sh("echo 'payments: FATAL: DATABASE_URL is not set' >&2; exit 3"))]))
     start_operator({"INCIDENT_AWS_ENDPOINT_URL": aws.endpoint, "INCIDENT_AWS_REGION": "ap-northeast-2",
                     "INCIDENT_CLUSTER_NAME": CLUSTER, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
-    incs = wait_for(lambda: alarm_incidents(kube, ns, "netaiops-pod-restarts"), 180,
-                    f"the pod-restarts alarm's Incident (local stack: {running.errors()}; "
-                    f"notifications {[(h['new'], h['contributor']) for h in running.evaluator.history]}; bridge {running.pump.results[-3:]})")
+    try:
+        incs = wait_for(lambda: alarm_incidents(kube, ns, "netaiops-pod-restarts"), 180, "the pod-restarts alarm's Incident")
+    except AssertionError as exc:   # what the local stack saw, at the time of failure
+        raise AssertionError(f"{exc}; local stack errors {running.errors()}; notifications "
+                             f"{[(h['new'], h['contributor']) for h in running.evaluator.history]}; bridge "
+                             f"{running.pump.results[-3:]}; contributors {running.evaluator.contributors}; "
+                             f"agent ticks {running.publisher.ticks}") from None
     assert len(incs) == 1 and incs[0]["spec"]["target"]["pod"] == "payments"
     name = incs[0]["metadata"]["name"]
     get = lambda: kube.custom.get_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", name)  # noqa: E731

@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from incident_operator.scenarios.notifications import REGION_NAME, cloudwatch_message
+
+from .ticker import Ticker
 
 OPS: dict[str, tuple[Callable[[float, float], bool], str]] = {
     "GreaterThanThreshold": (lambda v, t: v > t, "greater than"),
@@ -110,7 +111,7 @@ def contributor_id(attributes: dict[str, str]) -> str:
 
 
 @dataclass
-class Evaluator:
+class Evaluator(Ticker):
     """Evaluates every alarm on the endpoint every `interval` seconds and sends what CloudWatch would send."""
     cloudwatch: Any
     sns: Any
@@ -120,9 +121,8 @@ class Evaluator:
     alarm_names: list[str] | None = None   # only these (None: every alarm on the endpoint)
     contributors: dict[str, dict[str, tuple[str, dict[str, str], datetime, str]]] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)   # every notification sent, for timelines
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
     last_error: str | None = None
+    thread_name = "alarm-evaluator"
 
     # ------------------------------------------------------------ reads
     def _windows(self, period: int, count: int) -> tuple[datetime, datetime, list[datetime]]:
@@ -236,22 +236,3 @@ class Evaluator:
         for page in self.cloudwatch.get_paginator("describe_alarms").paginate(AlarmTypes=["MetricAlarm"], **kw):
             for alarm in page["MetricAlarms"]:
                 self.evaluate_alarm(alarm)
-
-    def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-                self.last_error = None
-            except Exception as exc:  # noqa: BLE001 - the evaluator keeps going; the error is kept for the caller
-                self.last_error = f"{type(exc).__name__}: {exc}"
-            self._stop.wait(self.interval)
-
-    def start(self) -> "Evaluator":
-        self._thread = threading.Thread(target=self.run, name="alarm-evaluator", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(10)

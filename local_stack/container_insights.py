@@ -28,10 +28,11 @@ the I/O are at the edges.
 from __future__ import annotations
 
 import hashlib
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable
+
+from .ticker import Ticker
 
 NAMESPACE = "ContainerInsights"
 CPU_PER_CORE = 1000.0  # millicores
@@ -191,8 +192,9 @@ def node_metrics(cluster: str, node: dict[str, Any], summary: dict[str, Any], po
     return out
 
 
-class Publisher:
+class Publisher(Ticker):
     """The agent's loop: every `interval` seconds, every node with a kubelet → put_metric_data."""
+    thread_name = "container-insights"
 
     def __init__(self, api_client: Any, cloudwatch: Any, cluster: str, interval: float = 10.0,
                  node_selector: str = "netaiops.io/real-node=true"):
@@ -200,8 +202,6 @@ class Publisher:
         self.core = client.CoreV1Api(api_client)
         self.cw, self.cluster, self.interval, self.node_selector = cloudwatch, cluster, interval, node_selector
         self.rates = Rates()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.ticks = 0
         self.last_error: str | None = None
 
@@ -222,22 +222,3 @@ class Publisher:
             self.cw.put_metric_data(Namespace=NAMESPACE, MetricData=[d.aws(when) for d in data[i:i + 500]])
         self.ticks += 1
         return data
-
-    def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-                self.last_error = None
-            except Exception as exc:  # noqa: BLE001 - an agent keeps going; the error is kept for the caller
-                self.last_error = f"{type(exc).__name__}: {exc}"
-            self._stop.wait(self.interval)
-
-    def start(self) -> "Publisher":
-        self._thread = threading.Thread(target=self.run, name="container-insights", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(10)

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from typing import Any
 
@@ -22,6 +21,7 @@ from incident_operator.scenarios.notifications import lambda_record
 
 from .alarm_evaluator import Evaluator
 from .container_insights import Publisher
+from .ticker import Ticker
 
 
 def fast_alarms(period: int = 10, cpu_threshold: float | None = None, node_threshold: float | None = None,
@@ -39,7 +39,7 @@ def fast_alarms(period: int = 10, cpu_threshold: float | None = None, node_thres
     return out
 
 
-class BridgePump:
+class BridgePump(Ticker):
     """SNS → (SQS subscription) → the bridge handler, one Lambda SNS event per delivered message."""
 
     def __init__(self, sns: Any, sqs: Any, topic_arn: str, handle: Any, interval: float = 1.0):
@@ -48,11 +48,11 @@ class BridgePump:
         arn = sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.subscription = sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)["SubscriptionArn"]
         self.results: list[dict[str, Any]] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.last_error: str | None = None
 
-    def pump(self) -> int:
+    thread_name = "bridge-pump"
+
+    def tick(self) -> int:
         msgs = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
         for m in msgs:
             event = {"Records": [lambda_record(json.loads(m["Body"]), self.subscription)]}
@@ -61,25 +61,6 @@ class BridgePump:
             if not out.get("batchItemFailures"):   # a failed record stays on the queue and comes back
                 self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"])
         return len(msgs)
-
-    def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.pump()
-                self.last_error = None
-            except Exception as exc:  # noqa: BLE001
-                self.last_error = f"{type(exc).__name__}: {exc}"
-            self._stop.wait(self.interval)
-
-    def start(self) -> "BridgePump":
-        self._thread = threading.Thread(target=self.run, name="bridge-pump", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(10)
 
 
 class AlarmLoop:

@@ -9,7 +9,6 @@ summary API; each test asserts the diagnosis and the remediation outcome.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time

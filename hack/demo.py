@@ -89,12 +89,13 @@ def timeline(inc: dict, loop: AlarmLoop, t0: datetime) -> list[tuple[str, str]]:
         rows += [("alarm ALARM", stamp(first("ALARM"), t0))]
     rows += [("Incident created", stamp(inc["metadata"]["creationTimestamp"], t0)),
              ("diagnosed", stamp((phases.get("Diagnosing") or {}).get("finishedAt"), t0)),
-             ("remediated", stamp(actions[0].get("startedAt") if actions else None, t0)),
-             ("verified", stamp(actions[0].get("finishedAt") if actions else None, t0)),
+             ("remediated", stamp(actions[0].get("appliedAt") if actions else None, t0)),
+             ("verified", stamp(actions[0].get("verifiedAt") if actions else None, t0)),
              (st.get("phase", "?"), stamp((phases.get("Responding") or {}).get("finishedAt"), t0))]
     if alarm:
         ok = next((h["at"] for h in hist if h["new"] == "OK" and h["old"] == "ALARM"), None)
-        rows += [("alarm OK", stamp(ok, t0))]
+        rows += [("alarm OK", stamp(ok, t0)),
+                 ("recovery noted", stamp(((inc.get("spec") or {}).get("recovery") or {}).get("recoveredAt"), t0))]
     return rows
 
 
@@ -172,7 +173,8 @@ def main() -> int:
                     print(f"  {time.strftime('%H:%M:%S')}  {name:<40} → {phase:<11} {st.get('topCause') or ''}", flush=True)
             done = [i for i in items if (i.get("status") or {}).get("phase") in TERMINAL]
             alarmed = [i for i in items if (i["spec"].get("alarm") or {}).get("name") == "netaiops-cpu-spike"]
-            recovered = any(h["alarm"] == "netaiops-cpu-spike" and h["new"] == "OK" and h["old"] == "ALARM" for h in loop.evaluator.history)
+            # the alarm back to OK and the bridge's recovery recorded on the Incident
+            recovered = bool(alarmed) and all(((i["spec"].get("recovery") or {}).get("recoveredAt")) for i in alarmed)
             if alarmed and len(done) == len(items) >= 3 and recovered:
                 break
             errors = loop.errors()

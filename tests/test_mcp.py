@@ -15,6 +15,7 @@ from incident_operator.tools import default_registry
 
 from local_stack.aws import free_port
 from .support.datadog_server import API_KEY, APP_KEY, DatadogServer, sample
+from .support.pki import make_pki
 
 EXPECTED = {t.name for t in default_registry()}
 
@@ -192,27 +193,12 @@ def test_mcp_http_refuses_to_start_without_authentication(host, env, error):
     assert proc.returncode == 2 and "invalid configuration" in proc.stderr and error in proc.stderr, proc.stderr
 
 
-def _pki(tmp_path):
-    """A CA, a server certificate for 127.0.0.1 and a client certificate (openssl)."""
-    d = tmp_path / "pki"
-    d.mkdir()
-
-    def run(*a):
-        subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True)
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=test-ca")
-    for who, ext in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")):
-        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{who}.key", "-out", f"{who}.csr", "-subj", f"/CN={who}")
-        (d / f"{who}.ext").write_text(ext + "\n")
-        run("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", f"{who}.crt", "-days", "2", "-extfile", f"{who}.ext")
-    return lambda name: str(d / name)
-
-
 def test_mcp_over_mutual_tls_needs_the_client_certificate_and_the_token(mcp_http, tmp_path):
     import ssl
 
     import httpx
-    f = _pki(tmp_path)
+    pki = make_pki(tmp_path / "pki")
+    f = lambda name: str(pki(name))  # noqa: E731 - argv and ssl want text
     server = mcp_http([{"name": "oncall", "token": TOKEN, "namespaces": ["*"]}],
                       args=["--tls-cert", f("server.crt"), "--tls-key", f("server.key"), "--client-ca", f("ca.crt")])
     anonymous = ssl.create_default_context(cafile=f("ca.crt"))

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 import requests
@@ -18,6 +18,8 @@ from incident_operator.constants import GROUP, PLURAL, VERSION
 
 from local_stack.aws import free_port
 from local_stack.cluster import ROOT, wait_for
+
+from .support.pki import make_pki
 
 TOKEN = "am-webhook-token-0123456789abcdef"
 STARTS = "2026-03-02T01:02:03.456Z"
@@ -198,19 +200,6 @@ def test_receiver_refuses_to_run_without_authentication(kubeconfig):
     assert out.returncode == 2 and "does not run unauthenticated" in out.stderr
 
 
-def _pki(d: Path) -> Callable[[str], Path]:
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl."""
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=test-ca")
-    for who, ext in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")):
-        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{who}.key", "-out", f"{who}.csr", "-subj", f"/CN={who}")
-        (d / f"{who}.ext").write_text(ext + "\n")
-        run("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", f"{who}.crt", "-days", "2", "-extfile", f"{who}.ext")
-    return lambda name: d / name
-
-
 def test_mutual_tls_requires_a_client_certificate(kube, ns, tmp_path):
     import threading
 
@@ -219,7 +208,7 @@ def test_mutual_tls_requires_a_client_certificate(kube, ns, tmp_path):
     from incident_operator.settings import Settings
     from incident_operator.webhook import Receiver, WebhookServer, make_writer
 
-    f = _pki(tmp_path)
+    f = make_pki(tmp_path)
     s = Settings(webhook_tls_cert=str(f("server.crt")), webhook_tls_key=str(f("server.key")),
                  webhook_tls_client_ca=str(f("ca.crt")), webhook_namespace=ns)
     server = WebhookServer(s, Receiver(make_writer(s, k8s.ApiClient())), "127.0.0.1", 0)

@@ -23,7 +23,8 @@ from incident_operator.constants import GROUP, PLURAL, VERSION
 
 from local_stack.aws import free_port
 from local_stack.cluster import ROOT, wait_for
-from .test_webhook_alertmanager import TOKEN, _pki, alert, payload
+from .support.pki import make_pki
+from .test_webhook_alertmanager import TOKEN, alert, payload
 
 IDLE = 2  # INCIDENT_WEBHOOK_IDLE_TIMEOUT_SECONDS / _HANDSHAKE_TIMEOUT_SECONDS of the receivers started here
 
@@ -79,9 +80,7 @@ def start_receiver(kubeconfig, ns, tmp_path: Path) -> Iterator[Callable[..., Rec
                 "PYTHONUNBUFFERED": "1", **(env or {})}
         pki = None
         if tls:
-            d = tmp_path / "pki"
-            d.mkdir(exist_ok=True)
-            pki = _pki(d)
+            pki = make_pki(tmp_path / "pki")
             full.update(INCIDENT_WEBHOOK_TLS_CERT=str(pki("server.crt")), INCIDENT_WEBHOOK_TLS_KEY=str(pki("server.key")),
                         INCIDENT_WEBHOOK_TLS_CLIENT_CA=str(pki("ca.crt")))
         log = tmp_path / f"webhook-{port}.log"

@@ -173,12 +173,16 @@ def node_metrics(cluster: str, node: dict[str, Any], summary: dict[str, Any], po
         containers = spec.get("containers") or []
         limits = [quantity_cpu_millicores(((c.get("resources") or {}).get("limits") or {}).get("cpu")) for c in containers]
         mem_limits = [quantity_bytes(((c.get("resources") or {}).get("limits") or {}).get("memory")) for c in containers]
-        cpu_ns = sum((c.get("cpu") or {}).get("usageNanoCores") or 0 for c in st.get("containers") or [])
-        pod_cpu = cpu_ns / 1e6
+        # usageNanoCores is a rate between two of cAdvisor's samples: a container started since the last one
+        # has none yet, and the agent (which differentiates cumulative counters) has no value either — a pod
+        # with any container's rate unknown gets no CPU datapoint this tick rather than a made-up 0
+        usage = [(c.get("cpu") or {}).get("usageNanoCores") for c in st.get("containers") or []]
+        cpu_known = bool(usage) and all(u is not None for u in usage)
+        pod_cpu = sum(u or 0 for u in usage) / 1e6
         pod_ws = sum((c.get("memory") or {}).get("workingSetBytes") or 0 for c in st.get("containers") or [])
-        if node_cpu_limit:
+        if node_cpu_limit and cpu_known:
             emit("pod_cpu_utilization", 100.0 * pod_cpu / node_cpu_limit, "Percent", pdims)
-        if limits and all(x for x in limits):
+        if cpu_known and limits and all(x for x in limits):
             emit("pod_cpu_utilization_over_pod_limit", 100.0 * pod_cpu / sum(limits), "Percent", pdims)  # type: ignore[arg-type]
         if node_mem_limit:
             emit("pod_memory_utilization", 100.0 * pod_ws / node_mem_limit, "Percent", pdims)

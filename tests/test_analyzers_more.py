@@ -9,6 +9,8 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from kubernetes import client
 
 from incident_operator.analyzers import analyze
@@ -398,3 +400,32 @@ def test_a_memory_spike_that_fell_back_is_not_a_leak():
     b = {**_bundle(pods=[oom]), "metrics": [_series("pod_memory_utilization_over_pod_limit", [35, 36, 99, 100, 40, 100], PodName="catalog")]}
     kinds = [c.kind for c in analyze(EvidenceBundle.model_validate(b)).causes]
     assert kinds[0] == "oom-killed" and "memory-leak" not in kinds, kinds
+
+
+# The container states the real node's kubelet reported for a container that exits 1 under restartPolicy
+# Always, sampled every 0.3 s (local_stack.faults "crash"): most of each back-off is spent as terminated/Error,
+# not as waiting/CrashLoopBackOff — the analyzer must see the loop whichever moment it reads.
+CRASH_STATES = [
+    # (state, reason, restarts, last exit, looping)
+    ("running", None, 0, None, False),              # first run
+    ("terminated", "Error", 0, None, False),        # first failure: not a loop yet
+    ("terminated", "Error", 1, 1, True),            # failed, restarted, failed again (~12 s of the first back-off)
+    ("waiting", "CrashLoopBackOff", 1, 1, True),
+    ("running", None, 2, 1, False),                 # caught while running again: only the restart count says it
+    ("running", None, 3, 1, True),
+    ("terminated", "Completed", 2, 0, False),       # exits 0: not a failure
+    ("terminated", "OOMKilled", 2, 137, False),     # the OOM analyzer's
+    ("terminated", "Error", 1, 137, True),          # killed again and again (a liveness probe ranks above it)
+    ("terminated", "ContainerStatusUnknown", 1, 137, False),  # an evicted pod's container, deleted with it
+]
+
+
+@pytest.mark.parametrize("state,reason,restarts,last_exit,expected", CRASH_STATES)
+def test_a_crash_loop_is_seen_between_back_offs(state, reason, restarts, last_exit, expected):
+    from incident_operator.analyzers.crashloop import looping
+    from incident_operator.models.evidence import ContainerEvidence
+    c = ContainerEvidence(name="app", image="local/busybox:1", state=state, state_reason=reason,
+                          restart_count=restarts, last_exit_code=last_exit,
+                          last_termination_reason="Error" if last_exit else None)
+    assert looping(c) is expected
+    assert looping(c, pod_phase="Failed") is False  # an evicted or finished pod restarts nothing

@@ -165,3 +165,13 @@ def test_evaluator_fires_a_contributor_and_the_alarm_then_returns_to_ok(aws):
     ev.tick()
     assert [(h["old"], h["new"]) for h in ev.history[2:]] == [("ALARM", "OK"), ("ALARM", "OK")]
     assert cw.describe_alarms(AlarmNames=["netaiops-cpu-spike"])["MetricAlarms"][0]["StateValue"] == "OK"
+
+
+def test_a_container_without_a_cpu_rate_yet_gets_no_cpu_datapoint():
+    """A container started since cAdvisor's last sample has no usageNanoCores: no CPU datapoint that tick (a 0
+    would drag the minute's average under what the container really burns), memory still published."""
+    fresh = json.loads(json.dumps(SUMMARY))
+    del fresh["pods"][0]["containers"][0]["cpu"]["usageNanoCores"]
+    data = node_metrics("prod", NODE, fresh, [POD], [], Rates(), 0.0)
+    assert by(data, "pod_cpu_utilization") == {} and by(data, "pod_cpu_utilization_over_pod_limit") == {}
+    assert by(data, "pod_memory_utilization_over_pod_limit")[("ClusterName", "Namespace", "PodName")] == 50.0

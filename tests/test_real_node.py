@@ -65,9 +65,9 @@ def pod_peak(aws, ns: str, pod: str, metric: str) -> float | None:
     end = datetime.now(timezone.utc) + timedelta(minutes=1)
     res = aws.client("cloudwatch").get_metric_statistics(
         Namespace="ContainerInsights", MetricName=metric, StartTime=end - timedelta(minutes=10), EndTime=end,
-        Period=60, Statistics=["Maximum"],
+        Period=60, Statistics=["Average"],  # what the operator reads: the minute's average, not one sample
         Dimensions=[{"Name": "ClusterName", "Value": "local"}, {"Name": "Namespace", "Value": ns}, {"Name": "PodName", "Value": pod}])
-    points = [p["Maximum"] for p in res["Datapoints"]]
+    points = [p["Average"] for p in res["Datapoints"]]
     return max(points) if points else None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ..models.diagnosis import Cause, EvidenceItem
-from ..models.evidence import EvidenceBundle, PodEvidence
+from ..models.evidence import ContainerEvidence, EvidenceBundle, PodEvidence
 from .base import Analyzer, alarm_mentions, clamp, group_by_workload, pod_containers, pod_ref, workload_ref
 
 ERROR_LINE = re.compile(r"error|exception|fatal|panic|traceback|failed|refused|timeout|cannot|denied", re.I)
@@ -18,6 +18,21 @@ def log_reason(pod: PodEvidence) -> str | None:
     return (errors or lines or [None])[-1]
 
 
+def looping(c: ContainerEvidence, least: int = 3, pod_phase: str | None = None) -> bool:
+    """Whether the kubelet's record of a container shows a loop of failed runs. Between back-offs the kubelet
+    reports the last run as `terminated` (reason Error) far longer than `waiting: CrashLoopBackOff` — seen on
+    the real node: a container exiting 1 spends ~12 s of each 10-20 s back-off as terminated — so a container
+    that failed now and failed before it (restarted at least once, both exits non-zero) is looping whatever
+    the moment it was read. An OOM kill is the OOM analyzer's; a pod that ended (evicted, completed) restarts
+    nothing, and a container the kubelet lost track of (ContainerStatusUnknown) did not fail by itself."""
+    if "OOMKilled" in (c.last_termination_reason, c.state_reason) or pod_phase in ("Failed", "Succeeded"):
+        return False
+    failed_before = c.last_exit_code not in (None, 0)
+    failed_now = c.state == "terminated" and c.state_reason not in (None, "Completed", "ContainerStatusUnknown") and c.restart_count >= 1
+    return (c.state_reason == "CrashLoopBackOff" or (failed_now and failed_before)
+            or (c.restart_count >= least and failed_before))
+
+
 class CrashLoopAnalyzer(Analyzer):
     kind = "crash-loop"
     title = "컨테이너 반복 재시작 (CrashLoopBackOff)"
@@ -26,9 +41,7 @@ class CrashLoopAnalyzer(Analyzer):
         # a restart alarm already says "restarting": two failed runs are a loop caught between back-offs (the
         # container running again, or terminated, at the moment it is read), not only a CrashLoopBackOff state
         least = 2 if alarm_mentions(bundle, "restart") else 3
-        hits = [(p, c) for p, c in pod_containers(bundle)
-                if c.last_termination_reason != "OOMKilled" and c.state_reason != "OOMKilled"
-                and (c.state_reason == "CrashLoopBackOff" or (c.restart_count >= least and c.last_exit_code not in (None, 0)))]
+        hits = [(p, c) for p, c in pod_containers(bundle) if looping(c, least, p.phase)]
         causes = []
         for key, pairs in group_by_workload(hits).items():
             pod, c = pairs[0]

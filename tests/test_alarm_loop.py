@@ -10,6 +10,7 @@ import pytest
 from local_stack import faults as F
 from local_stack.cluster import wait_for
 from local_stack.loop import AlarmLoop, fast_alarms
+from local_stack.real_node import NODE_NAME
 
 pytestmark = pytest.mark.cluster
 CLUSTER = "loop-test"
@@ -104,3 +105,65 @@ def test_a_real_crash_loop_fires_pod_restarts_and_is_diagnosed_as_crash_loop(kub
     assert st["causes"][0]["kind"] == "crash-loop", (st.get("target"), st.get("affected"), st.get("evidence"), st["causes"])
     assert "DATABASE_URL" in str(st["causes"][0])   # the container's own last words, from the kubelet
     assert st["phase"] == "NeedsAction"              # no native fix for an application that exits: a person acts
+
+
+def test_a_burner_fires_node_cpu_high_and_the_operator_finds_it_on_the_node(kube, ns, real_node, aws, start_operator):
+    """The seed's node-cpu-high alarm (Metrics Insights over the cluster's nodes, one contributor per node): a
+    stress-ng pod with no CPU limit takes one of the real node's two cores, the node's contributor fires, the
+    bridge files a Node Incident in the operator's incident namespace, and the operator finds the burner among
+    the node's pods, removes it and verifies the node's CPU fell."""
+    handle = bridge(kube, ns)
+    alarms = [a for a in fast_alarms(period=10, node_threshold=35) if a.name == "netaiops-node-cpu-high"]
+    running = AlarmLoop(aws, kube.core.api_client, CLUSTER, alarms, handle).start()
+    try:
+        kube.apps.create_namespaced_deployment(ns, F.deployment("node-hog", [F.container(
+            image=F.STRESS, command=["stress-ng", "--cpu", "1", "--cpu-load", "100", "--timeout", "600s"])]))
+        start_operator({"INCIDENT_AWS_ENDPOINT_URL": aws.endpoint, "INCIDENT_AWS_REGION": "ap-northeast-2",
+                        "INCIDENT_CLUSTER_NAME": CLUSTER, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "INCIDENT_INCIDENT_NAMESPACES": ns})
+        incs = wait_for(lambda: [i for i in kube.custom.list_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents")["items"]
+                                 if (i["spec"].get("alarm") or {}).get("name") == "netaiops-node-cpu-high"], 150,
+                        f"the node-cpu-high alarm's Incident (local stack: {running.errors()}; "
+                        f"notifications {[(h['new'], h['contributor']) for h in running.evaluator.history]})")
+        assert len(incs) == 1, [i["spec"]["target"] for i in incs]
+        target = incs[0]["spec"]["target"]
+        assert target.get("kind") == "Node" and target.get("name") == NODE_NAME, target
+        name = incs[0]["metadata"]["name"]
+        get = lambda: kube.custom.get_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", name)  # noqa: E731
+        st = wait_for(lambda: (lambda x: x if (x.get("status") or {}).get("phase") in ("Resolved", "NeedsAction", "Failed") else None)(get()),
+                      150, "the Incident finished")["status"]
+        assert st.get("causes"), st
+        top = st["causes"][0]
+        assert top["kind"] == "cpu-burner" and "node-hog" in str(top.get("resource")), st["causes"]
+        assert st["phase"] == "Resolved" and st["actions"][0]["action"] == "delete-cpu-burner", (st["phase"], st.get("actions"))
+        wait_for(lambda: not kube.core.list_namespaced_pod(ns, label_selector="app=node-hog").items, 60, "node-hog gone")
+    finally:
+        running.stop()
+
+
+def test_a_flapping_workload_opens_one_incident_per_episode(kube, ns, real_node, aws):
+    """ALARM → OK → ALARM within two minutes, through the real evaluator and the bridge (no operator: nothing
+    removes the workload): two Incidents, the first recovered by the OK between them, the second still open,
+    nothing duplicated by the alarm-level notifications or the repeated contributor ALARMs."""
+    handle = bridge(kube, ns)
+    alarms = [a for a in fast_alarms(period=10, cpu_threshold=20) if a.name == "netaiops-cpu-spike"]
+    running = AlarmLoop(aws, kube.core.api_client, CLUSTER, alarms, handle).start()
+    who = {"Namespace": ns, "PodName": "flapper"}
+    try:
+        # burns a core for 30 s, rests 40 s, again: each burst breaches 3 of the 10 s periods, each rest 4
+        kube.apps.create_namespaced_deployment(ns, F.deployment("flapper", [F.container(
+            image=F.STRESS, command=F.sh("while true; do stress-ng --cpu 1 --cpu-load 100 --timeout 30s; sleep 40; done"),
+            resources={"limits": {"cpu": "800m"}})]))
+        changes = lambda: [h["new"] for h in running.evaluator.history if h["contributor"] == who]  # noqa: E731
+        wait_for(lambda: changes()[:3] == ["ALARM", "OK", "ALARM"], 240,
+                 f"ALARM, OK, ALARM for the flapper (seen {changes()}; local stack {running.errors()})")
+        wait_for(lambda: len(alarm_incidents(kube, ns, "netaiops-cpu-spike")) >= 2, 30,
+                 f"the second episode's Incident (bridge {running.pump.results[-3:]})")
+        incs = sorted(alarm_incidents(kube, ns, "netaiops-cpu-spike"), key=lambda i: i["spec"]["alarm"]["timestamp"])
+        assert len(incs) == 2, [(i["metadata"]["name"], i["spec"]["alarm"]["timestamp"]) for i in incs]
+        first, second = incs
+        assert first["spec"]["alarm"]["timestamp"] < second["spec"]["alarm"]["timestamp"]
+        assert (first["spec"].get("recovery") or {}).get("recoveredAt"), first["spec"]
+        assert not (second["spec"].get("recovery") or {}).get("recoveredAt"), second["spec"]
+    finally:
+        running.stop()

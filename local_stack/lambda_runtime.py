@@ -247,6 +247,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _scratch() -> str | None:
+    """Memory (/dev/shm) when there is some: writing a task root there is about twice as fast as to disk."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
 _EXTRACTED: dict[tuple[str, int, int], Path] = {}  # zip (path, size, mtime) -> its task root, this process
 _ENTRIES: dict[tuple[str, int, int], Path] = {}    # zip entry (name, CRC, size) -> an extracted copy
 _EXTRACT_LOCK = threading.Lock()
@@ -261,7 +267,7 @@ def unzip(zip_path: Path) -> Path:
     with _EXTRACT_LOCK:
         if key in _EXTRACTED and _EXTRACTED[key].exists():
             return _EXTRACTED[key]
-        root = Path(tempfile.mkdtemp(prefix="lambda-task-"))
+        root = Path(tempfile.mkdtemp(prefix="lambda-task-", dir=_scratch()))
         atexit.register(shutil.rmtree, root, True)
         with zipfile.ZipFile(zip_path) as z:
             for info in z.infolist():

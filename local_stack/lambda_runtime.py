@@ -46,8 +46,8 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import functools
 import heapq
-import io
 import json
 import os
 import re
@@ -150,6 +150,7 @@ def build_runtime_dir() -> Path:
     return RUNTIME_DIR
 
 
+@functools.lru_cache(maxsize=1)
 def python311() -> str:
     """This machine's Python 3.11 interpreter (the real binary, not a shim)."""
     candidates = [getattr(sys, "_base_executable", None), sys.executable, shutil.which(f"python{PYTHON_VERSION}")]
@@ -534,7 +535,10 @@ class AsyncInvoker:
             if self.clock() - req.accepted > self.runtime.config.maximum_event_age:
                 self._give_up(req, "EventAgeExceeded")
                 continue
-            inv = self.runtime.invoke(req.event, request_id=req.request_id)
+            try:
+                inv = self.runtime.invoke(req.event, request_id=req.request_id)
+            except Exception as exc:  # noqa: BLE001 - whatever went wrong here is not the function's error
+                inv = Invocation(req.request_id, 0, b"", 0.0, system_error=f"{type(exc).__name__}: {exc}")
             if inv.system_error:  # not the function's doing: back in the queue, backoff, until the event is too old
                 req.system_errors += 1
                 first, cap = self.system_backoff

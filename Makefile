@@ -41,7 +41,7 @@ cluster-down:
 cluster-status:
 	bash $(CLUSTER) status
 
-demo: venv cluster-build
+demo: venv cluster-build build/bridge-lambda.zip lambda-runtime
 	$(PY) hack/demo.py
 
 test: venv cluster-build lambda-runtime
@@ -54,6 +54,10 @@ bench: venv cluster-build
 	$(PY) bench/run.py
 
 lambda-zip: venv
+	PY=$(PY) bash hack/build-lambda.sh
+
+# the demo's bridge: rebuilt only when the package or the script changed
+build/bridge-lambda.zip: $(VENV)/.installed hack/build-lambda.sh $(wildcard bridge_lambda/*.py)
 	PY=$(PY) bash hack/build-lambda.sh
 
 # aws-lambda-rie (Go module) and the python3.11 runtime directory (awslambdaric, boto3), cached in ~/.cache/incident-operator

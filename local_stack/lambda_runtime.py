@@ -393,6 +393,7 @@ class LambdaRuntime:
             **cfg.environment, **self.extra_env,
         }
         self._log = open(self.log_path, "ab")
+        atexit.register(self.stop)
         self.proc = subprocess.Popen(
             [str(rie), "--runtime-interface-emulator-address", f"127.0.0.1:{self.port}",
              "--runtime-api-address", f"127.0.0.1:{api_port}", str(bootstrap)],
@@ -495,6 +496,9 @@ class AsyncInvoker:
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="lambda-async", daemon=True)
         self._thread.start()
+
+    def __call__(self, event: Any) -> dict[str, Any]:  # a topic's subscriber (local_stack.loop.BridgePump)
+        return self.invoke(event)
 
     def invoke(self, event: Any) -> dict[str, Any]:
         """Accept the event (like Invoke with InvocationType=Event: 202, the request id) and return at once."""

@@ -204,3 +204,30 @@ def test_a_hanging_api_server_ends_at_the_function_timeout(function, lambda_zip,
     [record] = failures
     assert record["responsePayload"] == {"errorMessage": "Task timed out after 2.00 seconds"}
     assert record["requestContext"]["approximateInvokeCount"] == 1
+
+
+def test_the_local_loop_hands_a_topic_notification_to_the_shipped_zip(shipped, function, aws, kube):
+    """The wiring `make demo` uses: the alarm topic's subscription (local_stack.loop.BridgePump) invokes the
+    function asynchronously; the notification published to the topic becomes an Incident."""
+    from local_stack.aws import cloudwatch_message
+    from local_stack.loop import BridgePump
+
+    sns, sqs = aws.client("sns"), aws.client("sqs")
+    topic = sns.create_topic(Name=f"alarms-{function.ns}")["TopicArn"]
+    invoker = AsyncInvoker(shipped)
+    pump = BridgePump(sns, sqs, topic, invoker)
+    alarm = {"AlarmName": f"cpu-{function.ns}", "AlarmArn": f"arn:aws:cloudwatch:ap-northeast-2:123456789012:alarm:cpu-{function.ns}",
+             "MetricName": "pod_cpu_utilization", "Namespace": "ContainerInsights", "Statistic": "Average",
+             "Dimensions": [{"Name": "ClusterName", "Value": "demo"}, {"Name": "Namespace", "Value": function.ns},
+                            {"Name": "PodName", "Value": "api"}],
+             "Period": 60, "EvaluationPeriods": 3, "ComparisonOperator": "GreaterThanThreshold", "Threshold": 80}
+    sns.publish(TopicArn=topic, Message=cloudwatch_message(alarm, "OK", "ALARM", "Threshold Crossed"))
+    try:
+        wait_for(lambda: pump.tick(), 10, "the notification on the subscription")
+        assert pump.results[0]["StatusCode"] == 202  # accepted; SNS is done with it, Lambda owns the retries
+        [req] = [invoker.wait(r["RequestId"], 60) for r in pump.results]
+    finally:
+        invoker.stop()
+    inc = incident_of(req, kube, function.ns)
+    assert inc["spec"]["target"] == {"namespace": function.ns, "cluster": "demo", "pod": "api"}
+    assert inc["metadata"]["labels"]["netaiops.io/alarm"] == f"cpu-{function.ns}"

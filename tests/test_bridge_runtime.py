@@ -232,3 +232,56 @@ def test_the_local_loop_hands_a_topic_notification_to_the_shipped_zip(shipped, f
     inc = incident_of(req, kube, function.ns)
     assert inc["spec"]["target"] == {"namespace": function.ns, "cluster": "demo", "pod": "api"}
     assert inc["metadata"]["labels"]["netaiops.io/alarm"] == f"cpu-{function.ns}"
+
+
+def test_async_invocation_follows_lambdas_retry_rules():
+    """AsyncInvoker alone, on a stand-in environment: function errors are retried MaximumRetryAttempts times with
+    the configured delays in order; system errors do not count as attempts and end at MaximumEventAgeInSeconds."""
+    from local_stack.lambda_runtime import RETRY_DELAYS, Invocation
+
+    assert RETRY_DELAYS == (60.0, 120.0)  # one minute, then two (invocation-async-error-handling)
+
+    class Env:
+        def __init__(self, answers, retries=2, max_age=21600):
+            self.answers, self.calls = list(answers), []
+            self.config = FunctionConfig("f", "python3.11", "h.h", 3, 128, {}, retries, max_age)
+
+        def invoke(self, event, request_id):
+            self.calls.append(time.monotonic())
+            return self.answers.pop(0)(request_id)
+
+    fail = lambda rid: Invocation(rid, 200, b'{"errorMessage": "boom", "errorType": "E"}', 0.0, "Unhandled")  # noqa: E731
+    ok = lambda rid: Invocation(rid, 200, b'{"results": []}', 0.0)  # noqa: E731
+    down = lambda rid: Invocation(rid, 0, b"", 0.0, system_error="ConnectionRefusedError")  # noqa: E731
+
+    env = Env([fail, fail, fail])
+    inv = AsyncInvoker(env, retry_delays=(0.05, 0.3))
+    req = inv.wait(inv.invoke({"Records": []})["RequestId"], 10)
+    inv.stop()
+    assert req.outcome == "RetriesExhausted" and len(env.calls) == 3
+    gaps = [b - a for a, b in zip(env.calls, env.calls[1:])]
+    assert gaps[0] >= 0.05 and gaps[1] >= 0.3  # the first delay after the first attempt, the second after the second
+    assert inv.failure_records[0]["responsePayload"] == {"errorMessage": "boom", "errorType": "E"}
+
+    env = Env([fail, ok], retries=2)
+    inv = AsyncInvoker(env, retry_delays=(0.01, 0.01))
+    assert inv.wait(inv.invoke({})["RequestId"], 10).outcome == "success" and not inv.failure_records
+    inv.stop()
+
+    env = Env([fail], retries=0)
+    inv = AsyncInvoker(env)
+    assert inv.wait(inv.invoke({})["RequestId"], 10).outcome == "RetriesExhausted" and len(env.calls) == 1
+    inv.stop()
+
+    now = [1000.0]
+
+    def down_for_31s(rid):
+        now[0] += 31
+        return down(rid)
+    env = Env([down_for_31s, down_for_31s, ok], max_age=60)
+    inv = AsyncInvoker(env, system_backoff=(0.01, 0.02), clock=lambda: now[0])
+    req = inv.wait(inv.invoke({})["RequestId"], 10)
+    inv.stop()
+    # two system errors, 62 s: older than MaximumEventAgeInSeconds, given up before the third try
+    assert req.outcome == "EventAgeExceeded" and len(env.calls) == 2
+    assert inv.failure_records[0]["requestContext"]["condition"] == "EventAgeExceeded"

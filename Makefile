@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CLUSTER := hack/local-cluster.sh
 export KUBECONFIG ?= $(CURDIR)/.local/kubeconfig
 
-.PHONY: help venv cluster-build cluster-up cluster-down cluster-status demo test scenarios bench lambda-zip clean crd lock chart-crds
+.PHONY: help venv cluster-build cluster-up cluster-down cluster-status demo test scenarios bench lambda-zip lambda-runtime clean crd lock chart-crds
 
 help:
 	@echo "make demo          local control plane + operator + a broken workload, walked to Resolved"
@@ -14,6 +14,7 @@ help:
 	@echo "make cluster-up    start the local control plane (kubeconfig: .local/kubeconfig)"
 	@echo "make cluster-down  stop it and delete its data"
 	@echo "make lambda-zip    build/bridge-lambda.zip for the SNS → Incident bridge"
+	@echo "make lambda-runtime  the Lambda runtime the tests run that zip in (RIE + awslambdaric, cached)"
 	@echo "make chart-crds    copy crds/*.yaml into the Helm chart (charts/incident-operator/crds/)"
 	@echo "make scenarios     replay scenarios/ on the local stack and print the accuracy table"
 	@echo "make crd           regenerate crds/incident.yaml from the pydantic models"
@@ -40,10 +41,10 @@ cluster-down:
 cluster-status:
 	bash $(CLUSTER) status
 
-demo: venv cluster-build
+demo: venv cluster-build build/bridge-lambda.zip lambda-runtime
 	$(PY) hack/demo.py
 
-test: venv cluster-build
+test: venv cluster-build lambda-runtime
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 scenarios: venv cluster-build
@@ -54,6 +55,14 @@ bench: venv cluster-build
 
 lambda-zip: venv
 	PY=$(PY) bash hack/build-lambda.sh
+
+# the demo's bridge: rebuilt only when the package or the script changed
+build/bridge-lambda.zip: $(VENV)/.installed hack/build-lambda.sh $(wildcard bridge_lambda/*.py)
+	PY=$(PY) bash hack/build-lambda.sh
+
+# aws-lambda-rie (Go module) and the python3.11 runtime directory (awslambdaric, boto3), cached in ~/.cache/incident-operator
+lambda-runtime: venv
+	$(PY) -m local_stack.lambda_runtime build >/dev/null
 
 crd: venv
 	$(VENV)/bin/incident-operator crd -o crds/incident.yaml

@@ -3,8 +3,9 @@
 
 1. starts the local control plane with its real node (kubelet + containerd) and installs the CRDs;
 2. starts the local AWS (CloudWatch + SNS, moto), the Container Insights agent reading the real node's
-   kubelet, `alarms setup` (the seed's three alarms, 10 s periods), the alarm evaluator, the bridge Lambda's
-   handler subscribed to the alarm topic, and `incident-operator run`;
+   kubelet, `alarms setup` (the seed's three alarms, 10 s periods), the alarm evaluator, the bridge Lambda
+   (`make lambda-zip`'s zip in the Lambda Runtime Interface Emulator, invoked asynchronously) subscribed to the
+   alarm topic, and `incident-operator run`;
 3. breaks three workloads on the real node: a stress-ng pod burning real CPU, a Deployment rolled to an image
    that cannot be pulled, a Deployment scaled to 0 — and does nothing else for the burner: its CPU crosses
    the cpu-spike alarm, the alarm fires, the bridge creates the Incident, the operator deletes the burner,
@@ -35,6 +36,7 @@ from incident_operator.scenarios.sim import chaos_scale_to_zero  # noqa: E402
 from local_stack import faults  # noqa: E402
 from local_stack.aws import LocalAws  # noqa: E402
 from local_stack.cluster import ensure_cluster, install_crds, kubectl_path, wait_for  # noqa: E402
+from local_stack.lambda_runtime import AsyncInvoker, FunctionConfig, LambdaRuntime  # noqa: E402
 from local_stack.loop import AlarmLoop, fast_alarms  # noqa: E402
 from local_stack.real_node import NODE_NAME  # noqa: E402
 from local_stack.workloads import incident  # noqa: E402
@@ -123,8 +125,15 @@ def main() -> int:
     aws_env = {"INCIDENT_AWS_ENDPOINT_URL": aws.endpoint, "INCIDENT_AWS_REGION": "ap-northeast-2", "INCIDENT_CLUSTER_NAME": CLUSTER,
                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     os.environ.update({"INCIDENT_NAMESPACE": NS, "KUBECONFIG": kubeconfig})
-    from bridge_lambda.handler import handle
-    loop = AlarmLoop(aws, kube.core.api_client, CLUSTER, fast_alarms(period=10, cpu_threshold=20), handle).start()
+    # the bridge as it ships: build/bridge-lambda.zip in the Lambda runtime, configured by deploy/aws/bridge.yaml,
+    # invoked asynchronously by the topic's subscription (retries and on-failure record as Lambda's)
+    zip_path = ROOT / "build" / "bridge-lambda.zip"
+    if not zip_path.exists():
+        subprocess.run(["bash", str(ROOT / "hack" / "build-lambda.sh")], check=True, env={**os.environ, "PY": sys.executable})
+    bridge = LambdaRuntime(zip_path, FunctionConfig.from_template(parameters={"ClusterName": CLUSTER, "IncidentNamespace": NS}),
+                           extra_env={"KUBECONFIG": kubeconfig}).start()
+    invoker = AsyncInvoker(bridge)
+    loop = AlarmLoop(aws, kube.core.api_client, CLUSTER, fast_alarms(period=10, cpu_threshold=20), invoker).start()
     for a in loop.setup["alarms"]:
         print(f"  alarm {a['name']}: {a['query']}", flush=True)
 
@@ -195,6 +204,8 @@ def main() -> int:
         op.terminate()
         op.wait(20)
         loop.stop()
+        invoker.stop()
+        bridge.stop()
         aws.stop()
     say(f"kubectl get incidents -n {NS}")
     subprocess.run([kubectl, "get", "incidents", "-n", NS], check=False)

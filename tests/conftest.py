@@ -191,3 +191,11 @@ def real_node(kube):
         node = kube.core.read_node(NODE_NAME)
         return node if any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or []) else None
     return wait_for(ready, 90, f"node {NODE_NAME} Ready (hack/local-cluster.sh up starts it)")
+
+
+@pytest.fixture(scope="session")
+def lambda_zip() -> Path:
+    """build/bridge-lambda.zip as `make lambda-zip` builds it (hack/build-lambda.sh), once per session."""
+    subprocess.run(["bash", str(ROOT / "hack" / "build-lambda.sh")], check=True, capture_output=True,
+                   env={"PY": sys.executable, "PATH": "/usr/bin:/bin"})
+    return ROOT / "build" / "bridge-lambda.zip"

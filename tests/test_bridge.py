@@ -230,21 +230,19 @@ def test_eks_client_takes_endpoint_and_ca_from_describe_cluster(aws):
     assert auth.startswith("Bearer k8s-aws-v1.")
 
 
-def test_lambda_zip_runs_with_only_what_it_packs(tmp_path):
+def test_lambda_zip_runs_with_only_what_it_packs(lambda_zip):
     import subprocess
     import sys
     import zipfile
 
-    from local_stack.cluster import ROOT
+    from local_stack.lambda_runtime import unzip
 
-    subprocess.run(["bash", str(ROOT / "hack" / "build-lambda.sh")], check=True, capture_output=True,
-                   env={"PY": sys.executable, "PATH": "/usr/bin:/bin"})
-    with zipfile.ZipFile(ROOT / "build" / "bridge-lambda.zip") as z:
+    with zipfile.ZipFile(lambda_zip) as z:
         names = z.namelist()
         assert "bridge_lambda/handler.py" in names and not any(n.startswith(("kopf/", "incident_operator/")) for n in names)
-        z.extractall(tmp_path)
+    task_root = unzip(lambda_zip)  # extracted once per session (tests/test_bridge_runtime.py runs it in Lambda's runtime)
     # -S: no site-packages, so only the zip's contents (and the stdlib) can be imported
     probe = ("import sys; sys.path.insert(0, sys.argv[1]); from bridge_lambda.handler import handle; "
              "print(handle({'Records': [{'Sns': {'MessageId': 'm', 'Message': 'nope'}}]}, None, writer=object())['results'][0]['status'])")
-    out = subprocess.run([sys.executable, "-S", "-c", probe, str(tmp_path)], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-S", "-B", "-c", probe, str(task_root)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "invalid"

@@ -186,6 +186,8 @@ class LlmDiagnoser:
                     log.warning("LLM attempt %d failed: %s", outcome.attempts, outcome.error)
                     if isinstance(exc, providers.ProviderError) or code in providers.PERMANENT_STATUS:
                         return  # a missing module, a wrong key: asking again changes nothing
+                    if outcome.fallback_kind == "unstructured":
+                        return  # prose again after strands' forced turn for the structure: that was its repair turn
         try:
             pool.submit(attempts).result(timeout=s.llm_deadline_seconds)
         except FutureTimeout:

@@ -207,13 +207,18 @@ def _ts(value: str | None) -> float | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
 
 
-def replay(path: Path, kube: Kube, settings: Settings, timeout: float = 90) -> dict[str, Any]:
+def replay(path: Path, kube: Kube, settings: Settings, timeout: float = 90, *, remediation: str | None = None,
+           namespace_prefix: str = "scn") -> dict[str, Any]:
+    """`remediation` overrides the scenario's (`make eval` replays with dry-run: the broken state stays for
+    the model's tools); `namespace_prefix` names the fresh namespace (`make eval`'s operator watches `evl-*`)."""
     from bridge_lambda.config import BridgeConfig
     from bridge_lambda.handler import handle
     from bridge_lambda.incidents import IncidentWriter
 
     sc = Scenario.load(path)
-    ns = f"scn-{uuid.uuid4().hex[:6]}"
+    if remediation:
+        sc.remediation = remediation
+    ns = f"{namespace_prefix}-{uuid.uuid4().hex[:6]}"
     kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
         name=ns, labels={"netaiops.io/scenario": sc.name[:63]})))
     _wait(lambda: kube.core.list_namespaced_service_account(ns, field_selector="metadata.name=default").items, 30, "ServiceAccount")

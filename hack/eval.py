@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """`make eval`: the scenario corpus through the rules engine and through the LLM agent, one table.
 
-Starts the local stack as `make scenarios` does (control plane, local AWS, OpenSearch, an operator — rules
-only, remediation dry-run, watching only this run's `evl-*` namespaces), then `incident-operator eval`.
+Starts the local stack as `make scenarios` does (control plane, local AWS, OpenSearch), then `incident-operator
+eval`, which stages each scenario and runs the operator's gather and collect phases itself (no operator
+process: in a shared cluster another operator would answer for this run's Incidents with its own stack).
 
 The model: whatever INCIDENT_LLM_* configures (e.g. INCIDENT_LLM_PROVIDER=openai
 INCIDENT_LLM_BASE_URL=http://localhost:11434/v1 INCIDENT_LLM_MODEL_ID=qwen2.5:14b for Ollama); with no
@@ -17,7 +18,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,7 +40,7 @@ def main() -> int:
     from local_stack.aws import LocalAws
     from local_stack.cluster import ensure_cluster, install_crds
     from local_stack.opensearch import LocalOpenSearch
-    from local_stack.stack import operator, stack_env
+    from local_stack.stack import stack_env
 
     kubeconfig, _ = ensure_cluster()
     os.environ["KUBECONFIG"] = kubeconfig
@@ -59,11 +59,9 @@ def main() -> int:
     out = ROOT / "build" / "eval" / f"{time.strftime('%Y%m%d-%H%M%S')}-{(llm_env or os.environ).get('INCIDENT_LLM_MODEL_ID', 'model').replace('/', '_').replace(':', '_')}"
     aws, search = LocalAws(), LocalOpenSearch()
     env = {**stack_env(kubeconfig, aws.endpoint, search.url, "scenario-logs"),
-           "INCIDENT_NAMESPACES": "evl-*", "INCIDENT_INCIDENT_NAMESPACES": "incident-operator,evl-*"}
+           "INCIDENT_INCIDENT_NAMESPACES": "incident-operator,evl-*"}
     try:
-        # the operator only collects (and diagnoses with the rules): the model is asked by the eval itself
-        with operator(env, Path(tempfile.mkdtemp()) / "operator.log", {"INCIDENT_LLM_ENABLED": "false"}):
-            code = cli("--out", str(out), "--per-scenario", *label, *dirs, env={**env, **llm_env})
+        code = cli("--out", str(out), "--per-scenario", *label, *dirs, env={**env, **llm_env})
     finally:
         search.stop()
         aws.stop()

@@ -2,10 +2,12 @@
 
 A run has two halves, so a model's answers can be scored again without the model:
 
-- **capture** (needs the local stack and, for the agent, a model): every scenario is replayed as `make
-  scenarios` does (dry-run remediation, so the broken state stays for the model's tools); the evidence
-  bundle the operator collected is saved, and the production agent (`LlmDiagnoser`: the configured
-  provider, the tools, the guard and its budgets) answers on it. The run directory holds `meta.json`,
+- **capture** (needs the local stack and, for the agent, a model): every scenario is staged as `make
+  scenarios` does (its objects, metrics and logs, its alarm through the bridge into an Incident, dry-run
+  remediation so the broken state stays for the model's tools); the operator's own gather and collect
+  phases run on that Incident in this process (no operator process: nothing else's stack can answer for
+  it) and the evidence bundle is saved; the production agent (`LlmDiagnoser`: the configured provider,
+  the tools, the guard and its budgets) answers on it. The run directory holds `meta.json`,
   `answers.jsonl` (one line a scenario: the model's raw structured answer, tokens, seconds, attempts,
   tool calls, why it fell back) and `evidence/<scenario>.json`.
 - **score** (needs neither): the rules engine is run on each saved bundle; the model's saved answer is
@@ -214,6 +216,21 @@ def per_scenario(summaries: list[Summary]) -> str:
 
 # --- capture ---------------------------------------------------------------------------------------------
 
+def collect_evidence(kube: Any, settings: Any, ns: str, name: str) -> Any:
+    """The operator's gather and collect phases on the Incident, in this process: its evidence bundle."""
+    from ..constants import GROUP, PLURAL, VERSION
+    from ..models.spec import IncidentSpec
+    from ..phases import collect, gather
+    from ..runtime import build_context
+
+    incident = kube.custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
+    ctx = build_context(kube, settings.model_copy(update={"group_window_seconds": 0}), incident)
+    ctx.spec = IncidentSpec.model_validate(incident["spec"])
+    ctx.status.update(gather.run(ctx))
+    collect.run(ctx)
+    return ctx.evidence()
+
+
 def capture(dirs: list[Path], out: Path, kube: Any, settings: Any, llm: Any | None, timeout: float = 90,
             label: str | None = None) -> Iterator[dict]:
     """Replay each scenario, save its evidence and (with `llm` settings) the model's answer; yield a line each."""
@@ -223,9 +240,8 @@ def capture(dirs: list[Path], out: Path, kube: Any, settings: Any, llm: Any | No
     from ..agent.budget import DayBudget
     from ..agent.engine import LlmDiagnoser
     from ..analyzers import analyze
-    from ..evidence_store import load
     from ..tools.base import ToolDeps
-    from .replay import replay
+    from .replay import stage
 
     (out / EVIDENCE).mkdir(parents=True, exist_ok=True)
     meta = {"startedAt": datetime.now(timezone.utc).isoformat(), "scenarios": len(dirs)}
@@ -241,12 +257,10 @@ def capture(dirs: list[Path], out: Path, kube: Any, settings: Any, llm: Any | No
             rec: dict[str, Any] = {"scenario": path.name}
             ns = None
             try:
-                result = replay(path, kube, settings, timeout=timeout, remediation="dry-run", namespace_prefix="evl")
-                ns, rec["expected"] = result["namespace"], result["expected"]
-                rec["operator"] = {"causes": result["got"].get("causes"), "engine": result["got"].get("engine")}
-                bundle = load(kube, ns, result["incident"])
-                if bundle is None:
-                    raise RuntimeError("no evidence stored")
+                sc, ns, name, _, _ = stage(path, kube, settings, remediation="dry-run", namespace_prefix="evl")
+                e = sc.expected
+                rec["expected"] = {"topCause": e.top_cause, "alternatives": e.alternatives, "remediation": e.remediation}
+                bundle = collect_evidence(kube, settings, ns, name)
                 (out / EVIDENCE / f"{path.name}.json").write_text(bundle.model_dump_json(by_alias=True, exclude_none=True))
                 if llm is not None:
                     deps = ToolDeps(settings=llm, kube=kube)

@@ -207,10 +207,11 @@ def _ts(value: str | None) -> float | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
 
 
-def replay(path: Path, kube: Kube, settings: Settings, timeout: float = 90, *, remediation: str | None = None,
-           namespace_prefix: str = "scn") -> dict[str, Any]:
-    """`remediation` overrides the scenario's (`make eval` replays with dry-run: the broken state stays for
-    the model's tools); `namespace_prefix` names the fresh namespace (`make eval`'s operator watches `evl-*`)."""
+def stage(path: Path, kube: Kube, settings: Settings, *, remediation: str | None = None,
+          namespace_prefix: str = "scn") -> tuple[Scenario, str, str, float, float]:
+    """Everything but the wait: the scenario's namespace, objects, steps, metrics and logs, then its alarm
+    through the bridge. (scenario, namespace, Incident name, alarm sent at, Incident created at).
+    `remediation` overrides the scenario's; `namespace_prefix` names the fresh namespace."""
     from bridge_lambda.config import BridgeConfig
     from bridge_lambda.handler import handle
     from bridge_lambda.incidents import IncidentWriter
@@ -233,8 +234,11 @@ def replay(path: Path, kube: Kube, settings: Settings, timeout: float = 90, *, r
     writer = IncidentWriter(api, BridgeConfig(namespace=ns, remediation=sc.remediation))
     sent = time.time()
     result = handle({"Records": [alarm_record(sc, ns, settings.cluster_name or "local")]}, None, writer)["results"][0]
-    created = time.time()
-    name = result["incident"]
+    return sc, ns, result["incident"], sent, time.time()
+
+
+def replay(path: Path, kube: Kube, settings: Settings, timeout: float = 90) -> dict[str, Any]:
+    sc, ns, name, sent, created = stage(path, kube, settings)
 
     def finished():
         inc = kube.custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)

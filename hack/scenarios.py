@@ -29,21 +29,10 @@ MAX_CALIBRATION_ERROR = 0.1
 def calibration_error(results: list[dict], bins: int = 5) -> float | None:
     """Expected calibration error of the top cause: |mean confidence - accuracy| per confidence bin,
     weighted by the bin's share of scenarios. `unknown` is an abstention (no cause named), not a
-    prediction with a probability: it counts in top-1 accuracy, not here."""
-    pairs = [((r.get("got") or {}).get("confidence"), bool(r.get("top1"))) for r in results
-             if (r.get("got") or {}).get("topCause") != "unknown"]
-    pairs = [(c, ok) for c, ok in pairs if isinstance(c, (int, float))]
-    if not pairs:
-        return None
-    total = 0.0
-    for b in range(bins):
-        lo, hi = b / bins, (b + 1) / bins
-        inside = [(c, ok) for c, ok in pairs if lo <= c < hi or (b == bins - 1 and c == 1.0)]
-        if inside:
-            conf = sum(c for c, _ in inside) / len(inside)
-            acc = sum(ok for _, ok in inside) / len(inside)
-            total += len(inside) / len(pairs) * abs(conf - acc)
-    return round(total, 3)
+    prediction with a probability: it counts in top-1 accuracy, not here. (`make eval` scores the same way.)"""
+    from incident_operator.scenarios.evaluation import expected_calibration_error
+    return expected_calibration_error([((r.get("got") or {}).get("confidence"), bool(r.get("top1"))) for r in results
+                                       if (r.get("got") or {}).get("topCause") != "unknown"], bins)
 
 
 def incomplete(results: list[dict], dirs: list[str], returncode: int | None) -> list[str]:

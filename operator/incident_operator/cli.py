@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import sys
+import time
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -111,6 +112,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"invalid configuration: {exc}", file=sys.stderr)
         return 2
     checks = preflight.run(cfg)
+    if getattr(args, "llm", False):
+        checks.append(preflight.llm_tools(cfg))
     print(preflight.table(checks))
     return 0 if all(c.ok for c in checks) else 1
 
@@ -262,6 +265,49 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """The scenario corpus through the rules engine and the configured model, one table (scenarios/evaluation.py)."""
+    from .scenarios import evaluation
+
+    root = Path(args.scenarios_root)
+    if args.rescore:
+        runs = [Path(r) for r in args.rescore]
+        missing = [str(r) for r in runs if not (r / evaluation.ANSWERS).exists()]
+        if missing:
+            print(f"not a saved eval run (no {evaluation.ANSWERS}): {', '.join(missing)}", file=sys.stderr)
+            return 2
+        summaries = evaluation.rescore(runs, root)
+    else:
+        from .kube.client import Kube
+        from .settings import get_settings
+
+        settings = get_settings()
+        llm = None
+        if not args.rules_only:
+            from .agent.providers import preflight
+            llm = settings.model_copy(update={"llm_enabled": True, "llm_mode": "local"})
+            if problem := preflight(llm):
+                print(f"invalid configuration: {problem}", file=sys.stderr)
+                return 2
+        dirs = [Path(d) for d in args.scenario] or sorted(p for p in root.iterdir() if (p / "scenario.yaml").exists())
+        out = Path(args.out or f"build/eval/{time.strftime('%Y%m%d-%H%M%S')}")
+        kube = Kube.connect()
+        for rec in evaluation.capture(dirs, out, kube, settings, llm, timeout=args.timeout, label=args.label):
+            m = rec.get("model") or {}
+            print(json.dumps({"scenario": rec["scenario"], "error": rec.get("error"),
+                              "model": (m.get("answer") or {}).get("causes", [{}])[0].get("kind") if m.get("answer") else m.get("fallbackKind"),
+                              "tokens": (m.get("inputTokens") or 0) + (m.get("outputTokens") or 0)}, ensure_ascii=False),
+                  file=sys.stderr, flush=True)
+        print(f"saved: {out} (re-score without the model: incident-operator eval --rescore {out})", file=sys.stderr)
+        summaries = evaluation.rescore([out], root)
+    if args.per_scenario:
+        print(evaluation.per_scenario(summaries) + "\n")
+    print(evaluation.table(summaries))
+    if args.json:
+        print(json.dumps([s.as_dict() for s in summaries], ensure_ascii=False))
+    return 0
+
+
 def cmd_rbac(args: argparse.Namespace) -> int:
     import yaml
 
@@ -375,7 +421,21 @@ def parser() -> argparse.ArgumentParser:
     wh.add_argument("--port", type=int, default=None, help="default: INCIDENT_WEBHOOK_PORT (9095)")
     wh.set_defaults(func=cmd_webhook)
     ck = sub.add_parser("check", help="which configured features can work here (libraries, tokens, region, credentials)")
+    ck.add_argument("--llm", action="store_true",
+                    help="also ask the configured model for a tiny tool call: does the endpoint support tool calling?")
     ck.set_defaults(func=cmd_check)
+    ev = sub.add_parser("eval", help="scenarios through the rules engine and the configured model: top-1, top-3, "
+                                     "calibration, tokens and seconds per Incident (docs/scenarios.md)")
+    ev.add_argument("scenario", nargs="*", help="scenario folders (default: every folder under --scenarios-root)")
+    ev.add_argument("--scenarios-root", default="scenarios", help="where the scenarios and their expected.yaml are")
+    ev.add_argument("--out", help="the run's directory (default build/eval/<time>)")
+    ev.add_argument("--label", help="the model's name in the table (default: provider and model id)")
+    ev.add_argument("--rules-only", action="store_true", help="no model: the rules engine only")
+    ev.add_argument("--rescore", nargs="+", metavar="RUN", help="score saved runs again, without cluster or model")
+    ev.add_argument("--per-scenario", action="store_true", help="also each scenario's answer per engine")
+    ev.add_argument("--json", action="store_true", help="also the summary as one JSON line")
+    ev.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for each Incident")
+    ev.set_defaults(func=cmd_eval)
     cr = sub.add_parser("crd", help="print the Incident CRD generated from the models (crds/incident.yaml)")
     cr.add_argument("-o", "--output", help="write it to this file instead of stdout")
     cr.add_argument("--check", metavar="FILE", help="exit 1 if FILE differs from what the models generate")

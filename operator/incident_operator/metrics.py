@@ -24,6 +24,10 @@ REMEDIATIONS = Counter("incident_operator_remediations_total", "Remediation deci
 QUEUED = Gauge("incident_operator_incidents_queued", "Incidents waiting for a worker slot (served most severe first)")
 LLM_CALLS = Counter("incident_operator_llm_calls_total", "Model calls by outcome", ["outcome"])
 LLM_TOKENS = Counter("incident_operator_llm_tokens_total", "Model tokens", ["direction"])
+LLM_FALLBACKS = Counter("incident_operator_llm_fallbacks_total",
+                        "LLM diagnoses the rules answered instead, by what stopped the model", ["reason"])
+LLM_DAY_TOKENS = Gauge("incident_operator_llm_day_tokens", "Model tokens spent today (UTC), as the day budget counts them")
+LLM_DAY_BUDGET = Gauge("incident_operator_llm_day_token_budget", "The day's token budget (0: none)")
 FEATURE_READY = Gauge("incident_operator_feature_ready",
                       "1: the feature works here; 0: off, or configured but cannot work (see the start-up warning)",
                       ["feature"])
@@ -31,6 +35,8 @@ FEATURE_READY = Gauge("incident_operator_feature_ready",
 # The series the chart's alerts watch with increase() exist from the start, at 0: a counter that appears
 # only with its first event would hide that event from increase() (charts/incident-operator).
 INCIDENTS.labels("Failed", "failed")
+for _reason in ("budget-incident", "budget-day"):  # the chart's cost alerts watch these
+    LLM_FALLBACKS.labels(_reason)
 for _action in ("delete-cpu-burner", "rollback-image", "restore-replicas"):  # remediation.policy.ALLOWED_ACTIONS
     for _result in ("failed", "unverified"):
         REMEDIATIONS.labels(_action, _result)

@@ -127,6 +127,18 @@ def _mcp(s: Settings) -> Check:
     return Check("mcp", "ok", "`incident-operator mcp` can serve the tools")
 
 
+def llm_tools(s: Settings) -> Check:
+    """`check --llm`: one tiny tool-call request to the configured model (agent/probe.py)."""
+    if not s.llm_enabled or s.llm_mode != "local":
+        return Check("llm-tools", "off", "INCIDENT_LLM_ENABLED=false or AgentCore mode: nothing to probe")
+    from .agent import providers
+    if problem := providers.preflight(s):
+        return Check("llm-tools", "broken", problem)
+    from .agent.probe import probe
+    ok, detail = probe(s)
+    return Check("llm-tools", "ok" if ok else "broken", detail)
+
+
 CHECKS = (_llm, _github, _cloudwatch, _opensearch, _datadog, _mcp)
 
 
@@ -159,4 +171,4 @@ def table(checks: list[Check]) -> str:
     return "\n".join(f"{c.feature:<{width}}  {c.state.upper():<6}  {c.detail}" for c in checks)
 
 
-__all__ = ["Check", "run", "report", "table"]
+__all__ = ["Check", "llm_tools", "run", "report", "table"]

@@ -157,6 +157,14 @@ class Settings(BaseSettings):
     llm_answer_attempts: int = Field(default=2, ge=1, le=5, description="Tries for an answer that parses")
     llm_deadline_seconds: float = Field(default=180.0, gt=0, description="Total time for the agent per Incident")
     llm_max_tokens: int = Field(default=4096, ge=256)
+    llm_incident_token_budget: int = Field(
+        default=200_000, ge=0, description="Hard cap on model tokens (input + output, every call and attempt) per Incident; "
+                                           "a call that would not fit is not made and the rules answer. 0: no cap")
+    llm_day_token_budget: int = Field(
+        default=5_000_000, ge=0, description="Hard cap on model tokens per UTC day across all Incidents, kept in the "
+                                             "ConfigMap incident-operator-llm-budget (survives restarts). 0: no cap")
+    llm_budget_namespace: str | None = Field(
+        default=None, description="Where the day budget's ConfigMap lives (default: the first incident namespace)")
 
     llm_mode: Literal["local", "agentcore"] = Field(default="local", description="agentcore: call a Bedrock AgentCore Runtime")
     agentcore_runtime_arn: str | None = None

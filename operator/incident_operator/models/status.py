@@ -161,6 +161,13 @@ class LlmUsage(_Model):
     attempts: int | None = Field(default=None, description="Model calls made (retries included)")
     tool_calls: list[str] | None = Field(default=None, description="Tools the model called, in order (at most 50)")
     fallback_reason: str | None = Field(default=None, description="Why the rules' diagnosis was used instead")
+    fallback_kind: str | None = Field(
+        default=None, description="What stopped the model: budget-incident, budget-day, tool-arguments, unstructured, "
+                                  "no-cause, deadline or error")
+    tool_argument_repairs: int | None = Field(default=None, description="Invalid tool calls answered with a repair turn")
+    incident_token_budget: int | None = Field(default=None, description="The Incident's token budget (INCIDENT_LLM_INCIDENT_TOKEN_BUDGET)")
+    day_tokens: int | None = Field(default=None, description="Model tokens spent today (UTC) after this diagnosis")
+    day_token_budget: int | None = Field(default=None, description="The day's token budget (INCIDENT_LLM_DAY_TOKEN_BUDGET; 0: none)")
 
 
 class ActionRecord(_Model):

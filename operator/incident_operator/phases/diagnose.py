@@ -52,11 +52,16 @@ def diagnose(ctx: PhaseContext, rules: Diagnosis) -> tuple[Diagnosis, dict[str, 
         if diagnoser:
             outcome = diagnoser.diagnose(bundle, rules, similar, f"{ctx.namespace}-{ctx.name}")
     else:
-        outcome = LlmDiagnoser(ctx.deps, ctx.deps.registry).diagnose(bundle, rules, similar)
+        from ..agent.budget import day_budget
+        day = day_budget(ctx.settings, ctx.kube)
+        outcome = LlmDiagnoser(ctx.deps, ctx.deps.registry, day).diagnose(bundle, rules, similar)
+        metrics.LLM_DAY_TOKENS.set(day.used())
+        metrics.LLM_DAY_BUDGET.set(day.limit)
     metrics.LLM_CALLS.labels("ok" if outcome.diagnosis else "fallback").inc()
     metrics.LLM_TOKENS.labels("input").inc(outcome.input_tokens)
     metrics.LLM_TOKENS.labels("output").inc(outcome.output_tokens)
     if outcome.diagnosis is None:
+        metrics.LLM_FALLBACKS.labels(outcome.fallback_kind or "error").inc()
         ctx.events.emit("LlmFallback", f"LLM 진단 실패, 규칙 기반 분석으로 대체: {outcome.error}", warning=True)
     from ..agent.providers import model_id
     return outcome.diagnosis or rules, usage_status(outcome, model_id(ctx.settings))

@@ -207,13 +207,19 @@ def _ts(value: str | None) -> float | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
 
 
-def replay(path: Path, kube: Kube, settings: Settings, timeout: float = 90) -> dict[str, Any]:
+def stage(path: Path, kube: Kube, settings: Settings, *, remediation: str | None = None,
+          namespace_prefix: str = "scn") -> tuple[Scenario, str, str, float, float]:
+    """Everything but the wait: the scenario's namespace, objects, steps, metrics and logs, then its alarm
+    through the bridge. (scenario, namespace, Incident name, alarm sent at, Incident created at).
+    `remediation` overrides the scenario's; `namespace_prefix` names the fresh namespace."""
     from bridge_lambda.config import BridgeConfig
     from bridge_lambda.handler import handle
     from bridge_lambda.incidents import IncidentWriter
 
     sc = Scenario.load(path)
-    ns = f"scn-{uuid.uuid4().hex[:6]}"
+    if remediation:
+        sc.remediation = remediation
+    ns = f"{namespace_prefix}-{uuid.uuid4().hex[:6]}"
     kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
         name=ns, labels={"netaiops.io/scenario": sc.name[:63]})))
     _wait(lambda: kube.core.list_namespaced_service_account(ns, field_selector="metadata.name=default").items, 30, "ServiceAccount")
@@ -228,8 +234,11 @@ def replay(path: Path, kube: Kube, settings: Settings, timeout: float = 90) -> d
     writer = IncidentWriter(api, BridgeConfig(namespace=ns, remediation=sc.remediation))
     sent = time.time()
     result = handle({"Records": [alarm_record(sc, ns, settings.cluster_name or "local")]}, None, writer)["results"][0]
-    created = time.time()
-    name = result["incident"]
+    return sc, ns, result["incident"], sent, time.time()
+
+
+def replay(path: Path, kube: Kube, settings: Settings, timeout: float = 90) -> dict[str, Any]:
+    sc, ns, name, sent, created = stage(path, kube, settings)
 
     def finished():
         inc = kube.custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)

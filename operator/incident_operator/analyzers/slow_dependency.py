@@ -9,7 +9,7 @@ from collections import Counter
 from ..models.diagnosis import Cause
 from ..models.evidence import EvidenceBundle
 from .base import Analyzer, clamp
-from .logs import log_items, matching
+from .logs import Line, fields, latency_ms, log_items, log_lines, matching
 
 SLOW = re.compile(r"(?:took|latency[=:]?|duration[=:]?|elapsed[=:]?|in)\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|seconds)\b|"
                   r"deadline exceeded|context deadline|read timed? ?out|upstream timed out|slow (query|request|response)", re.I)
@@ -33,9 +33,24 @@ class SlowDependencyAnalyzer(Analyzer):
 
     def analyze(self, bundle: EvidenceBundle) -> list[Cause]:
         lines = [l for l in matching(bundle, SLOW) if _slow(l.text)]
+        seen = set(lines)
+        # structured lines: "responseTime": 7800, duration_ms=7800, request_time=7.8 ...
+        structured: list[tuple[Line, dict]] = []
+        for l in log_lines(bundle):
+            f = fields(l.text)
+            ms = latency_ms(f) if f else None
+            if ms is not None and ms >= SLOW_MS:
+                structured.append((l, f))
+                if l not in seen:
+                    lines.append(l)
         if len(lines) < 3:
             return []
         targets = Counter(m.group(1) for l in lines for m in [TARGET.search(l.text)] if m)
+        for _, f in structured:  # the upstream a structured line names
+            up = next((str(v) for k, v in f.items() if k.lower().rsplit(".", 1)[-1] in (
+                "upstream", "upstream_addr", "dependency", "peer", "host", "target", "url", "downstream") and v), None)
+            if up:
+                targets[up[:80]] += 1
         dep = targets.most_common(1)[0][0] if targets else None
         return [Cause(
             kind=self.kind, title=f"의존 서비스 `{dep or '?'}` 응답 지연 ({len(lines)}건, 1초 이상 또는 타임아웃)",

@@ -621,7 +621,8 @@ class ClusterCollector:
                 ev.volume = PersistentVolumeEvidence(name=pvc.spec.volume_name, phase="Missing")
         if ev.phase == "Bound":
             return
-        volumes = self.cache.get(("pvs",), lambda: self.kube.core.list_persistent_volume(limit=500, _request_timeout=10).items)
+        # not cached: a claim waits on a volume's phase, which changes (Released → Available once freed)
+        volumes = self.kube.core.list_persistent_volume(limit=500, _request_timeout=10).items
         own, same_class = [], []
         for pv in volumes:
             ref = pv.spec.claim_ref

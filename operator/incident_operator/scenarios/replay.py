@@ -208,18 +208,47 @@ def _ts(value: str | None) -> float | None:
 
 
 def replay(path: Path, kube: Kube, settings: Settings, timeout: float = 90) -> dict[str, Any]:
-    from bridge_lambda.config import BridgeConfig
-    from bridge_lambda.handler import handle
-    from bridge_lambda.incidents import IncidentWriter
-
     sc = Scenario.load(path)
     ns = f"scn-{uuid.uuid4().hex[:6]}"
     kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
         name=ns, labels={"netaiops.io/scenario": sc.name[:63]})))
     _wait(lambda: kube.core.list_namespaced_service_account(ns, field_selector="metadata.name=default").items, 30, "ServiceAccount")
     api = kube.core.api_client
+    cluster_scoped: list[str] = []
     for doc in sc.manifests:
+        if doc.get("kind") == "PersistentVolume":  # cluster-scoped: made this run's own, deleted after it
+            doc = scenario_volume(doc, ns, sc.name)
+            cluster_scoped.append(doc["metadata"]["name"])
         utils.create_from_dict(api, doc, namespace=ns)
+    try:
+        return _play(sc, ns, kube, settings, timeout)
+    finally:
+        for name in cluster_scoped:
+            try:
+                kube.core.delete_persistent_volume(name)
+            except client.ApiException:
+                pass
+
+
+def scenario_volume(doc: dict[str, Any], ns: str, scenario: str) -> dict[str, Any]:
+    """A scenario's PersistentVolume in this run's namespace: its name suffixed with the namespace, its claimRef (a
+    deleted claim it still holds) pointing into the namespace."""
+    doc = json.loads(json.dumps(doc))
+    meta = doc.setdefault("metadata", {})
+    meta["name"] = f"{meta['name']}-{ns}"
+    meta.setdefault("labels", {})["netaiops.io/scenario"] = scenario[:63]
+    ref = (doc.get("spec") or {}).get("claimRef")
+    if ref:
+        ref["namespace"] = ns
+    return doc
+
+
+def _play(sc: Scenario, ns: str, kube: Kube, settings: Settings, timeout: float) -> dict[str, Any]:
+    from bridge_lambda.config import BridgeConfig
+    from bridge_lambda.handler import handle
+    from bridge_lambda.incidents import IncidentWriter
+
+    api = kube.core.api_client
     for step in sc.steps:
         run_step(kube, ns, step)
     _wait(lambda: _settled(kube, ns), 60, "pods settled")

@@ -46,7 +46,7 @@ class PvcUnboundAnalyzer(Analyzer):
             causes.append(Cause(
                 kind=self.kind, title=f"PVC `{pvc.name}`이(가) 바인딩되지 않아 `{owner.name}` 파드가 시작되지 못함"
                                       + (f": StorageClass `{pvc.storage_class}` 없음" if class_missing else ""),
-                confidence=min(0.97, confidence), resource=ref, evidence=evidence,
+                confidence=round(min(0.97, confidence), 3), resource=ref, evidence=evidence,
                 immediate_actions=[fix, f"`kubectl describe pvc {pvc.name} -n {pvc.namespace}`"],
                 long_term=["기본 StorageClass 지정", "매니페스트의 storageClassName을 배포 전에 검증(정책 엔진)"],
             ))

@@ -367,3 +367,14 @@ def test_the_collector_reads_ports_dependencies_classes_and_volumes(kube, ns):
         assert kinds(claim)[0] == "pv-released"
     finally:
         kube.core.delete_persistent_volume(pv_name)
+
+
+def test_a_slow_app_under_a_small_limit_gets_throttling_as_an_alternative():
+    """Unmeasured: slow requests in its own logs, a 200m limit. Slow dependency first, throttling offered beside it
+    (Kubernetes docs, CPU limits enforced by throttling; Chaos Mesh NetworkChaos delay for the other reading)."""
+    slow = [json.dumps({"msg": "GET /search", "upstream": "index:9200", "duration_ms": 4200 + i}) for i in range(5)]
+    d = analyze(bundle(pods=[pod(container={"limits": {"cpu": "200m"}}, logTail="\n".join(slow))]))
+    got = [(c.kind, c.confidence) for c in d.causes]
+    assert got[0][0] == "slow-dependency" and ("cpu-throttling", 0.45) in got[1:3], got
+    # without the small limit: no such alternative
+    assert kinds(bundle(pods=[pod(logTail="\n".join(slow))])) == ["slow-dependency"]

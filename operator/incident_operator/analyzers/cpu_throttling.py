@@ -17,6 +17,11 @@ TINY_LIMIT_MILLICORES = 100
 THROTTLE_RATIO_METRICS = ("container_cpu_cfs_throttled_ratio", "pod_cpu_throttled_ratio", "container_cpu_throttled_percent")
 
 
+def slow_lines(bundle: EvidenceBundle) -> list:
+    from .slow_dependency import slow_lines as lines  # slow_dependency reads no throttling: no cycle at import
+    return lines(bundle)
+
+
 def millicores(q: str | None) -> float | None:
     if not q:
         return None
@@ -57,6 +62,18 @@ class CpuThrottlingAnalyzer(Analyzer):
             ref = workload_ref(pod)
             over, ratio = measured(bundle, ref.name)
             if over is None and ratio is None and not alarm_mentions(bundle, "over_pod_limit", "throttl"):
+                slow = slow_lines(bundle) if not burner_signal(c) else []
+                if len(slow) >= 3:
+                    # unmeasured, but the app is slow under a small limit: a throttled app looks like a slow
+                    # dependency from its own logs — an alternative to check, not an answer
+                    causes.append(Cause(
+                        kind=self.kind, title=f"`{ref.name}`의 지연은 CPU limit {c.limits.cpu}에 의한 스로틀링일 수 있음 (측정값 없음)",
+                        confidence=0.45, resource=ref, evidence=[EvidenceItem(
+                            source="cluster", ref=pod_ref(pod),
+                            text=f"컨테이너 `{c.name}` CPU limit {c.limits.cpu}, 느린 요청 로그 {len(slow)}건; "
+                                 "pod_cpu_utilization_over_pod_limit 또는 CFS 스로틀링 지표는 증거에 없음")],
+                        immediate_actions=["pod_cpu_utilization_over_pod_limit / container_cpu_cfs_throttled_periods_total 확인"],
+                        long_term=["CPU limit을 실제 사용량 기반으로 설정(VPA 권고)"]))
                 continue
             at_limit = (over is not None and over >= 80) or (ratio is not None and ratio >= 25)
             if (over is not None or ratio is not None) and not at_limit:

@@ -51,7 +51,7 @@ class ServicePortMismatchAnalyzer(Analyzer):
                 + (f", 엔드포인트 포트 {', '.join(map(str, svc.endpoint_ports))}" if svc.endpoint_ports else ", 엔드포인트 포트 없음"))))
             # a name no container declares: the EndpointSlice controller cannot resolve it (no endpoint at all);
             # a number: the endpoints exist, nothing listens there (refused), unless the app listens undeclared
-            confidence = 0.9 if named else (0.82 if svc.ready_endpoints else 0.78)
+            confidence = 0.9 if named else (0.85 if svc.ready_endpoints else 0.8)
             causes.append(Cause(
                 kind=self.kind, title=f"Service `{svc.name}`의 targetPort가 파드의 컨테이너 포트와 맞지 않음: {text}"[:200],
                 confidence=confidence, resource=ref, evidence=evidence,

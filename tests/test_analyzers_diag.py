@@ -20,6 +20,8 @@ from kubernetes import client
 from incident_operator.analyzers import analyze
 from incident_operator.analyzers.logs import fields, latency_ms
 from incident_operator.kube.dependencies import names_in
+from incident_operator.kube.evidence import ClusterCollector
+from incident_operator.tenancy import Scope
 from incident_operator.models.evidence import EvidenceBundle
 from incident_operator.models.spec import Target
 
@@ -316,13 +318,14 @@ def test_the_collector_reads_ports_dependencies_classes_and_volumes(kube, ns):
     declares (the EndpointSlice controller gives it no endpoint), a client whose backend (named in its env and in a
     mounted ConfigMap) is scaled to 0, an Ingress naming an IngressClass nobody installed, and a claim whose
     PersistentVolume still holds the deleted claim of the same name (Released)."""
-    pv_name = f"pv-{ns}"
+    pv_name, elsewhere = f"pv-{ns}", f"pv-elsewhere-{ns}"
     apps = kube.apps
     tmpl = lambda app, port: client.V1PodTemplateSpec(  # noqa: E731
         metadata=client.V1ObjectMeta(labels={"app": app}),
         spec=client.V1PodSpec(containers=[client.V1Container(
             name="app", image="nginx:1.27", ports=[client.V1ContainerPort(container_port=port, name="web")],
-            env=[client.V1EnvVar(name="PAYMENTS_URL", value="http://payments:8080/charge")])],
+            env=[client.V1EnvVar(name="PAYMENTS_URL", value="http://payments:8080/charge"),
+                 client.V1EnvVar(name="DNS_PROBE", value="kube-dns.kube-system.svc.cluster.local:53")])],
             volumes=[client.V1Volume(name="cfg", config_map=client.V1ConfigMapVolumeSource(name="app-config"))]))
     kube.core.create_namespaced_config_map(ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="app-config"),
                                                                   data={"app.yaml": "cache: redis:6379\n"}))
@@ -339,6 +342,11 @@ def test_the_collector_reads_ports_dependencies_classes_and_volumes(kube, ns):
         capacity={"storage": "1Gi"}, access_modes=["ReadWriteOnce"], storage_class_name="manual",
         persistent_volume_reclaim_policy="Retain", host_path=client.V1HostPathVolumeSource(path=f"/tmp/{pv_name}"),
         claim_ref=client.V1ObjectReference(namespace=ns, name="data", uid="00000000-0000-0000-0000-00000000dead"))))
+    # another tenant's volume of the same class: counted for a tenant's Incident, never named
+    kube.core.create_persistent_volume(client.V1PersistentVolume(metadata=client.V1ObjectMeta(name=elsewhere), spec=client.V1PersistentVolumeSpec(
+        capacity={"storage": "1Gi"}, access_modes=["ReadWriteOnce"], storage_class_name="manual",
+        persistent_volume_reclaim_policy="Retain", host_path=client.V1HostPathVolumeSource(path=f"/tmp/{elsewhere}"),
+        claim_ref=client.V1ObjectReference(namespace=f"other-{ns}", name="data", uid="00000000-0000-0000-0000-0000000000ee"))))
     try:
         kube.core.create_namespaced_persistent_volume_claim(ns, client.V1PersistentVolumeClaim(
             metadata=client.V1ObjectMeta(name="data"), spec=client.V1PersistentVolumeClaimSpec(
@@ -360,13 +368,21 @@ def test_the_collector_reads_ports_dependencies_classes_and_volumes(kube, ns):
         for kind in ("service-port-mismatch", "dependency-unavailable", "ingress-class-missing"):
             assert kind in got, got
 
-        claim = scenarios.evidence(kube, Target(namespace=ns, kind="PersistentVolumeClaim", name="data"))
-        [pvc] = claim.cluster.pvcs
+        assert deps["kube-dns"].namespace == "kube-system"  # unscoped (the collector alone): read
+
+        # a tenant's Incident: its own namespace only — no Service of kube-system, no other tenant's volume named
+        tenant = ClusterCollector(kube, scope=Scope(namespaces=frozenset({ns}), nodes=False, owner=ns))
+        scoped = tenant.collect(Target(namespace=ns, kind="Deployment", name="checkout"))
+        assert "kube-dns" not in {d.name for d in scoped.dependencies} and "payments" in {d.name for d in scoped.dependencies}
+        [pvc] = tenant.collect(Target(namespace=ns, kind="PersistentVolumeClaim", name="data")).pvcs
         [held] = pvc.candidate_volumes
         assert held.name == pv_name and held.phase == "Released" and held.claim_ref_current is False
+        assert pvc.class_volumes_elsewhere == 1 and elsewhere not in json.dumps(pvc.model_dump(mode="json"))
+        claim = scenarios.evidence(kube, Target(namespace=ns, kind="PersistentVolumeClaim", name="data"))
         assert kinds(claim)[0] == "pv-released"
     finally:
-        kube.core.delete_persistent_volume(pv_name)
+        for name in (pv_name, elsewhere):
+            kube.core.delete_persistent_volume(name)
 
 
 def test_a_slow_app_under_a_small_limit_gets_throttling_as_an_alternative():

@@ -283,7 +283,7 @@ class DependencyEvidence(_Model):
     """A Service the target calls, named in its env, args or mounted ConfigMaps."""
     name: str
     namespace: str
-    address: str = Field(description="How it was named, host[:port] only (never the whole value)")
+    address: str = Field(default="", description="How it was named, host[:port] only (never the whole value)")
     referenced_by: list[str] = Field(default=[], description="e.g. env PAYMENTS_URL, args, ConfigMap/app-config")
     exists: bool = True
     type: str | None = None

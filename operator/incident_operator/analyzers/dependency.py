@@ -54,11 +54,15 @@ class DependencyUnavailableAnalyzer(Analyzer):
                 evidence.append(EvidenceItem(source="cluster", ref=str(ref), text=(
                     f"Service `{d.name}` 준비된 엔드포인트 0개 (준비 안 됨 {d.not_ready_endpoints}개, 셀렉터에 맞는 파드 {d.matching_pods}개)")))
             backend_names = {b.split(" ")[0].split("/")[-1] for b in d.backends} | {d.name}
+            # what went wrong behind it: warnings, and a scale-down to 0 (a Normal event, but the cause itself)
             events = [e for e in bundle.cluster.events if e.namespace == d.namespace and (
-                e.object_name in backend_names or any((e.object_name or "").startswith(n + "-") for n in backend_names))]
+                e.object_name in backend_names or any((e.object_name or "").startswith(n + "-") for n in backend_names))
+                and (e.type == "Warning" or " to 0" in (e.message or ""))]
             evidence += [event_item(e) for e in events[:3]]
             evidence += log_items(said, 2)
-            confidence = (0.85 if d.exists else 0.72) + (0.07 if said else 0) + (0.03 if events else 0)
+            # a Service named in the configuration that does not exist: 0.72 alone (the name may be resolved some
+            # other way); with the client's own logs failing on that very name, configuration and runtime agree
+            confidence = (0.85 + (0.07 if said else 0) if d.exists else 0.72 + (0.15 if said else 0)) + (0.03 if events else 0)
             target = bundle.target.name or bundle.target.pod or "대상"
             causes.append(Cause(
                 kind=self.kind,

@@ -394,3 +394,21 @@ def test_a_slow_app_under_a_small_limit_gets_throttling_as_an_alternative():
     assert got[0][0] == "slow-dependency" and ("cpu-throttling", 0.45) in got[1:3], got
     # without the small limit: no such alternative
     assert kinds(bundle(pods=[pod(logTail="\n".join(slow))])) == ["slow-dependency"]
+
+
+def test_a_node_at_its_pod_capacity_from_its_own_state(kube, ns):
+    """kubelet --max-pods (Kubernetes docs, "Node Allocatable"): a node whose allocatable pods are all taken, read
+    from the node and the pods bound to it — no scheduler message involved. Finished pods hold no slot."""
+    name = f"full-{ns}"
+    kube.core.create_node(client.V1Node(metadata=client.V1ObjectMeta(name=name), spec=client.V1NodeSpec(
+        taints=[client.V1Taint(key="diag.netaiops.io/test", effect="NoSchedule")])))
+    try:
+        kube.core.patch_node_status(name, {"status": {"capacity": {"pods": "2", "cpu": "2", "memory": "4Gi"},
+                                                      "allocatable": {"pods": "2", "cpu": "2", "memory": "4Gi"}}})
+        for i in range(2):
+            kube.core.create_namespaced_pod(ns, client.V1Pod(metadata=client.V1ObjectMeta(name=f"p{i}"), spec=client.V1PodSpec(
+                node_name=name, containers=[client.V1Container(name="c", image="nginx:1.27")])))
+        top = analyze(scenarios.evidence(kube, Target(kind="Node", name=name, node=name))).causes[0]
+        assert top.kind == "node-too-many-pods" and "2/2" in " ".join(e.text for e in top.evidence), top
+    finally:
+        kube.core.delete_node(name)

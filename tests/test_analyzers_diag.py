@@ -145,7 +145,7 @@ def test_service_target_ports_against_container_ports(service, want):
     ("redis:6379", False, [("redis", "shop", "redis:6379")]),
     ("--upstream=catalog:80 --listen=:8080", False, [("catalog", "shop", "catalog:80")]),
     ("postgres", True, [("postgres", "shop", "postgres")]),
-    ("https://api.example.com/v1 localhost:9090 10.0.0.5:80 12:30", False, []),
+    ("https://api.example.com/v1 localhost:9090 10.0.0.5:80 12:30 postgres:16 node:20", False, []),
 ])
 def test_service_names_in_configuration(text, bare, want):
     got = [(n, ns, a) for n, ns, a, _ in names_in(text, "shop", bare)]
@@ -166,8 +166,9 @@ REFUSED = [{"level": "ERROR", "message": "POST http://payments:8080/charge faile
     # its backend scaled to 0 (Chaos Mesh PodChaos / Litmus pod-delete seen from the caller): the root of the errors
     (dep(backends=["Deployment/payments 0/0"]), REFUSED,
      [event("ScalingReplicaSet", "Scaled down replica set payments-7d9f to 0", "payments", "Deployment", 1)], "dependency-unavailable"),
-    # a Service that does not exist (renamed), named in a mounted ConfigMap
-    (dep(exists=False, selector={}, referencedBy=["ConfigMap/app-config"]), [], [], "dependency-unavailable"),
+    # a Service that does not exist (renamed), named in a mounted ConfigMap, the client failing on that name
+    (dep(exists=False, selector={}, referencedBy=["ConfigMap/app-config"]),
+     [{"level": "ERROR", "message": "java.net.UnknownHostException: payments", "service": "checkout"}] * 6, [], "dependency-unavailable"),
     # a healthy backend: nothing to say
     (dep(readyEndpoints=2, matchingPods=2, backends=["Deployment/payments 2/2"]), [], [], "unknown"),
 ])
@@ -297,6 +298,9 @@ HEALTHY = {
     "Pod": bundle(pods=[pod(container={"limits": {"cpu": "10m"}})], target={"namespace": "shop", "kind": "Pod", "name": "api-1"},
                   metrics=[series("pod_cpu_utilization_over_pod_limit", [20, 30], PodName="api-1")]),
 }
+
+
+HEALTHY["Deployment+optional"] = bundle(pods=[pod()], dependencies=[dep(exists=False, selector={})])  # named, unused
 
 
 @pytest.mark.parametrize("kind", sorted(HEALTHY))

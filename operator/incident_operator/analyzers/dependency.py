@@ -60,9 +60,10 @@ class DependencyUnavailableAnalyzer(Analyzer):
                 and (e.type == "Warning" or " to 0" in (e.message or ""))]
             evidence += [event_item(e) for e in events[:3]]
             evidence += log_items(said, 2)
-            # a Service named in the configuration that does not exist: 0.72 alone (the name may be resolved some
-            # other way); with the client's own logs failing on that very name, configuration and runtime agree
-            confidence = (0.85 + (0.07 if said else 0) if d.exists else 0.72 + (0.15 if said else 0)) + (0.03 if events else 0)
+            # a Service named in the configuration that does not exist: with the client's own logs failing on that
+            # very name, configuration and runtime agree
+            # (alone, a name in the configuration may be optional or unused: an alternative, not an answer)
+            confidence = (0.85 + (0.07 if said else 0) if d.exists else (0.87 if said else 0.45)) + (0.03 if events else 0)
             target = bundle.target.name or bundle.target.pod or "대상"
             causes.append(Cause(
                 kind=self.kind,

@@ -59,7 +59,8 @@ def names_in(text: str, namespace: str, bare_host: bool = False) -> list[tuple[s
             out.append((host, namespace, host + (f":{m.group(2)}" if m.group(2) else ""), True))
     for m in HOST_PORT.finditer(text):
         host = m.group(1).lower()
-        if not host.isdigit():
+        # a port, not an image tag (postgres:16, node:20): service ports below 80 are rare outside 53
+        if not host.isdigit() and (int(m.group(2)) >= 80 or m.group(2) == "53"):
             out.append((host, namespace, m.group(0), True))
     value = text.strip()
     if bare_host and re.fullmatch(_LABEL, value, re.I) and not value.isdigit():

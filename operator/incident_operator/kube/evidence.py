@@ -237,6 +237,7 @@ class ClusterCollector:
         self.log_tail_lines = log_tail_lines
         self._rs_owner_cache: dict[tuple[str, str], str | None] = {}
         self._deployments: dict[tuple[str, str], Any] = {}  # read once per collection
+        self._workload_lists: dict[tuple[str, str], list] = {}  # a namespace's Deployments/StatefulSets, for dependencies
 
     # ---- pods -------------------------------------------------------------------------------
     def target_pods(self, target: Target) -> list[client.V1Pod]:
@@ -741,7 +742,10 @@ class ClusterCollector:
         dep.matching_pods = len(self.kube.core.list_namespaced_pod(ns, label_selector=_selector(sel), limit=100).items)
         for kind, lister in (("Deployment", self.kube.apps.list_namespaced_deployment),
                              ("StatefulSet", self.kube.apps.list_namespaced_stateful_set)):
-            for w in lister(ns, limit=200).items:
+            key = (kind, ns)
+            if key not in self._workload_lists:  # once per collection, however many dependencies
+                self._workload_lists[key] = lister(ns, limit=200).items
+            for w in self._workload_lists[key]:
                 labels = (w.spec.template.metadata.labels or {}) if w.spec.template and w.spec.template.metadata else {}
                 if sel and all(labels.get(k) == v for k, v in sel.items()):
                     st = w.status

@@ -358,6 +358,8 @@ def test_the_collector_reads_ports_dependencies_classes_and_volumes(kube, ns):
                 resources=client.V1VolumeResourceRequirements(requests={"storage": "1Gi"}))))
         scenarios.wait_ready(kube, ns, "checkout", 1)
         wait_for(lambda: kube.core.read_persistent_volume(pv_name).status.phase == "Released", 30, "the PV controller: Released")
+        wait_for(lambda: any(es.endpoints for es in kube.discovery.list_namespaced_endpoint_slice(
+            ns, label_selector="kubernetes.io/service-name=checkout").items), 30, "the EndpointSlice controller: checkout's pod")
 
         b = scenarios.evidence(kube, Target(namespace=ns, kind="Deployment", name="checkout"))
         [own] = [s for s in b.cluster.services if s.name == "checkout"]

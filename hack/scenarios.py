@@ -65,8 +65,13 @@ def main() -> int:
     finally:
         search.stop()
         aws.stop()
-        for ns in client.CoreV1Api().list_namespace(label_selector="netaiops.io/scenario").items:
-            client.CoreV1Api().delete_namespace(ns.metadata.name)
+        # only this run's namespaces: another run on the same cluster keeps its own (a missing one is fine)
+        for ns in {r["namespace"] for r in results if r.get("namespace")}:
+            try:
+                client.CoreV1Api().delete_namespace(ns)
+            except client.ApiException as exc:
+                if exc.status != 404:
+                    raise
     print(f"{'scenario':38} {'expected':22} {'got':22} {'conf':>5} {'remediation':18} {'top1':5} {'top3':5} {'→resolved':>9}")
     for r in results:
         got = r.get("got") or {}
@@ -76,10 +81,17 @@ def main() -> int:
               f"{(r.get('timings') or {}).get('alarmToResolved') or 0:>8.2f}s")
     n = len(results) or 1
     resolved = [r["timings"]["alarmToResolved"] for r in results if r.get("timings", {}).get("alarmToResolved")]
-    kinds: dict[str, list[bool]] = {}
+    kinds: dict[str, list[dict]] = {}
     for r in results:
-        kinds.setdefault(r.get("expected", {}).get("topCause", "?"), []).append(bool(r.get("top1")))
-    print("\nper kind (top-1):", ", ".join(f"{k} {sum(v)}/{len(v)}" for k, v in sorted(kinds.items())))
+        kinds.setdefault(r.get("expected", {}).get("topCause", "?"), []).append(r)
+    print("\nper kind (top-1):", ", ".join(f"{k} {sum(bool(x.get('top1')) for x in v)}/{len(v)}" for k, v in sorted(kinds.items())))
+    print(f"\n{'kind':24} {'n':>3} {'top1':>5} {'top3':>5} {'ECE':>6} {'conf':>5} {'causes':>6}")
+    for k, v in sorted(kinds.items()):
+        ece = calibration_error(v)
+        confs = [c for x in v if isinstance(c := (x.get("got") or {}).get("confidence"), (int, float))]
+        ranked = sum(len((x.get("got") or {}).get("causes") or []) for x in v) / len(v)
+        print(f"{k:24} {len(v):>3} {sum(bool(x.get('top1')) for x in v):>5} {sum(bool(x.get('top3')) for x in v):>5} "
+              f"{'-' if ece is None else f'{ece:.3f}':>6} {(sum(confs) / len(confs)) if confs else 0:>5.2f} {ranked:>6.1f}")
     misses = [f"{r['scenario']} (expected {r.get('expected', {}).get('topCause')}, got {(r.get('got') or {}).get('topCause')})"
               for r in results if not r.get("top1")]
     print("misses:", ", ".join(misses) or "none")

@@ -132,8 +132,10 @@ def catalogue() -> list[Fault]:
         Fault("init-crash", "crash-loop", [deployment("init-crash", [container(command=sh("sleep 3600"))],
                                                       init=[container("migrate", command=sh("echo 'migration failed: relation \"users\" does not exist' >&2; exit 2"))])],
               waiting("CrashLoopBackOff"), "k8sgpt pod analyzer (an init container in CrashLoopBackOff)"),
+        # the shell (PID 1) ignores SIGTERM: the kubelet SIGKILLs it after the grace period — exit 137, reason Error —
+        # and a memory limit is set, so exit 137 alone must not read as an OOM kill (issue 24)
         Fault("liveness", "probe-failure", [deployment("liveness", [container(
-            command=sh("echo started; sleep 3600"),
+            command=sh("echo started; sleep 3600"), resources={"limits": {"memory": "32Mi"}},
             livenessProbe={"exec": {"command": ["cat", "/tmp/healthy"]}, "periodSeconds": 1, "failureThreshold": 1})])],
             any_status(lambda s: s.restart_count >= 1), "kubernetes.io liveness probe (exec on a missing file)"),
         Fault("readiness", "probe-failure", [deployment("readiness", [container(
@@ -163,6 +165,13 @@ def catalogue() -> list[Fault]:
             resources={"requests": {"cpu": "10m"}, "limits": {"cpu": "10m"}})])],
             any_status(lambda s: bool(s.state and s.state.running)),
             "kubernetes.io assign-cpu-resource (a container that needs more CPU than its limit is throttled)",
+            needs_metric=("pod_cpu_utilization_over_pod_limit", 80.0)),
+        # a load generator that cannot burn the node: stress-ng under 10m is throttled (issue 24), not a burner to delete
+        Fault("stress-throttled", "cpu-throttling", [deployment("stress-throttled", [container(
+            image=STRESS, command=["stress-ng", "--cpu", "1", "--cpu-load", "100", "--timeout", "600s"],
+            resources={"requests": {"cpu": "10m"}, "limits": {"cpu": "10m"}})])],
+            any_status(lambda s: bool(s.state and s.state.running)),
+            "Chaos Mesh StressChaos / LitmusChaos pod-cpu-hog under a CPU limit (kubernetes.io assign-cpu-resource)",
             needs_metric=("pod_cpu_utilization_over_pod_limit", 80.0)),
         Fault("app-errors", "app-errors", [deployment("app-errors", [container(command=sh(
             'i=0; while true; do i=$((i+1)); echo "$(date -u +%FT%TZ) ERROR checkout: payment-api request failed: '

@@ -85,6 +85,10 @@ def test_kustomization_renders_everything_and_applies(applied, kube):
     ("create", "configmaps", "", "", "incident-operator"), ("create", "configmaps", "", "", GRANTED),
     ("patch", "deployments", "apps", "", GRANTED), ("patch", "deployments", "apps", "scale", GRANTED),
     ("delete", "pods", "", "", GRANTED),
+    # issue 24: a claim's PersistentVolumes, an Ingress's class, a dependency's endpoints
+    ("get", "persistentvolumes", "", "", None), ("list", "persistentvolumes", "", "", None),
+    ("get", "ingressclasses", "networking.k8s.io", "", None), ("list", "endpointslices", "discovery.k8s.io", "", "shop"),
+    ("get", "configmaps", "", "", GRANTED),  # a mounted ConfigMap, where the admin bound the namespace
 ])
 def test_service_account_can_do_its_job(applied, verb, resource, group, subresource, namespace):
     assert can(SA_USER, verb, resource, namespace, group, subresource)
@@ -101,6 +105,9 @@ def test_service_account_can_do_its_job(applied, verb, resource, group, subresou
     ("delete", "deployments", "apps", "kube-system", "coredns"),
     # a namespace the admin did not list
     ("create", "configmaps", "", "shop", ""), ("patch", "deployments", "apps", "shop", ""), ("delete", "pods", "", "shop", ""),
+    # ConfigMaps are read only where bound (never cluster-wide: kube-system's aws-auth); PVs only read
+    ("get", "configmaps", "", "shop", "app-config"), ("get", "configmaps", "", "kube-system", "aws-auth"),
+    ("delete", "persistentvolumes", "", None, "pv-1"), ("patch", "persistentvolumes", "", None, "pv-1"),
 ])
 def test_service_account_cannot_do_more(applied, verb, resource, group, namespace, name):
     assert not can(SA_USER, verb, resource, namespace, group, name=name)

@@ -8,11 +8,33 @@ from collections import Counter
 from ..models.diagnosis import Cause, EvidenceItem, ResourceRef
 from ..models.evidence import EvidenceBundle, LogEntry
 from .base import Analyzer, clamp
-from .logs import ERROR_LEVELS, error_signature, line_level
+from .logs import ERROR_LEVELS, error_signature, field_message, fields, line_level, status_code
 
 DEPENDENCY = re.compile(r"connection refused|timed? ?out|unreachable|no route to host|circuit breaker|503|502|"
                         r"name or service not known|could not resolve|connection reset", re.I)
 MIN_ERRORS = 5
+
+
+def is_error(level: str | None, text: str) -> bool:
+    """An error line: its level (given, or the one it declares), or a structured line's 5xx status."""
+    if (level or "").upper() in ERROR_LEVELS:
+        return True
+    if level:
+        return False
+    if line_level(text) in ERROR_LEVELS:
+        return True
+    f = fields(text)
+    return bool(f) and (status_code(f) or 0) >= 500
+
+
+def structured_signature(text: str) -> str | None:
+    """A structured line's error, without what changes between lines (the whole JSON would never repeat)."""
+    f = fields(text)
+    msg = field_message(f) if f else None
+    if not msg:
+        return None
+    status = status_code(f)
+    return (f"{status} " if status else "") + error_signature(msg)
 
 
 class AppErrorsAnalyzer(Analyzer):
@@ -20,13 +42,15 @@ class AppErrorsAnalyzer(Analyzer):
     title = "애플리케이션 에러 로그 급증"
 
     def analyze(self, bundle: EvidenceBundle) -> list[Cause]:
-        errors = [l for l in bundle.logs if (l.level or "").upper() in ERROR_LEVELS and l.service != "datadog-monitor"]
+        # a level from the entry, else from the line itself (logfmt level=error, JSON "level": 50, ...)
+        errors = [(l if l.error_type else l.model_copy(update={"error_type": structured_signature(l.message)}))
+                  for l in bundle.logs if l.service != "datadog-monitor" and is_error(l.level, l.message)]
         source = "opensearch"
         if len(errors) < MIN_ERRORS:  # the containers' own logs, as the kubelet serves them
-            errors = [LogEntry(message=line, level=level, pod=f"Pod/{p.namespace}/{p.name}",
-                               error_type=error_signature(line))
+            errors = [LogEntry(message=line, level=line_level(line), pod=f"Pod/{p.namespace}/{p.name}",
+                               error_type=structured_signature(line) or error_signature(line))
                       for p in bundle.cluster.pods for line in (p.log_tail or "").splitlines()
-                      if (level := line_level(line)) in ERROR_LEVELS]
+                      if is_error(None, line)]
             source = "cluster"
         if len(errors) < MIN_ERRORS:
             return []

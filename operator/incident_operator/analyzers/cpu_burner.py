@@ -19,6 +19,18 @@ BUSY_LOOP = re.compile(
     r"while\s*(true|:|\[\s*1\s*\])\s*;?\s*do\s*(:|true)?\s*;?\s*done|"
     r"\byes\s*>\s*/dev/null|\b(md5|sha\d+)sum\s+/dev/(zero|urandom)\b|"
     r"\bdd\s+if=/dev/(zero|urandom)\s+of=/dev/null\b|\bopenssl\s+speed\b", re.I)
+TINY_LIMIT_MILLICORES = 100  # under this a container cannot burn a node (cpu_throttling.py judges it)
+
+
+def _millicores(q: str | None) -> float | None:
+    if not q:
+        return None
+    try:
+        return float(q[:-1]) if q.endswith("m") else float(q) * 1000
+    except ValueError:
+        return None
+
+
 SHELLS = {"sh", "bash", "ash", "dash", "zsh", "busybox"}
 STATEMENT_SPLIT = re.compile(r"\s*(?:;|&&|\|\||\||&|\n|\bthen\b|\bdo\b|\belse\b)\s*")
 
@@ -78,6 +90,18 @@ class CpuBurnerAnalyzer(Analyzer):
             if nodes:
                 evidence.append(EvidenceItem(source="cluster", text=f"실행 노드: {', '.join(nodes)} (파드 {len({p.name for p, _ in pairs})}개)"))
             confidence = 0.6
+            limit = _millicores(c.limits.cpu)
+            if limit is not None and limit <= TINY_LIMIT_MILLICORES:
+                # a load generator that cannot burn anything: throttled at its limit, not eating the node
+                evidence.append(EvidenceItem(source="cluster", ref=pod_ref(pod), text=(
+                    f"CPU limit {c.limits.cpu}: 코어의 {limit / 10:.0f}% 이상은 쓸 수 없어 노드 CPU를 소모하는 원인이 아닙니다 "
+                    "(limit에 막힌 스로틀링 — cpu-throttling 참고)")))
+                causes.append(Cause(
+                    kind=self.kind, title=f"{ref.kind} `{ref.name}`은(는) 부하 생성 컨테이너(`{c.name}`)지만 CPU limit {c.limits.cpu}에 묶여 있음",
+                    confidence=0.4, resource=ref, evidence=evidence,
+                    immediate_actions=[f"`{ref}`이(가) 의도된 부하 테스트인지 확인 (삭제는 노드 CPU를 돌려주지 않음)"],
+                    long_term=["카오스 실험은 전용 네임스페이스와 만료 시간(TTL)을 두고 실행"]))
+                continue
             if alarm_mentions(bundle, "cpu"):
                 confidence += 0.3
                 evidence.append(EvidenceItem(source="alarm", text=f"CPU 알람 `{bundle.alarm.name}`과 일치합니다"))

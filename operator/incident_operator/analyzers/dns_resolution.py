@@ -11,10 +11,23 @@ from ..models.evidence import EvidenceBundle
 from .base import Analyzer, clamp
 from .logs import log_items, matching
 
-DNS_FAILURE = re.compile(r"no such host|NXDOMAIN|name or service not known|temporary failure in name resolution|"
-                         r"could not resolve (host|hostname)|getaddrinfo (ENOTFOUND|EAI_AGAIN)|"
-                         r"UnknownHostException|lookup [\w.-]+( on [\d.:]+)?: (no such host|server misbehaving|i/o timeout)", re.I)
-HOST = re.compile(r"(?:lookup|host|resolve(?: host)?|ENOTFOUND|UnknownHostException:?)\s+['\"]?([a-z0-9][\w.-]*[a-z0-9])", re.I)
+# The resolver's failure in every common dialect:
+# - glibc gai_strerror: "Temporary failure in name resolution" (EAI_AGAIN), "Name or service not known" (EAI_NONAME),
+#   "No address associated with hostname"; Python prints them as "[Errno -3] Try again" (musl's EAI_AGAIN text),
+#   "[Errno -2] Name or service not known", "[Errno -5] No address associated with hostname"
+# - musl: "Name does not resolve"; busybox wget/nslookup: "bad address 'payments'", "can't resolve"
+# - Go net: "lookup payments on 10.96.0.10:53: no such host" / "server misbehaving" / "i/o timeout"
+# - Java: java.net.UnknownHostException; Node: getaddrinfo ENOTFOUND / EAI_AGAIN; curl: "Could not resolve host"
+# - .NET: "No such host is known"; Ruby: "getaddrinfo: nodename nor servname provided"; NXDOMAIN / SERVFAIL
+DNS_FAILURE = re.compile(
+    r"no such host|NXDOMAIN|SERVFAIL|name or service not known|temporary failure in name resolution|"
+    r"\[Errno -[235]\]|Try again'|EAI_AGAIN|EAI_NONAME|name does not resolve|no address associated with hostname|"
+    r"bad address '|can't resolve ['\"]?[a-z]|could not resolve (host|hostname)|couldn't resolve host|"
+    r"getaddrinfo (ENOTFOUND|EAI_AGAIN)|nodename nor servname|UnknownHostException|No such host is known|"
+    r"lookup [\w.-]+( on [\d.:\[\]a-f]+)?: (no such host|server misbehaving|i/o timeout)", re.I)
+HOST = re.compile(
+    r"(?:lookup|resolve(?: host)?:?|ENOTFOUND|EAI_AGAIN|UnknownHostException:?|bad address|host=|host:|"
+    r"HTTP(?:S)?ConnectionPool\(host=)\s*['\"]?([a-z0-9][\w.-]*[a-z0-9])", re.I)
 
 
 class DnsResolutionAnalyzer(Analyzer):

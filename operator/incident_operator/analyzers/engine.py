@@ -32,23 +32,32 @@ from .slow_dependency import SlowDependencyAnalyzer
 from .pvc_unbound import PvcUnboundAnalyzer
 from .quota_exceeded import QuotaExceededAnalyzer
 from .service_endpoints import ServiceNoEndpointsAnalyzer
+from .service_ports import ServicePortMismatchAnalyzer
+from .ingress_class import IngressClassMissingAnalyzer
+from .dependency import DependencyUnavailableAnalyzer
+from .pv_released import PvReleasedAnalyzer
 
 log = logging.getLogger(__name__)
 
 ANALYZERS: tuple[Analyzer, ...] = (
     CpuBurnerAnalyzer(), ImagePullAnalyzer(), ScaledToZeroAnalyzer(), MemoryLeakAnalyzer(), OomAnalyzer(),
     BadRolloutAnalyzer(), CrashLoopAnalyzer(),
-    MissingConfigAnalyzer(), JobFailedAnalyzer(), PvcUnboundAnalyzer(), QuotaExceededAnalyzer(), NodeTooManyPodsAnalyzer(),
+    MissingConfigAnalyzer(), JobFailedAnalyzer(), PvReleasedAnalyzer(), PvcUnboundAnalyzer(), QuotaExceededAnalyzer(), NodeTooManyPodsAnalyzer(),
     UnschedulableAnalyzer(),
-    ProbeFailureAnalyzer(), NodePressureAnalyzer(), EvictedAnalyzer(), ServiceNoEndpointsAnalyzer(),
+    ProbeFailureAnalyzer(), NodePressureAnalyzer(), EvictedAnalyzer(), ServicePortMismatchAnalyzer(), ServiceNoEndpointsAnalyzer(),
+    DependencyUnavailableAnalyzer(), IngressClassMissingAnalyzer(),
     RbacForbiddenAnalyzer(), NetworkPolicyAnalyzer(), DnsResolutionAnalyzer(), SlowDependencyAnalyzer(),
     IngressMisconfiguredAnalyzer(), HpaMisconfiguredAnalyzer(), CpuThrottlingAnalyzer(), AppErrorsAnalyzer(),
 )
 MAX_CAUSES = 5
 # symptom -> the kinds that explain it: when both are found, the root is listed first
-ROOTS = {"crash-loop": ("bad-rollout", "probe-failure"), "unschedulable": ("pvc-unbound", "quota-exceeded", "node-too-many-pods"),
-         "oom-killed": ("memory-leak",), "dns-resolution": ("network-policy",),
-         "service-no-endpoints": ("probe-failure",)}
+ROOTS = {"crash-loop": ("bad-rollout", "probe-failure"),
+         "unschedulable": ("pv-released", "pvc-unbound", "quota-exceeded", "node-too-many-pods"),
+         "pvc-unbound": ("pv-released",),
+         "oom-killed": ("memory-leak",), "dns-resolution": ("network-policy", "dependency-unavailable"),
+         "service-no-endpoints": ("service-port-mismatch", "probe-failure"),
+         "app-errors": ("dependency-unavailable",), "slow-dependency": ("dependency-unavailable",),
+         "ingress-misconfigured": ("ingress-class-missing",)}
 
 
 def explains(root: Cause, symptom: Cause) -> bool:
@@ -59,6 +68,11 @@ def explains(root: Cause, symptom: Cause) -> bool:
     if root.kind == "probe-failure" and symptom.kind == "crash-loop":
         return "liveness" in root.title and (root.resource is None or symptom.resource is None
                                              or root.resource.name == symptom.resource.name)
+    if root.kind == "dependency-unavailable" and symptom.kind == "dns-resolution":
+        # only a missing Service explains a name that does not resolve, and only that name
+        return root.title.endswith("`가 없음") and bool(root.resource) and f"`{root.resource.name}" in symptom.title
+    if root.kind == "service-port-mismatch" and symptom.kind == "service-no-endpoints":
+        return root.resource == symptom.resource
     return True
 
 

@@ -58,7 +58,8 @@ def line_level(text: str) -> str | None:
         except ValueError:
             doc = None
         if isinstance(doc, dict):
-            level = next((str(doc[k]) for k in ("level", "lvl", "severity", "log.level", "levelname") if k in doc), None)
+            raw = next((doc[k] for k in ("level", "lvl", "severity", "log.level", "levelname") if k in doc), None)
+            level = numeric_level(raw) or (str(raw) if raw is not None else None)
     if level is None:
         m = _LOGFMT_LEVEL.search(text[:500]) or _PLAIN_LEVEL.match(text[:200]) or _KLOG_LEVEL.match(text[:20])
         level = m.group(1) if m else None
@@ -75,3 +76,99 @@ def error_signature(text: str) -> str:
     """A log line without what changes between occurrences (timestamps, numbers, ids), for counting alike errors."""
     body = re.sub(r"^(?:\S*\d\S*\s+){0,2}", "", text.strip())   # a leading timestamp or two
     return _NOISE.sub("#", body)[:80]
+
+
+# ---- structured lines: JSON and logfmt -------------------------------------------------------------------
+_LOGFMT_PAIR = re.compile(r'(?:^|\s)([\w.@-]+)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def fields(text: str) -> dict[str, object]:
+    """The fields of a structured log line: a JSON object (nested objects flattened one level, `http.status`), or
+    logfmt (`level=error msg="..." duration=1.2s`, at least two pairs). {} for plain text."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            doc = json.loads(text[:8000])
+        except ValueError:
+            return {}
+        if not isinstance(doc, dict):
+            return {}
+        out: dict[str, object] = {}
+        for k, v in doc.items():
+            if isinstance(v, dict):
+                out.update({f"{k}.{k2}": v2 for k2, v2 in v.items() if not isinstance(v2, (dict, list))})
+            elif not isinstance(v, list):
+                out[k] = v
+        return out
+    pairs = _LOGFMT_PAIR.findall(text[:4000])
+    if len(pairs) < 2:
+        return {}
+    return {k: (v[1:-1].replace('\\"', '"') if v.startswith('"') else v) for k, v in pairs}
+
+
+def _key(k: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", k.rsplit(".", 1)[-1].lower())
+
+
+# latency field names -> the unit a bare number is in
+_LATENCY_KEYS = {
+    "responsetime": "ms", "responsetimems": "ms", "durationms": "ms", "latencyms": "ms", "elapsedms": "ms",
+    "tookms": "ms", "timems": "ms", "requesttimems": "ms", "upstreamresponsetimems": "ms", "timetaken": "ms",
+    "requestduration": "ms", "responsetimemillis": "ms", "durationmillis": "ms",
+    "requesttime": "s", "upstreamresponsetime": "s", "durations": "s", "latencys": "s", "elapseds": "s",
+    "durationseconds": "s", "latencyseconds": "s", "elapsedseconds": "s",
+    "duration": "?", "latency": "?", "elapsed": "?", "took": "?", "responsetimeus": "us", "durationus": "us",
+    "durationns": "ns", "latencyns": "ns",
+}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|sec|secs|seconds|m|min)?\s*$", re.I)
+_UNIT_MS = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1000.0, "sec": 1000.0, "secs": 1000.0,
+            "seconds": 1000.0, "m": 60000.0, "min": 60000.0}
+
+
+def latency_ms(f: dict[str, object]) -> float | None:
+    """The request latency a structured line states, in milliseconds: `"responseTime": 7800`, `duration_ms=12`,
+    `request_time=7.8` (nginx, seconds), `duration=7.8s` / `"latency": "1.2s"`. A bare number under an ambiguous
+    name (duration, latency) is milliseconds when at least 100, else seconds."""
+    best = None
+    for k, v in f.items():
+        unit = _LATENCY_KEYS.get(_key(k))
+        if unit is None or isinstance(v, bool):
+            continue
+        m = _DURATION.match(str(v))
+        if not m:
+            continue
+        value, suffix = float(m.group(1)), (m.group(2) or "").lower()
+        if suffix:
+            ms = value * _UNIT_MS[suffix]
+        elif unit == "?":
+            ms = value if value >= 100 else value * 1000
+        else:
+            ms = value * {"ms": 1.0, "s": 1000.0, "us": 1e-3, "ns": 1e-6}[unit]
+        best = ms if best is None else max(best, ms)
+    return best
+
+
+_STATUS_KEYS = {"status", "statuscode", "httpstatus", "responsestatus", "code", "upstreamstatus"}
+
+
+def status_code(f: dict[str, object]) -> int | None:
+    for k, v in f.items():
+        if _key(k) in _STATUS_KEYS and str(v).isdigit() and 100 <= int(str(v)) <= 599:
+            return int(str(v))
+    return None
+
+
+def field_message(f: dict[str, object]) -> str | None:
+    """What a structured line says (msg / message / error), without the fields that change between lines."""
+    for k in ("error", "err", "error.message", "exception", "msg", "message", "event"):
+        if k in f and f[k]:
+            return str(f[k])
+    return None
+
+
+# pino / bunyan numeric levels
+_NUMERIC_LEVELS = {10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL"}
+
+
+def numeric_level(value: object) -> str | None:
+    return _NUMERIC_LEVELS.get(int(value)) if isinstance(value, int) and not isinstance(value, bool) else None

@@ -1,4 +1,5 @@
-"""OOMKilled containers."""
+"""OOMKilled containers: the kubelet's reason OOMKilled, nothing else. Exit code 137 alone is a SIGKILL (a liveness
+probe's kill after the grace period, a preStop timeout, a `kill -9`), not an out-of-memory kill."""
 
 from __future__ import annotations
 
@@ -12,9 +13,7 @@ class OomAnalyzer(Analyzer):
     title = "메모리 부족 종료 (OOMKilled)"
 
     def analyze(self, bundle: EvidenceBundle) -> list[Cause]:
-        hits = [(p, c) for p, c in pod_containers(bundle)
-                if "OOMKilled" in (c.last_termination_reason, c.state_reason)
-                or (c.last_exit_code == 137 and c.limits.memory)]
+        hits = [(p, c) for p, c in pod_containers(bundle) if "OOMKilled" in (c.last_termination_reason, c.state_reason)]
         causes = []
         for key, pairs in group_by_workload(hits).items():
             pod, c = pairs[0]

@@ -12,9 +12,12 @@ from typing import Any, Iterable
 from kubernetes import client
 
 from ..models.evidence import (
-    ClusterEvidence, Condition, ContainerEvidence, DeploymentEvidence, EventEvidence, FieldWriter, NodeEvidence,
-    HpaEvidence, IngressEvidence, JobEvidence, LimitRangeEvidence, NetworkPolicyEvidence, PodEvidence, PvcEvidence, QuotaEvidence, Resources, RevisionEvidence, ServiceEvidence,
+    ClusterEvidence, Condition, ContainerEvidence, ContainerPort, DependencyEvidence, DeploymentEvidence, EventEvidence,
+    FieldWriter, NodeEvidence, HpaEvidence, IngressEvidence, JobEvidence, LimitRangeEvidence, NetworkPolicyEvidence,
+    PersistentVolumeEvidence, PodEvidence, PvcEvidence, QuotaEvidence, Resources, RevisionEvidence, ServiceEvidence,
+    ServicePort,
 )
+from .dependencies import MAX_DEPENDENCIES, references
 from ..constants import KIND
 from ..models.spec import Target
 from .cache import TtlCache
@@ -72,6 +75,8 @@ def container_from_spec(c: client.V1Container) -> ContainerEvidence:
         has_liveness_probe=c.liveness_probe is not None,
         has_readiness_probe=c.readiness_probe is not None,
         env_from=sorted(set(env_from)), env=env_names[:50],
+        ports=[ContainerPort(port=p.container_port, name=p.name, protocol=p.protocol or "TCP")
+               for p in (c.ports or [])[:20] if p.container_port],
     )
 
 
@@ -177,6 +182,45 @@ def _egress_allows_dns(rule: client.V1NetworkPolicyEgressRule) -> bool:
     return ports and peers
 
 
+MAX_TEXT_PER_VALUE = 16 * 1024
+
+
+def service_ports(svc: client.V1Service) -> list[ServicePort]:
+    return [ServicePort(port=p.port, target_port=str(p.target_port) if p.target_port is not None else None,
+                        name=p.name, protocol=p.protocol or "TCP") for p in ((svc.spec.ports if svc.spec else None) or [])[:20]]
+
+
+def pod_ports(pods: list[client.V1Pod]) -> list[ContainerPort]:
+    """The containerPorts the pods declare (first few pods; a template's pods declare the same)."""
+    out: dict[tuple, ContainerPort] = {}
+    for p in pods[:5]:
+        for c in (p.spec.containers if p.spec else None) or []:
+            for port in c.ports or []:
+                if port.container_port:
+                    out.setdefault((port.container_port, port.name, port.protocol or "TCP"), ContainerPort(
+                        port=port.container_port, name=port.name, protocol=port.protocol or "TCP"))
+    return list(out.values())[:20]
+
+
+def _node_affinity(pv: client.V1PersistentVolume) -> str | None:
+    req = pv.spec.node_affinity.required if pv.spec.node_affinity else None
+    terms = []
+    for t in (req.node_selector_terms if req else None) or []:
+        terms.append(" && ".join(f"{e.key} {e.operator} {','.join(e.values or [])}".strip() for e in t.match_expressions or []))
+    return " || ".join(terms)[:300] or None
+
+
+def volume_evidence(pv: client.V1PersistentVolume, claim_uid: str | None = None) -> PersistentVolumeEvidence:
+    ref = pv.spec.claim_ref
+    return PersistentVolumeEvidence(
+        name=pv.metadata.name, phase=pv.status.phase if pv.status else None,
+        claim_ref=f"{ref.namespace}/{ref.name}" if ref else None,
+        claim_ref_current=(ref.uid == claim_uid) if ref is not None and ref.uid and claim_uid else None,
+        reclaim_policy=pv.spec.persistent_volume_reclaim_policy, storage_class=pv.spec.storage_class_name,
+        capacity=str((pv.spec.capacity or {}).get("storage") or "") or None, access_modes=list(pv.spec.access_modes or []),
+        node_affinity=_node_affinity(pv), message=((pv.status.message if pv.status else None) or None))
+
+
 NO_LOGS = re.compile(r"^unable to retrieve container logs for \S+\s*$")
 
 
@@ -193,6 +237,7 @@ class ClusterCollector:
         self.log_tail_lines = log_tail_lines
         self._rs_owner_cache: dict[tuple[str, str], str | None] = {}
         self._deployments: dict[tuple[str, str], Any] = {}  # read once per collection
+        self._workload_lists: dict[tuple[str, str], list] = {}  # a namespace's Deployments/StatefulSets, for dependencies
 
     # ---- pods -------------------------------------------------------------------------------
     def target_pods(self, target: Target) -> list[client.V1Pod]:
@@ -435,7 +480,10 @@ class ClusterCollector:
         conds = _conditions(n.status.conditions if n.status else None)
         ready = next((c.status == "True" for c in conds if c.type == "Ready"), None)
         # a LIST of the node's pods across namespaces: only when the question is the node's pod capacity
-        pods = self.kube.core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={name}").items if count_pods else None
+        # the pods that hold one of its slots (the kubelet's max-pods counts no finished pod)
+        pods = self.kube.core.list_pod_for_all_namespaces(
+            field_selector=f"spec.nodeName={name},status.phase!=Succeeded,status.phase!=Failed",
+            limit=1000).items if count_pods else None
         return NodeEvidence(
             name=name, ready=ready, unschedulable=bool(n.spec.unschedulable), conditions=conds,
             allocatable=_resources(n.status.allocatable if n.status else None),
@@ -471,7 +519,7 @@ class ClusterCollector:
                             | ({target.name} if target.kind == "Node" and target.name else set()))
         # pod counts per node answer one question (a node out of pod capacity): asked for Node targets and
         # when the scheduler said "Too many pods"
-        count_pods = target.kind == "Node" or any(
+        count_pods = target.kind == "Node" or any(p.phase == "Pending" for p in pod_ev) or any(
             "Too many pods" in (c.message or "") for p in pod_ev for c in p.conditions if c.type == "PodScheduled")
         nodes = ([n for n in (self.node(x, count_pods) for x in node_names[:10]) if n]
                  if self._may_read_nodes() else [])
@@ -493,6 +541,8 @@ class ClusterCollector:
             workloads = set()  # the whole namespace: every HPA
         hpas = self._read_each("hpas", lambda: self.hpas(ns, workloads)) if ns else []
         ingresses = self._read_each("ingresses", lambda: self.ingresses(ns, listed, services, every=target.kind in (None, "Namespace"))) if ns else []
+        dependencies = self._read_each("dependencies", lambda: self.dependencies(ns, pods, target, listed, services),
+                                       broad=True) if ns else []
         job_names = {p.owner_name for p in pod_ev if p.owner_kind == "Job"} | ({target.name} if target.kind == "Job" else set())
         if target.kind == "CronJob" and ns:
             job_names |= set(self._read_each("jobs", lambda: self.cronjob_jobs(ns, target.name)))
@@ -504,6 +554,8 @@ class ClusterCollector:
         names |= {p.workload_name for p in pod_ev if p.workload_name} | {h.name for h in hpas} | {i.name for i in ingresses}
         if target.name and target.kind not in (None, "Namespace"):
             names.add(target.name)
+        # what happened to the Services it calls, and to their workloads (scaled down, failing)
+        names |= {d.name for d in dependencies} | {b.split(" ")[0].split("/")[-1] for d in dependencies for b in d.backends}
         events: list[EventEvidence] = []
         if target.namespace:
             events = self.events(target.namespace, names)
@@ -511,15 +563,20 @@ class ClusterCollector:
             events = self.events(None, names)
         return ClusterEvidence(pods=pod_ev, events=events, deployments=list(deployments.values()), nodes=nodes,
                                pvcs=pvcs, services=services, quotas=quotas, limit_ranges=limit_ranges, jobs=jobs, network_policies=policies,
-                               hpas=hpas, ingresses=ingresses)
+                               hpas=hpas, ingresses=ingresses, dependencies=dependencies)
 
     # ---- storage, services, quotas (each read may fail on its own) -----------------------------
     @staticmethod
-    def _read_each(what: str, read):
+    def _read_each(what: str, read, broad: bool = False):
         try:
             return read()
         except client.ApiException as exc:  # e.g. no RBAC for it: the rest of the evidence stands
             log.info("no %s evidence: %s", what, exc.reason)
+            return []
+        except Exception:  # noqa: BLE001 - `broad`: an optional kind of evidence never takes the rest down
+            if not broad:
+                raise
+            log.warning("no %s evidence", what, exc_info=True)
             return []
 
     def pvcs(self, namespace: str, names: list[str]) -> list[PvcEvidence]:
@@ -541,10 +598,43 @@ class ClusterCollector:
                 except client.ApiException as exc:
                     exists = False if is_not_found(exc) else None
             req = ((pvc.spec.resources.requests or {}) if pvc.spec.resources else {}).get("storage")
-            out.append(PvcEvidence(name=name, namespace=namespace, phase=pvc.status.phase if pvc.status else None,
-                                   storage_class=sc, storage_class_exists=exists, volume_name=pvc.spec.volume_name,
-                                   requested=req))
+            ev = PvcEvidence(name=name, namespace=namespace, phase=pvc.status.phase if pvc.status else None,
+                             storage_class=sc, storage_class_exists=exists, volume_name=pvc.spec.volume_name,
+                             requested=req, access_modes=list(pvc.spec.access_modes or []))
+            try:  # PersistentVolumes are cluster-scoped: a read that may fail (no RBAC) on its own
+                self._volumes_of(pvc, ev)
+            except client.ApiException as exc:
+                log.info("no PersistentVolume evidence for %s/%s: %s", namespace, name, exc.reason)
+            out.append(ev)
         return out
+
+    def _volumes_of(self, pvc: client.V1PersistentVolumeClaim, ev: PvcEvidence) -> None:
+        """The claim's PV (spec.volumeName); for an unbound claim, its candidates: PVs whose claimRef names it (a
+        deleted claim of the same name: Released, still holding it) and PVs of its class. PVs bound to claims the
+        scope may not read are counted, never named."""
+        uid = pvc.metadata.uid
+        if pvc.spec.volume_name:
+            try:
+                ev.volume = volume_evidence(self.kube.core.read_persistent_volume(pvc.spec.volume_name, _request_timeout=5), uid)
+            except client.ApiException as exc:
+                if not is_not_found(exc):
+                    raise
+                ev.volume = PersistentVolumeEvidence(name=pvc.spec.volume_name, phase="Missing")
+        if ev.phase == "Bound":
+            return
+        # not cached: a claim waits on a volume's phase, which changes (Released → Available once freed)
+        volumes = self.kube.core.list_persistent_volume(limit=500, _request_timeout=10).items
+        own, same_class = [], []
+        for pv in volumes:
+            ref = pv.spec.claim_ref
+            if ref is not None and ref.namespace == ev.namespace and ref.name == ev.name:
+                own.append(volume_evidence(pv, uid))
+            elif ev.storage_class is not None and (pv.spec.storage_class_name or "") == ev.storage_class:
+                if ref is None or self._may_read(ref.namespace):
+                    same_class.append(volume_evidence(pv, uid))
+                else:
+                    ev.class_volumes_elsewhere += 1
+        ev.candidate_volumes = (own + same_class)[:5]
 
     def services(self, namespace: str, listed: list[client.V1Service], pods: list[PodEvidence],
                  every: bool = False, named: str | None = None) -> list[ServiceEvidence]:
@@ -557,21 +647,112 @@ class ClusterCollector:
                 continue
             if not every and svc.metadata.name != named and not _selects_any(sel, pods):
                 continue
-            ready = not_ready = 0
-            for es in self.kube.discovery.list_namespaced_endpoint_slice(
-                    namespace, label_selector=f"kubernetes.io/service-name={svc.metadata.name}").items:
-                for ep in es.endpoints or []:
-                    if ep.conditions and ep.conditions.ready is False:
-                        not_ready += 1
-                    else:
-                        ready += 1
-            matching = len(self.kube.core.list_namespaced_pod(
-                namespace, label_selector=_selector(sel), limit=100).items)
+            ready, not_ready, endpoint_ports = self._endpoints(namespace, svc.metadata.name)
+            matched = self.kube.core.list_namespaced_pod(namespace, label_selector=_selector(sel), limit=100).items
             out.append(ServiceEvidence(name=svc.metadata.name, namespace=namespace, type=svc.spec.type, selector=sel,
-                                       ready_endpoints=ready, not_ready_endpoints=not_ready, matching_pods=matching))
+                                       ready_endpoints=ready, not_ready_endpoints=not_ready, matching_pods=len(matched),
+                                       ports=service_ports(svc), pod_ports=pod_ports(matched),
+                                       endpoint_ports=endpoint_ports))
             if len(out) >= 10:
                 break
         return out
+
+    def _endpoints(self, namespace: str, service: str) -> tuple[int, int, list[int]]:
+        """(ready, not ready, resolved ports) of a Service's EndpointSlices."""
+        ready = not_ready = 0
+        ports: set[int] = set()
+        for es in self.kube.discovery.list_namespaced_endpoint_slice(
+                namespace, label_selector=f"kubernetes.io/service-name={service}", limit=50).items:
+            ports |= {p.port for p in es.ports or [] if p.port}
+            for ep in es.endpoints or []:
+                if ep.conditions and ep.conditions.ready is False:
+                    not_ready += 1
+                else:
+                    ready += 1
+        return ready, not_ready, sorted(ports)[:20]
+
+    def dependencies(self, namespace: str, pods: list[client.V1Pod], target: Target, listed: list[client.V1Service],
+                     own: list[ServiceEvidence]) -> list[DependencyEvidence]:
+        """The Services the target calls (named in env, args and the ConfigMaps it mounts or reads env from), with
+        their endpoints and the workloads behind them. Each ConfigMap read may fail on its own (no RBAC there)."""
+        specs, seen = [], set()
+        for p in pods:
+            key = (p.metadata.namespace, self._workload_of(p)[3] or p.metadata.name)
+            if p.metadata.namespace == namespace and key not in seen and len(specs) < 3:
+                seen.add(key)
+                specs.append(p.spec)
+        if not specs and target.kind in ("Deployment", "StatefulSet", "DaemonSet") and target.name:
+            obj = self.workload(target.kind, namespace, target.name)  # scaled to 0: its template still tells
+            if obj is not None and obj.spec.template and obj.spec.template.spec:
+                specs.append(obj.spec.template.spec)
+        containers = [c for spec in specs for c in list(spec.init_containers or []) + list(spec.containers or [])]
+        config_maps: dict[str, dict[str, str]] = {}
+        names = []
+        for spec in specs:
+            for v in spec.volumes or []:
+                if v.config_map and v.config_map.name:
+                    names.append(v.config_map.name)
+                for src in ((v.projected.sources or []) if v.projected else []):
+                    if src.config_map and src.config_map.name:
+                        names.append(src.config_map.name)
+            for c in spec.containers or []:
+                names += [ef.config_map_ref.name for ef in c.env_from or [] if ef.config_map_ref and ef.config_map_ref.name]
+        for name in list(dict.fromkeys(names))[:5]:
+            try:
+                cm = self.kube.core.read_namespaced_config_map(name, namespace, _request_timeout=5)
+                config_maps[name] = {k: (v or "")[:MAX_TEXT_PER_VALUE] for k, v in list((cm.data or {}).items())[:50]}
+            except client.ApiException as exc:  # forbidden (no binding there) or gone: the rest stands
+                log.debug("no ConfigMap %s/%s: %s", namespace, name, exc.reason)
+        from .dependencies import container_sources
+        refs = references(namespace, container_sources(containers, config_maps))
+        known = {s.metadata.name: s for s in listed}
+        own_names = {s.name for s in own}
+        out = []
+        for ref in refs:
+            if ref.namespace == namespace and ref.name in own_names:
+                continue  # its own Service, read above
+            if not self._may_read(ref.namespace):
+                continue  # another tenant's Service: not read, not named
+            svc = known.get(ref.name) if ref.namespace == namespace else None
+            if svc is None and ref.namespace != namespace:
+                try:
+                    svc = self.kube.core.read_namespaced_service(ref.name, ref.namespace, _request_timeout=5)
+                except client.ApiException as exc:
+                    if not is_not_found(exc):
+                        continue
+            if svc is None:
+                if ref.certain:
+                    out.append(DependencyEvidence(name=ref.name, namespace=ref.namespace, address=ref.address,
+                                                  referenced_by=ref.by, exists=False))
+            else:
+                out.append(self._dependency(svc, ref))
+            if len(out) >= MAX_DEPENDENCIES:
+                break
+        return out
+
+    def _dependency(self, svc: client.V1Service, ref) -> DependencyEvidence:
+        ns, sel = svc.metadata.namespace, (svc.spec.selector or {}) if svc.spec else {}
+        dep = DependencyEvidence(name=svc.metadata.name, namespace=ns, address=ref.address, referenced_by=ref.by,
+                                 type=svc.spec.type if svc.spec else None, selector=sel)
+        if not sel:  # ExternalName, or endpoints managed by hand: nothing to count here
+            ready, not_ready, _ = self._endpoints(ns, svc.metadata.name)
+            dep.ready_endpoints, dep.not_ready_endpoints = ready, not_ready
+            return dep
+        dep.ready_endpoints, dep.not_ready_endpoints, _ = self._endpoints(ns, svc.metadata.name)
+        dep.matching_pods = len(self.kube.core.list_namespaced_pod(ns, label_selector=_selector(sel), limit=100).items)
+        for kind, lister in (("Deployment", self.kube.apps.list_namespaced_deployment),
+                             ("StatefulSet", self.kube.apps.list_namespaced_stateful_set)):
+            key = (kind, ns)
+            if key not in self._workload_lists:  # once per collection, however many dependencies
+                self._workload_lists[key] = lister(ns, limit=200).items
+            for w in self._workload_lists[key]:
+                labels = (w.spec.template.metadata.labels or {}) if w.spec.template and w.spec.template.metadata else {}
+                if sel and all(labels.get(k) == v for k, v in sel.items()):
+                    st = w.status
+                    dep.backends.append(f"{kind}/{w.metadata.name} {(st.ready_replicas or 0) if st else 0}/"
+                                        f"{w.spec.replicas if w.spec.replicas is not None else 1}")
+        dep.backends = dep.backends[:5]
+        return dep
 
     def network_policies(self, namespace: str, pods: list[PodEvidence]) -> list[NetworkPolicyEvidence]:
         """NetworkPolicies that select the target's pods (an empty selector selects every pod)."""
@@ -637,10 +818,21 @@ class ClusterCollector:
             if not every and not missing and not ({b.name for b in backends} & wanted):
                 continue
             out.append(IngressEvidence(name=ing.metadata.name, namespace=namespace, backends=names, missing_backends=missing,
-                                       ingress_class=spec.ingress_class_name))
+                                       ingress_class=spec.ingress_class_name,
+                                       ingress_class_exists=self.ingress_class_exists(spec.ingress_class_name)))
             if len(out) >= 10:
                 break
         return out
+
+    def ingress_class_exists(self, name: str | None) -> bool | None:
+        """Whether the IngressClass (cluster-scoped) exists; None: none named, or not allowed to ask."""
+        if not name:
+            return None
+        try:
+            self.cache.get(("ingressclass", name), lambda: self.kube.networking.read_ingress_class(name, _request_timeout=5))
+            return True
+        except client.ApiException as exc:
+            return False if is_not_found(exc) else None
 
     def jobs(self, namespace: str, names: list[str]) -> list[JobEvidence]:
         out = []

@@ -25,6 +25,12 @@ class Resources(_Model):
     ephemeral_storage: str | None = None
 
 
+class ContainerPort(_Model):
+    port: int
+    name: str | None = None
+    protocol: str = "TCP"
+
+
 class ContainerEvidence(_Model):
     name: str
     image: str
@@ -47,6 +53,7 @@ class ContainerEvidence(_Model):
     env: list[str] = Field(default=[], description="Names of the container's env variables (never their values)")
     init: bool = Field(default=False, description="An init container (runs to completion before the others)")
     termination_message: str | None = Field(default=None, description="The last termination's message (terminationMessagePath)")
+    ports: list[ContainerPort] = Field(default=[], description="Declared containerPorts")
 
 
 class Condition(_Model):
@@ -178,6 +185,21 @@ class TimeWindow(_Model):
     anchor: datetime = Field(description="When the incident happened (the alarm time or creation)")
 
 
+class PersistentVolumeEvidence(_Model):
+    """A PersistentVolume (cluster-scoped) as far as it concerns the target's claim."""
+    name: str
+    phase: str | None = Field(default=None, description="Available, Bound, Released, Failed")
+    claim_ref: str | None = Field(default=None, description="namespace/name of the claim it is bound (or was) to")
+    claim_ref_current: bool | None = Field(default=None, description="Its claimRef uid is the claim's own (None: no "
+                                           "claimRef, or the claim was not read)")
+    reclaim_policy: str | None = None
+    storage_class: str | None = None
+    capacity: str | None = None
+    access_modes: list[str] = []
+    node_affinity: str | None = Field(default=None, description="Its required node affinity, in short")
+    message: str | None = None
+
+
 class PvcEvidence(_Model):
     name: str
     namespace: str
@@ -186,6 +208,13 @@ class PvcEvidence(_Model):
     storage_class_exists: bool | None = Field(default=None, description="None: not asked (no class named, or no access)")
     volume_name: str | None = None
     requested: str | None = None
+    access_modes: list[str] = []
+    volume: PersistentVolumeEvidence | None = Field(default=None, description="The PV it names (spec.volumeName)")
+    candidate_volumes: list[PersistentVolumeEvidence] = Field(
+        default=[], description="An unbound claim's candidates: PVs whose claimRef names this claim (a deleted one "
+                                "of the same name too), and PVs of its class (only those free or claimed in scope)")
+    class_volumes_elsewhere: int = Field(default=0, description="PVs of its class bound to claims outside the scope "
+                                                                "(counted, never named)")
 
 
 class JobEvidence(_Model):
@@ -227,6 +256,14 @@ class IngressEvidence(_Model):
     backends: list[str] = Field(default=[], description="service:port of every rule and the default backend")
     missing_backends: list[str] = Field(default=[], description="Backends whose Service (or port) does not exist")
     ingress_class: str | None = None
+    ingress_class_exists: bool | None = Field(default=None, description="None: no class named, or not asked")
+
+
+class ServicePort(_Model):
+    port: int
+    target_port: str | None = Field(default=None, description="A number or a container port's name (None: = port)")
+    name: str | None = None
+    protocol: str = "TCP"
 
 
 class ServiceEvidence(_Model):
@@ -237,6 +274,24 @@ class ServiceEvidence(_Model):
     ready_endpoints: int = 0
     not_ready_endpoints: int = 0
     matching_pods: int = Field(default=0, description="Pods in the namespace its selector matches")
+    ports: list[ServicePort] = []
+    pod_ports: list[ContainerPort] = Field(default=[], description="containerPorts the selected pods declare")
+    endpoint_ports: list[int] = Field(default=[], description="Ports its EndpointSlices resolved (targetPorts)")
+
+
+class DependencyEvidence(_Model):
+    """A Service the target calls, named in its env, args or mounted ConfigMaps."""
+    name: str
+    namespace: str
+    address: str = Field(default="", description="How it was named, host[:port] only (never the whole value)")
+    referenced_by: list[str] = Field(default=[], description="e.g. env PAYMENTS_URL, args, ConfigMap/app-config")
+    exists: bool = True
+    type: str | None = None
+    selector: dict[str, str] = {}
+    ready_endpoints: int = 0
+    not_ready_endpoints: int = 0
+    matching_pods: int = 0
+    backends: list[str] = Field(default=[], description="Workloads its selector matches: kind/name ready/replicas")
 
 
 class QuotaEvidence(_Model):
@@ -267,6 +322,7 @@ class ClusterEvidence(_Model):
     network_policies: list[NetworkPolicyEvidence] = []
     hpas: list[HpaEvidence] = []
     ingresses: list[IngressEvidence] = []
+    dependencies: list[DependencyEvidence] = []
 
 
 class EvidenceBundle(_Model):

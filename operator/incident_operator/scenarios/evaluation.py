@@ -275,6 +275,7 @@ def capture(dirs: list[Path], out: Path, kube: Any, settings: Any, llm: Any | No
                 rec["error"] = f"{type(exc).__name__}: {exc}"[:500]
             finally:
                 if ns:
+                    delete_volumes(kube, ns)
                     try:
                         kube.core.delete_namespace(ns)
                     except client.ApiException:

@@ -225,6 +225,8 @@ def stage(path: Path, kube: Kube, settings: Settings, *, remediation: str | None
     _wait(lambda: kube.core.list_namespaced_service_account(ns, field_selector="metadata.name=default").items, 30, "ServiceAccount")
     api = kube.core.api_client
     for doc in sc.manifests:
+        if doc.get("kind") == "PersistentVolume":  # cluster-scoped: made this run's own (delete_volumes)
+            doc = scenario_volume(doc, ns, sc.name)
         utils.create_from_dict(api, doc, namespace=ns)
     for step in sc.steps:
         run_step(kube, ns, step)
@@ -237,13 +239,41 @@ def stage(path: Path, kube: Kube, settings: Settings, *, remediation: str | None
     return sc, ns, result["incident"], sent, time.time()
 
 
+VOLUME_OF = "netaiops.io/scenario-namespace"
+
+
+def scenario_volume(doc: dict[str, Any], ns: str, scenario: str) -> dict[str, Any]:
+    """A scenario's PersistentVolume in this run's namespace: its name suffixed with the namespace, its claimRef (a
+    deleted claim it still holds) pointing into the namespace, labelled for delete_volumes."""
+    doc = json.loads(json.dumps(doc))
+    meta = doc.setdefault("metadata", {})
+    meta["name"] = f"{meta['name']}-{ns}"
+    meta.setdefault("labels", {}).update({"netaiops.io/scenario": scenario[:63], VOLUME_OF: ns})
+    ref = (doc.get("spec") or {}).get("claimRef")
+    if ref:
+        ref["namespace"] = ns
+    return doc
+
+
+def delete_volumes(kube: Kube, ns: str) -> None:
+    """The PersistentVolumes a run in `ns` made (cluster-scoped, so deleting the namespace leaves them)."""
+    for pv in kube.core.list_persistent_volume(label_selector=f"{VOLUME_OF}={ns}").items:
+        try:
+            kube.core.delete_persistent_volume(pv.metadata.name)
+        except client.ApiException:
+            pass
+
+
 def replay(path: Path, kube: Kube, settings: Settings, timeout: float = 90) -> dict[str, Any]:
     sc, ns, name, sent, created = stage(path, kube, settings)
 
     def finished():
         inc = kube.custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
         return inc if (inc.get("status") or {}).get("phase") in FINISHED_PHASES else None
-    st = _wait(finished, timeout, f"Incident {ns}/{name}")["status"]
+    try:
+        st = _wait(finished, timeout, f"Incident {ns}/{name}")["status"]
+    finally:
+        delete_volumes(kube, ns)
     kinds = [c["kind"] for c in st.get("causes") or []]
     confidence = (st.get("causes") or [{}])[0].get("confidence")
     acted = next((a for a in st.get("actions") or [] if a.get("state") in ("succeeded", "dry-run")), None)

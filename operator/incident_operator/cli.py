@@ -118,7 +118,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_crd(args: argparse.Namespace) -> int:
     from . import crd
 
-    text = crd.render()
+    text = crd.render(args.which)
     if args.check:
         path = Path(args.check)
         if not path.exists() or path.read_text() != text:
@@ -379,6 +379,8 @@ def parser() -> argparse.ArgumentParser:
     cr = sub.add_parser("crd", help="print the Incident CRD generated from the models (crds/incident.yaml)")
     cr.add_argument("-o", "--output", help="write it to this file instead of stdout")
     cr.add_argument("--check", metavar="FILE", help="exit 1 if FILE differs from what the models generate")
+    cr.add_argument("--which", choices=["incident", "approval", "policy"], default="incident",
+                    help="which CRD: incident (default), approval (IncidentApproval), policy (RemediationPolicy)")
     cr.set_defaults(func=cmd_crd)
     t = sub.add_parser("tools", help="list the tool catalogue")
     t.set_defaults(func=cmd_tools)

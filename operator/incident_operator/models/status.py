@@ -222,6 +222,7 @@ class ActionRecord(_Model):
     decided_by: str | None = Field(default=None, description="Who approved or denied: the API server's username of "
                                    "the IncidentApproval's creator (checked at admission)")
     decided_at: datetime | None = Field(default=None, description="When the approval was created")
+    proposed_at: datetime | None = Field(default=None, description="When the plan was proposed for approval")
     expires_at: datetime | None = Field(default=None, description="Approval not given by then: expired")
     undo_state: Literal["undoing", "verified", "unverified", "failed", "impossible"] | None = Field(
         default=None, description="The automatic undo of an unverified action: verified (the target is back as before), "

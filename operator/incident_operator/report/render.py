@@ -164,7 +164,7 @@ def recovery_section(status: dict, spec: dict) -> list[str]:
             verb = "거부" if a.get("state") == "denied" else "승인"
             lines.append(f"  - {verb}: {c(a['decidedBy'])} ({t(a.get('decidedAt'))}, API 서버가 인증한 사용자)")
         if a.get("undo"):
-            state = f" \\[{t(UNDO_STATE_KO.get(a.get('undoState'), a.get('undoState')))}\\]" if a.get("undoState") else ""
+            state = f" ({t(UNDO_STATE_KO.get(a.get('undoState'), a.get('undoState')))})" if a.get("undoState") else ""
             lines.append(f"  - 되돌림{state}: {t(a['undo'])}")
     if not actions:
         lines.append("- 자동 복구 대상 아님: 대응 가이드에 따라 수동 조치가 필요합니다.")

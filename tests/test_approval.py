@@ -184,7 +184,7 @@ def _run_flows(kube, kubeconfig, ns, log, procs):
     # stale: the Deployment's spec changes after the plan was proposed, then the old plan is approved
     kube.apps.patch_namespaced_deployment("stale", ns, {"spec": {"minReadySeconds": 1}}, field_manager="netaiops-chaos")
     out["stale_cli"] = cli(kubeconfig, "approve", "stale", "-n", ns, "--plan", plans["stale"]["planHash"])
-    fresh = wait_for(lambda: (lambda a: a if a and a["planHash"] != plans["stale"]["planHash"] else None)(
+    fresh = wait_for(lambda: (lambda a: a if a and a.get("planHash") not in (None, plans["stale"]["planHash"]) else None)(
         waiting_action(status(kube, ns, "stale"))), 60, "stale: a new plan proposed")
     out["stale_new"] = fresh
     out["stale_cli2"] = cli(kubeconfig, "approve", "stale", "-n", ns)

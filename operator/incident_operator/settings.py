@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     remediation_approval_poll_seconds: float = Field(
         default=60.0, gt=0, description="How often an Incident awaiting approval is looked at besides the approvals' watch "
                                         "(no worker is held meanwhile)")
+    remediation_approval_policy: str = Field(
+        default="incident-operator-approvals", description="The ValidatingAdmissionPolicy (and its binding, same name) that "
+                                                           "checks an IncidentApproval's approvedBy against the requester: "
+                                                           "approvals are trusted only while it is in force")
     remediation_effectiveness_seconds: float = Field(
         default=600.0, ge=0, description="This long after a fix is Resolved, check that it held (alarm not back, no new "
                                          "restarts, readiness kept): status.effectiveness; 0 = never")

@@ -17,7 +17,7 @@ from .client import Kube, is_not_found
 APPROVALS = "incidentapprovals"
 POLICIES = "remediationpolicies"
 ADMISSION_CACHE_SECONDS = 30.0
-_admission: dict[int, tuple[float, datetime | None]] = {}
+_admission: dict[tuple[int, str], tuple[float, datetime | None]] = {}
 _lock = threading.Lock()
 
 
@@ -46,10 +46,10 @@ def _parse(ts: Any) -> datetime | None:
     return datetime.fromisoformat(str(ts).replace("Z", "+00:00")) if ts else None
 
 
-def admission_since(kube: Kube) -> datetime | None:
+def admission_since(kube: Kube, name: str = APPROVAL_POLICY) -> datetime | None:
     """When the admission policy checking `spec.approvedBy == request.userInfo.username` (and its Deny binding)
     came into force, or None when it is not installed (approvals are then not trusted). Cached briefly."""
-    key = id(kube.core.api_client)
+    key = (id(kube.core.api_client), name)
     with _lock:
         hit = _admission.get(key)
         if hit and time.monotonic() - hit[0] < ADMISSION_CACHE_SECONDS:
@@ -57,11 +57,11 @@ def admission_since(kube: Kube) -> datetime | None:
     api = client.AdmissionregistrationV1Api(kube.core.api_client)
     since: datetime | None = None
     try:
-        policy = api.read_validating_admission_policy(APPROVAL_POLICY)
-        binding = api.read_validating_admission_policy_binding(APPROVAL_POLICY)
+        policy = api.read_validating_admission_policy(name)
+        binding = api.read_validating_admission_policy_binding(name)
         checks = " ".join(v.expression for v in policy.spec.validations or [])
         if ("request.userInfo.username" in checks and policy.spec.failure_policy == "Fail"
-                and "Deny" in (binding.spec.validation_actions or []) and binding.spec.policy_name == APPROVAL_POLICY):
+                and "Deny" in (binding.spec.validation_actions or []) and binding.spec.policy_name == name):
             since = max(_parse(policy.metadata.creation_timestamp), _parse(binding.metadata.creation_timestamp))
     except client.ApiException as exc:
         if exc.status not in (403, 404):

@@ -180,7 +180,7 @@ def await_approval(ctx: PhaseContext, p: RemediationProposal, action: Any, entry
     from ..pipeline import AwaitingApproval
     now = datetime.now(timezone.utc)
     approval = kapprovals.read_approval(ctx.kube, ctx.namespace, entry["approval"])
-    since = kapprovals.admission_since(ctx.kube) if approval is not None else None
+    since = kapprovals.admission_since(ctx.kube, ctx.settings.remediation_approval_policy) if approval is not None else None
     verdict = judge(approval, ctx.name, entry["planHash"], now, entry.get("expiresAt"), since)
     record = {"planHash": entry["planHash"], "action": entry["id"], "by": verdict.by, "message": verdict.message[:500]}
     if verdict.kind == "expired":

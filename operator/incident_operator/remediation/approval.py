@@ -108,7 +108,7 @@ def judge(approval: dict[str, Any] | None, incident: str, plan: str, now: dateti
         if spec.get("incident") != incident or spec.get("plan") != plan:
             return Verdict("untrusted", message=f"IncidentApproval `{meta.get('name')}`이(가) 다른 인시던트나 계획을 가리킵니다")
         if admission_since is None:
-            return Verdict("untrusted", message=f"승인자 확인 정책(ValidatingAdmissionPolicy `{APPROVAL_POLICY}`)이 설치되어 있지 "
+            return Verdict("untrusted", message="승인자 확인 정책(ValidatingAdmissionPolicy, INCIDENT_REMEDIATION_APPROVAL_POLICY)이 설치되어 있지 "
                                                 "않아 승인자를 API 서버 기준으로 확인할 수 없습니다: 승인을 받아들이지 않습니다")
         if created is None or created < admission_since:
             return Verdict("untrusted", message=f"IncidentApproval `{meta.get('name')}`은(는) 승인자 확인 정책이 적용되기 전에 "

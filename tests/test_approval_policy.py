@@ -74,7 +74,8 @@ LATER = (NOW + timedelta(minutes=30)).isoformat()
     (approval(created=SINCE - timedelta(seconds=5)), LATER, SINCE, "untrusted"),  # made before the policy was in force
     (approval(plan="0000000000000000"), LATER, SINCE, "untrusted"),  # another plan
     (approval(incident="other"), LATER, SINCE, "untrusted"),
-    (approval(), (NOW - timedelta(seconds=1)).isoformat(), SINCE, "approved"),  # decided before it was looked at
+    (approval(created=NOW - timedelta(seconds=5)), (NOW - timedelta(seconds=1)).isoformat(), SINCE, "approved"),  # in time
+    (approval(), (NOW - timedelta(seconds=1)).isoformat(), SINCE, "expired"),  # decided after the plan expired
 ])
 def test_judge(obj, expires, since, want):
     v = judge(obj, "inc", "abcdef0123456789", NOW, expires, since)

@@ -113,6 +113,9 @@ def judge(approval: dict[str, Any] | None, incident: str, plan: str, now: dateti
         if created is None or created < admission_since:
             return Verdict("untrusted", message=f"IncidentApproval `{meta.get('name')}`은(는) 승인자 확인 정책이 적용되기 전에 "
                                                 "만들어졌습니다: 승인자를 확인할 수 없어 받아들이지 않습니다")
+        deadline = _time(expires_at)
+        if deadline is not None and created > deadline:  # decided after the plan had expired: too late
+            return Verdict("expired", message=f"승인 대기 시간이 지난 뒤({deadline.isoformat()} 이후)에 결정되었습니다")
         by = str(spec.get("approvedBy") or "")
         comment = f" — {spec['comment']}" if spec.get("comment") else ""
         if spec.get("decision") == "approve":

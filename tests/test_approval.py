@@ -179,10 +179,12 @@ def _run_flows(kube, kubeconfig, ns, log, procs):
                     raise
                 install_crds(kube.core.api_client)
     plans = {n: wait_for(lambda: waiting_action(status(kube, ns, n)), 90, f"{n} awaiting approval") for n in APPROVE}
+    awaiting = wait_for(lambda: (lambda s: s if s.get("phase") == "AwaitingApproval" else None)(status(kube, ns, "ok")), 30,
+                        "ok in phase AwaitingApproval")
     # the operator stops while every plan awaits approval; a new one carries on (nothing lost, nothing run twice)
     procs[0].kill()
     procs.append(OperatorProcess(ns, {"KUBECONFIG": kubeconfig, **ENV}, log / "operator-2.log", ["--standalone"]))
-    out: dict = {"ns": ns, "plans": plans, "log": log}
+    out: dict = {"ns": ns, "plans": plans, "log": log, "awaiting": awaiting}
 
     # ok: a tenant's ServiceAccount with the approver role here approves; a forged approver name is refused first
     kube.core.create_namespaced_service_account(ns, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="oncall")))
@@ -228,6 +230,8 @@ def _run_flows(kube, kubeconfig, ns, log, procs):
 
 def test_approved_by_a_tenant_recorded_from_the_api_server_and_restart_safe(flows, kube):
     st, ns = flows["status"]["ok"], flows["ns"]
+    ready = next(c for c in flows["awaiting"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "AwaitingApproval" and "승인 대기" in ready["message"]
     assert flows["forged"] == 403  # the request claimed "admin": admission refused it
     [action] = st["actions"]
     assert st["phase"] == "Resolved" and action["state"] == "succeeded", st
@@ -296,3 +300,20 @@ def test_effectiveness_held_and_regressed(flows, kube):
     labels = kube.custom.get_namespaced_custom_object(GROUP, VERSION, flows["ns"], "incidents", "regress")["metadata"]["labels"]
     assert labels["netaiops.io/fix"] == "restore-replicas" and labels["netaiops.io/fix-result"] == "regressed"
     print(f"approval flows: {flows['wall']:.1f}s")
+
+
+def test_a_namespace_policy_is_read_and_only_tightens(kube, make_namespace, crds_kept):
+    from incident_operator.kube.approvals import namespace_policies
+    from incident_operator.remediation.approval import effective_mode
+    ns = make_namespace("appr-pol")
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "RemediationPolicy", "metadata": {"name": "default"},
+            "spec": {"default": "auto", "actions": {"restore-replicas": "approve"}, "approvalTimeoutSeconds": 60}}
+    kube.custom.create_namespaced_custom_object(GROUP, VERSION, ns, "remediationpolicies", body)
+    policies = namespace_policies(kube, ns)
+    assert effective_mode("restore-replicas", "auto", "auto", {}, policies, 3600).mode == "approve"
+    assert effective_mode("rollback-image", "auto", "never", {}, policies, 3600).mode == "off"  # cannot loosen
+    assert effective_mode("restore-replicas", "auto", "auto", {}, policies, 3600).timeout == 60
+    with pytest.raises(client.ApiException) as exc:  # the CRD refuses a mode it does not know
+        kube.custom.create_namespaced_custom_object(GROUP, VERSION, ns, "remediationpolicies", {
+            **body, "metadata": {"name": "bad"}, "spec": {"default": "yolo"}})
+    assert exc.value.status == 422

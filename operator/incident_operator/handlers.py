@@ -215,6 +215,8 @@ def assess_fix(memo: kopf.Memo, store: IncidentStore, incident: dict, logger: An
     from .phases import assess
     wait = assess.seconds_until_due(incident.get("status") or {})
     if wait > 0:
+        if watching.labels_to_write(incident, archive=False):  # meanwhile, later Incidents find it by cause
+            incident = _labelled(store, incident, archive=False)
         return incident, wait
     ctx = _context(memo, incident, logger)
     ctx.spec = IncidentSpec.model_validate(incident.get("spec") or {})

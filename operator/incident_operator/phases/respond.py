@@ -168,9 +168,13 @@ def propose(ctx: PhaseContext, p: RemediationProposal, action: Any, entry: dict[
 
 
 def _settle_approval(ctx: PhaseContext, entry: dict[str, Any], state: str, record: dict[str, Any], extra: dict | None = None) -> None:
+    from ..pipeline import ready_condition
     rest = [a for a in ctx.status.get("actions") or [] if a.get("id") != entry["id"]]
+    conditions = ready_condition(ctx.status.get("conditions") or [], "Responding", {
+        "approved": "Approved", "denied": "RemediationDenied", "expired": "ApprovalExpired"}.get(state, state),
+        entry.get("message") or state, ctx.incident["metadata"].get("generation"))
     ctx.patch_status({"actions": rest + [entry], "approvals": _history(ctx, {**record, "state": state}),
-                      **({"phase": "Responding"} if state == "approved" else {}), **(extra or {})})
+                      "phase": "Responding", "conditions": conditions, **(extra or {})})
     metrics.approval_pending(ctx.namespace, ctx.name, False)
     metrics.APPROVAL_DECISIONS.labels(entry["action"], state).inc()
 

@@ -73,6 +73,8 @@ lambda-runtime: venv
 
 crd: venv
 	$(VENV)/bin/incident-operator crd -o crds/incident.yaml
+	$(VENV)/bin/incident-operator crd --which approval -o crds/incidentapproval.yaml
+	$(VENV)/bin/incident-operator crd --which policy -o crds/remediationpolicy.yaml
 	$(MAKE) chart-crds
 
 lock: venv

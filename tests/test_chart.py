@@ -226,7 +226,7 @@ def test_chart_renders_the_same_admission_policies_as_kustomize():
         return {(d["kind"], d["metadata"]["name"]): d["spec"] for d in docs if d["kind"] in kinds}
     kust = policies(kustomize(ROOT / "manifests"))
     assert sorted(name for kind, name in kust if kind == kinds[0]) == [
-        "incident-operator-alarm-writers", "incident-operator-archived-rerun"]
+        "incident-operator-alarm-writers", "incident-operator-approvals", "incident-operator-archived-rerun"]
     assert policies(template()) == kust
     writers = (kinds[0], "ops-incident-operator-alarm-writers")
     other = policies(template("--set", "bridge.kubernetesGroup=ops:bridge", release="ops", namespace="platform"))

@@ -40,7 +40,7 @@ def test_status_schema_is_structural_and_typed():
     walk(status, "status")
     assert not status.get("x-kubernetes-preserve-unknown-fields")  # typed: no longer a bag of anything
     free = sorted(p for p, n in _nodes(status, "status") if n.get("x-kubernetes-preserve-unknown-fields"))
-    assert free == ["status.actions[].after", "status.actions[].before", "status.actions[].params",
+    assert free == ["status.actions[].after", "status.actions[].baseline", "status.actions[].before", "status.actions[].params",
                     "status.causes[].remediation.params", "status.remediation.params"]
     conditions = status["properties"]["conditions"]
     assert conditions["x-kubernetes-list-type"] == "map" and conditions["x-kubernetes-list-map-keys"] == ["type"]

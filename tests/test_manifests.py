@@ -59,12 +59,13 @@ def test_kustomization_renders_everything_and_applies(applied, kube):
     rendered = subprocess.run([kubectl(), "kustomize", str(ROOT / "manifests")], capture_output=True, text=True, check=True).stdout
     docs = [d for d in yaml.safe_load_all(rendered) if d]
     kinds = sorted(d["kind"] for d in docs)
-    assert kinds.count("ClusterRole") == 4
+    assert kinds.count("ClusterRole") == 6  # + incident-operator-approver, -policy-editor (bound per namespace)
     # `kubectl delete -k manifests/` must not take the CRDs, and with them every Incident, along
     assert "CustomResourceDefinition" not in kinds
     crds = subprocess.run([kubectl(), "kustomize", str(ROOT / "crds")], capture_output=True, text=True, check=True).stdout
     assert sorted(d["metadata"]["name"] for d in yaml.safe_load_all(crds) if d) == [
-        "clusterkopfpeerings.kopf.dev", "incidents.netaiops.io", "kopfpeerings.kopf.dev"]
+        "clusterkopfpeerings.kopf.dev", "incidentapprovals.netaiops.io", "incidents.netaiops.io", "kopfpeerings.kopf.dev",
+        "remediationpolicies.netaiops.io"]
     # no ClusterRoleBinding grants a write to a built-in object: those are bound per namespace
     bound = {d["roleRef"]["name"] for d in docs if d["kind"] == "ClusterRoleBinding"}
     assert bound == {"incident-operator", "incident-operator-evidence"}

@@ -98,7 +98,8 @@ def test_a_rollback_that_never_becomes_healthy_is_unverified_and_not_closed(kube
     scenarios.wait_pod_state(kube, ns, "api", None)
     workloads.set_image_with_fault(kube.apps, ns, "api", "nginx:9.99-does-not-exist", "image-pull")
     scenarios.wait_pod_state(kube, ns, "api", "ImagePullBackOff")
-    start_operator({"INCIDENT_REMEDIATION_VERIFY_SECONDS": "4", "INCIDENT_REMEDIATION_VERIFY_INTERVAL_SECONDS": "1"})
+    start_operator({"INCIDENT_REMEDIATION_VERIFY_SECONDS": "4", "INCIDENT_REMEDIATION_VERIFY_INTERVAL_SECONDS": "1",
+                    "INCIDENT_REMEDIATION_UNDO_UNVERIFIED": "false"})  # the undo has its own tests (test_approval.py)
     incidents.create(incident("never", target={"namespace": ns, "kind": "Deployment", "name": "api"}))
     st = incidents.wait_phase("never", ("Resolved", "NeedsAction", "Failed"), 60)["status"]
     assert st["phase"] == "NeedsAction" and st["outcome"] == "unverified", st.get("lastError")
@@ -123,6 +124,7 @@ def test_an_unverified_restore_is_undone_when_configured(kube, ns):
     ctx = ctx_with_evidence(kube, cfg, ns, "undo", {"namespace": ns, "kind": "Deployment", "name": "web"})
     entry = settle(ctx, p, block=True)
     assert entry["state"] == "unverified" and "되돌림" in entry["undo"]
+    assert entry["undoState"] == "verified" and entry["undoVerifiedAt"]  # back at 0, seen by the controller
     assert kube.apps.read_namespaced_deployment("web", ns).spec.replicas == 0
 
 

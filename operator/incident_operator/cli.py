@@ -121,7 +121,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_crd(args: argparse.Namespace) -> int:
     from . import crd
 
-    text = crd.render()
+    text = crd.render(args.which)
     if args.check:
         path = Path(args.check)
         if not path.exists() or path.read_text() != text:
@@ -177,6 +177,47 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         print(f"cannot re-run Incident {args.namespace}/{args.name}: {exc.reason}", file=sys.stderr)
         return 1
     print(f"incident.netaiops.io/{args.name} re-run requested ({ANN_RERUN}={token})")
+    return 0
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    """`approve` / `deny`: an IncidentApproval for the plan the Incident awaits approval of. The approver recorded is
+    who the API server says the caller is (SelfSubjectReview); admission refuses any other name."""
+    from kubernetes.client import ApiException
+
+    from .kube.approvals import create_approval, whoami
+    from .kube.client import Kube
+    from .kube.incidents import IncidentStore
+
+    decision = "approve" if args.command == "approve" else "deny"
+    kube = Kube.connect()
+    try:
+        inc = IncidentStore(kube).get(args.namespace, args.name)
+    except ApiException as exc:
+        print(f"cannot read Incident {args.namespace}/{args.name}: {exc.reason}", file=sys.stderr)
+        return 1
+    waiting = [a for a in (inc.get("status") or {}).get("actions") or []
+               if a.get("state") == "awaiting-approval" and (not args.plan or a.get("planHash") == args.plan)]
+    if not waiting:
+        print(f"Incident {args.namespace}/{args.name} has no plan awaiting approval"
+              + (f" with hash {args.plan}" if args.plan else ""), file=sys.stderr)
+        return 1
+    entry = waiting[0]
+    try:
+        me = whoami(kube)
+        made = create_approval(kube, args.namespace, inc, entry["planHash"], decision, me, args.comment)
+    except ApiException as exc:
+        if exc.status == 409:
+            print(f"plan {entry['planHash']} of {args.namespace}/{args.name} is already decided "
+                  f"(incidentapproval {entry.get('approval')})", file=sys.stderr)
+        else:
+            detail = exc.body if isinstance(exc.body, str) else exc.reason
+            print(f"cannot {decision} {args.namespace}/{args.name}: {exc.status} {detail}", file=sys.stderr)
+        return 1
+    for change in entry.get("plan") or []:
+        print(f"  {change.get('object')} {change.get('field')}: {change.get('before')} -> {change.get('after')}")
+    print(f"incidentapproval.netaiops.io/{made['metadata']['name']} created: {decision} by {me} "
+          f"(plan {entry['planHash']} of {entry.get('id')})")
     return 0
 
 
@@ -439,17 +480,24 @@ def parser() -> argparse.ArgumentParser:
     cr = sub.add_parser("crd", help="print the Incident CRD generated from the models (crds/incident.yaml)")
     cr.add_argument("-o", "--output", help="write it to this file instead of stdout")
     cr.add_argument("--check", metavar="FILE", help="exit 1 if FILE differs from what the models generate")
+    cr.add_argument("--which", choices=["incident", "approval", "policy"], default="incident",
+                    help="which CRD: incident (default), approval (IncidentApproval), policy (RemediationPolicy)")
     cr.set_defaults(func=cmd_crd)
     t = sub.add_parser("tools", help="list the tool catalogue")
     t.set_defaults(func=cmd_tools)
     for name, func, help_ in (("report", cmd_report, "print an Incident's Korean report"),
                               ("evidence", cmd_evidence, "print an Incident's stored evidence bundle"),
-                              ("rerun", cmd_rerun, "analyse an Incident again (archived ones too)")):
+                              ("rerun", cmd_rerun, "analyse an Incident again (archived ones too)"),
+                              ("approve", cmd_decide, "approve the remediation plan an Incident awaits approval of"),
+                              ("deny", cmd_decide, "deny the remediation plan an Incident awaits approval of")):
         x = sub.add_parser(name, help=help_)
         x.add_argument("name")
         x.add_argument("-n", "--namespace", default=None, help="default: the kubeconfig context's namespace")
         if name == "rerun":
             x.add_argument("--token", default=None, help="the re-run annotation's value (default: the current time)")
+        if name in ("approve", "deny"):
+            x.add_argument("--plan", default=None, help="the plan's hash (status.actions[].planHash); default: the one waiting")
+            x.add_argument("--comment", default=None, help="why (shown in the report)")
         x.set_defaults(func=func)
     return p
 
@@ -463,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.context:
         from .kube.client import CONTEXT_ENV
         os.environ[CONTEXT_ENV] = args.context
-    if getattr(args, "namespace", "") is None and args.command in ("report", "evidence", "rerun"):
+    if getattr(args, "namespace", "") is None and args.command in ("report", "evidence", "rerun", "approve", "deny"):
         from .kube.client import default_namespace
         args.namespace = default_namespace()
     try:

@@ -13,6 +13,7 @@ NEEDS_ACTION = "NeedsAction"  # analysed; a person has to act (no known fix, dry
 FAILED = "Failed"
 GROUPED = "Grouped"  # the same event as an earlier Incident (its parent): analysed and reported there
 FINISHED_PHASES = (RESOLVED, NEEDS_ACTION, FAILED, GROUPED)
+AWAITING_APPROVAL = "AwaitingApproval"  # Responding, a plan waiting for a person's IncidentApproval (no worker held)
 
 FIELD_MANAGER = "incident-operator"
 ANNOTATION_PREFIX = GROUP
@@ -29,4 +30,6 @@ LABEL_WORKLOAD = f"{GROUP}/workload"
 LABEL_CAUSE = f"{GROUP}/cause"  # the top cause's kind, once diagnosed
 LABEL_NODE = f"{GROUP}/node"  # the node the incident is on (a Node target, or a single pod's node)
 LABEL_PARENT = f"{GROUP}/parent"  # on a Grouped Incident: the Incident it was grouped under
+LABEL_FIX = f"{GROUP}/fix"  # the verified fix (action) whose effectiveness was checked
+LABEL_FIX_RESULT = f"{GROUP}/fix-result"  # held | regressed: the similar-incident memory ranks fixes by it
 LABEL_ARCHIVED = f"{GROUP}/archived"  # "true": finished, nothing owed; outside the operator's watch (watching.py)

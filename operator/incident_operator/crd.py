@@ -68,6 +68,7 @@ def _structural(node: dict[str, Any], path: str, *, status: bool) -> dict[str, A
             if all(o.get("type") == "object" for o in options):
                 node["type"] = "object"
     node.pop("title", None)
+    node.pop("propertyNames", None)  # a map keyed by an enum: not expressible structurally (the values still are)
     if node.get("description"):  # docstrings: one paragraph
         node["description"] = " ".join(node["description"].split())
     if "const" in node:
@@ -169,6 +170,67 @@ def crd() -> dict[str, Any]:
     }
 
 
-def render() -> str:
+def small_crd(kind: str, plural: str, short: str, spec_model: type[BaseModel], description: str,
+              columns: list[dict[str, Any]]) -> dict[str, Any]:
+    """A spec-only CRD of this group (IncidentApproval, RemediationPolicy)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower(),
+                      "shortNames": [short]},
+            "versions": [{
+                "name": VERSION, "served": True, "storage": True,
+                "additionalPrinterColumns": columns,
+                "schema": {"openAPIV3Schema": {
+                    "description": description,
+                    "type": "object",
+                    "required": ["spec"],
+                    "properties": {
+                        "apiVersion": {"type": "string", "description": f"APIVersion of this object ({GROUP}/{VERSION})"},
+                        "kind": {"type": "string", "description": f"Kind of this object ({kind})"},
+                        "metadata": {"type": "object"},
+                        "spec": schema_for(spec_model, status=False),
+                    },
+                }},
+            }],
+        },
+    }
+
+
+def approval_crd() -> dict[str, Any]:
+    from .models.approval import IncidentApprovalSpec
+    return small_crd("IncidentApproval", "incidentapprovals", "incapproval", IncidentApprovalSpec,
+                     "A named person's decision (approve or deny) on one remediation plan of one Incident. Who created "
+                     "it is the API server's word: admission checks spec.approvedBy against the requester.",
+                     [{"name": "Incident", "type": "string", "jsonPath": ".spec.incident"},
+                      {"name": "Decision", "type": "string", "jsonPath": ".spec.decision"},
+                      {"name": "By", "type": "string", "jsonPath": ".spec.approvedBy"},
+                      {"name": "Plan", "type": "string", "jsonPath": ".spec.plan"},
+                      {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}])
+
+
+def policy_crd() -> dict[str, Any]:
+    from .models.approval import RemediationPolicySpec
+    return small_crd("RemediationPolicy", "remediationpolicies", "rempol", RemediationPolicySpec,
+                     "Per namespace: which remediation actions run automatically, need approval or never run "
+                     "(only stricter than the cluster's policy counts).",
+                     [{"name": "Default", "type": "string", "jsonPath": ".spec.default"},
+                      {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}])
+
+
+SMALL_HEADER = ("# GENERATED from operator/incident_operator/models/approval.py by `make crd`: do not edit by hand.\n")
+
+
+def render(which: str = "incident") -> str:
+    if which == "approval":
+        return "# The IncidentApproval custom resource: a named person's decision on a remediation plan.\n" + SMALL_HEADER + \
+            yaml.safe_dump(approval_crd(), sort_keys=False, allow_unicode=True, width=120)
+    if which == "policy":
+        return "# The RemediationPolicy custom resource: per namespace, what runs automatically, with approval, or never.\n" + \
+            SMALL_HEADER + yaml.safe_dump(policy_crd(), sort_keys=False, allow_unicode=True, width=120)
     return HEADER + yaml.safe_dump(crd(), sort_keys=False, allow_unicode=True, width=120)
 

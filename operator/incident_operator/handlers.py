@@ -209,8 +209,35 @@ def archive(memo: kopf.Memo, store: IncidentStore, incident: dict, logger: Any) 
     return _labelled(store, incident), None
 
 
+def assess_fix(memo: kopf.Memo, store: IncidentStore, incident: dict, logger: Any) -> StepResult:
+    """Some minutes after a verified fix resolved it: did the fix hold? (phases/assess.py)"""
+    from .models.spec import IncidentSpec
+    from .phases import assess
+    wait = assess.seconds_until_due(incident.get("status") or {})
+    if wait > 0:
+        if watching.labels_to_write(incident, archive=False):  # meanwhile, later Incidents find it by cause
+            incident = _labelled(store, incident, archive=False)
+        return incident, wait
+    ctx = _context(memo, incident, logger)
+    ctx.spec = IncidentSpec.model_validate(incident.get("spec") or {})
+    assess.run(ctx)
+    return ctx.incident, None
+
+
+@kopf.on.event(GROUP, VERSION, "incidentapprovals")
+async def approval_event(event: Any, memo: kopf.Memo, **_: Any) -> None:
+    """A person decided (IncidentApproval created): look at its Incident now instead of at its next poll."""
+    body = event.get("object") or {}
+    if event.get("type") == "DELETED" or not memo.get("queue"):
+        return
+    namespace = (body.get("metadata") or {}).get("namespace")
+    incident = (body.get("spec") or {}).get("incident")
+    if namespace and incident:
+        memo.queue.wake((namespace, incident), scheduling.priority({}, {}))
+
+
 STEPS = {next_step.Step.RUN: run_pipeline, next_step.Step.RERUN: rerun, next_step.Step.RECOVER: note_recovery,
-         next_step.Step.DELIVER: deliver_report, next_step.Step.ARCHIVE: archive}
+         next_step.Step.DELIVER: deliver_report, next_step.Step.ASSESS: assess_fix, next_step.Step.ARCHIVE: archive}
 
 
 def expire_finished(store: IncidentStore, ttl: float, namespaces: list[str]) -> int:

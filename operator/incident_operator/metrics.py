@@ -32,6 +32,28 @@ FEATURE_READY = Gauge("incident_operator_feature_ready",
                       "1: the feature works here; 0: off, or configured but cannot work (see the start-up warning)",
                       ["feature"])
 
+APPROVALS_PENDING = Gauge("incident_operator_approvals_pending", "Remediation plans waiting for a person's approval")
+APPROVAL_DECISIONS = Counter("incident_operator_approval_decisions_total",
+                             "What became of plans proposed for approval: approved, denied, expired, stale",
+                             ["action", "result"])
+TIME_TO_APPROVAL = Histogram("incident_operator_time_to_approval_seconds",
+                             "From a plan's proposal to the IncidentApproval that approved it", ["action"],
+                             buckets=(10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200))
+UNDOS = Counter("incident_operator_remediation_undos_total",
+                "Automatic undos of actions not healthy in their window, by result: verified, unverified, failed",
+                ["action", "result"])
+EFFECTIVENESS = Counter("incident_operator_remediation_effectiveness_total",
+                        "Effectiveness checks of verified fixes some minutes after Resolved: held or regressed",
+                        ["action", "result"])
+_pending: set[tuple[str, str]] = set()
+
+
+def approval_pending(namespace: str, name: str, pending: bool) -> None:
+    """Incidents of this process awaiting approval (after a restart, each is counted again when it is next looked at)."""
+    (_pending.add if pending else _pending.discard)((namespace, name))
+    APPROVALS_PENDING.set(len(_pending))
+
+
 # The series the chart's alerts watch with increase() exist from the start, at 0: a counter that appears
 # only with its first event would hide that event from increase() (charts/incident-operator).
 INCIDENTS.labels("Failed", "failed")
@@ -40,6 +62,10 @@ for _reason in ("budget-incident", "budget-day"):  # the chart's cost alerts wat
 for _action in ("delete-cpu-burner", "rollback-image", "restore-replicas"):  # remediation.policy.ALLOWED_ACTIONS
     for _result in ("failed", "unverified"):
         REMEDIATIONS.labels(_action, _result)
+        UNDOS.labels(_action, _result)
+    UNDOS.labels(_action, "verified")
+    for _result in ("held", "regressed"):
+        EFFECTIVENESS.labels(_action, _result)
 
 
 class MetricsUnavailable(RuntimeError):

@@ -8,6 +8,7 @@ last body handled: nothing is stored on the Incident for it and nothing is held 
 - RERUN: `netaiops.io/rerun` carries a token status has not run for;
 - RECOVER: the alarm went back to OK (`spec.recovery`) after the analysis, and the report is not closed;
 - DELIVER: finished, and the report still owes operations (GitHub or Slack was down);
+- ASSESS: Resolved by a verified fix whose effectiveness is still to be checked (status.effectiveness pending);
 - ARCHIVE: finished and nothing owed, but not labelled archived yet (watching.py).
 """
 
@@ -26,6 +27,7 @@ class Step(enum.Enum):
     RERUN = "rerun"
     RECOVER = "recover"
     DELIVER = "deliver"
+    ASSESS = "assess"
     ARCHIVE = "archive"
 
 
@@ -63,9 +65,15 @@ def next_step(body: dict[str, Any]) -> Step | None:
         return Step.RECOVER
     if outbox.owes(status.get("report")):
         return Step.DELIVER
+    if effectiveness_pending(status):
+        return Step.ASSESS
     if not is_archived(meta.get("labels")):
         return Step.ARCHIVE
     return None
+
+
+def effectiveness_pending(status: dict[str, Any]) -> bool:
+    return (status.get("effectiveness") or {}).get("state") == "pending"
 
 
 def watched(body: dict[str, Any]) -> tuple:

@@ -14,7 +14,7 @@ from kubernetes.client import ApiException
 from pydantic import ValidationError
 
 from .models.spec import IncidentSpec
-from .constants import ANN_SILENCED, FAILED, FINISHED_PHASES, GROUPED, NEEDS_ACTION, PHASES, RESOLVED
+from .constants import ANN_SILENCED, AWAITING_APPROVAL, FAILED, FINISHED_PHASES, GROUPED, NEEDS_ACTION, PHASES, RESOLVED
 from . import metrics
 from .clock import now_iso
 from .phases import PHASE_FUNCTIONS
@@ -45,6 +45,11 @@ class Waiting(Exception):
     def __init__(self, delay: float, message: str):
         super().__init__(message)
         self.delay = delay
+
+
+class AwaitingApproval(Waiting):
+    """The respond phase proposed a plan and waits for a person's IncidentApproval: phase AwaitingApproval, Ready=False
+    with the reason; the worker is released and the Incident looked at again (or woken by the approvals' watch)."""
 
 
 def upsert_condition(conditions: list[dict], ctype: str, status: str, reason: str, message: str,
@@ -154,7 +159,8 @@ def run(ctx: PhaseContext) -> str:
         timing.setdefault("startedAt", now_iso())
         if status.get("waiting") != phase:  # polling a wait is not another run
             timing["runs"] = int(timing.get("runs", 0)) + 1
-        started_phase = {"phase": phase, "observedGeneration": generation, "phases": {phase: timing}}
+        shown = AWAITING_APPROVAL if status.get("phase") == AWAITING_APPROVAL and status.get("waiting") == phase else phase
+        started_phase = {"phase": shown, "observedGeneration": generation, "phases": {phase: timing}}
         if phase == PHASES[0] and not status.get("claim"):
             # Gathering only reads (and labels the Incident): its start goes with the next write, which
             # claims the Incident before anything leaves the cluster (the report). One write less per Incident.
@@ -164,6 +170,13 @@ def run(ctx: PhaseContext) -> str:
         started = time.monotonic()
         try:
             output = PHASE_FUNCTIONS[phase](ctx)
+        except AwaitingApproval as exc:
+            if status.get("waiting") != phase or status.get("phase") != AWAITING_APPROVAL:
+                conditions = ready_condition(status.get("conditions") or [], AWAITING_APPROVAL, "AwaitingApproval",
+                                             str(exc), generation)
+                ctx.patch_status({"waiting": phase, "phase": AWAITING_APPROVAL, "conditions": conditions,
+                                  "summary": f"승인 대기: {exc}"[:300]})
+            raise RetryLater(exc.delay, str(exc)) from None
         except Waiting as exc:
             if status.get("waiting") != phase:
                 ctx.patch_status({"waiting": phase})
@@ -234,8 +247,15 @@ def finish(ctx: PhaseContext) -> str:
     else:
         conditions = upsert_condition(conditions, "Resolved", "False", "NeedsAction", summary, gen)
         reason = {"unverified": "RemediationUnverified", "dry-run": "DryRun"}.get(outcome, "NeedsAction")
+        states = {a.get("state") for a in status.get("actions") or []}
+        if reason == "NeedsAction" and states & {"denied", "expired"}:
+            reason = "RemediationDenied" if "denied" in states else "ApprovalExpired"
         conditions = ready_condition(conditions, phase, reason, summary, gen)
-    ctx.patch_status({"phase": phase, "conditions": conditions, "finishedAt": now_iso()})
+    patch = {"phase": phase, "conditions": conditions, "finishedAt": now_iso()}
+    effectiveness = pending_effectiveness(ctx, outcome)
+    if effectiveness:
+        patch["effectiveness"] = effectiveness
+    ctx.patch_status(patch)
     if phase == RESOLVED:
         ctx.events.emit("IncidentResolved", summary, key="resolved")
     else:
@@ -244,9 +264,20 @@ def finish(ctx: PhaseContext) -> str:
     return phase
 
 
+def pending_effectiveness(ctx: PhaseContext, outcome: str) -> dict | None:
+    """A verified fix is checked again INCIDENT_REMEDIATION_EFFECTIVENESS_SECONDS after Resolved (next_step.ASSESS)."""
+    delay = ctx.settings.remediation_effectiveness_seconds
+    fixed = next((a for a in ctx.status.get("actions") or [] if a.get("state") == "succeeded"), None)
+    if outcome != "remediated" or fixed is None or delay <= 0 or ctx.status.get("effectiveness"):
+        return None
+    from datetime import timedelta
+    at = datetime.now(timezone.utc) + timedelta(seconds=delay)
+    return {"state": "pending", "action": fixed.get("id"), "checkAt": at.isoformat()}
+
+
 RUN_KEYS = ("phase", "completedPhases", "phases", "conditions", "causes", "anomalies", "similarIncidents",
             "timeline", "guide", "topCause", "summary", "outcome", "engine", "evidence", "attempts", "lastError",
-            "finishedAt", "actions", "incidentType", "target", "affected", "window", "claim", "waiting", "remediation", "llm", "suspectSearch")
+            "finishedAt", "actions", "incidentType", "target", "affected", "window", "claim", "waiting", "remediation", "llm", "suspectSearch", "effectiveness", "pastFixes")
 
 
 def restart(ctx: PhaseContext, token: str) -> None:

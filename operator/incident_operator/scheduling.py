@@ -146,6 +146,17 @@ class WorkQueue:
         if self._more is not None:
             self._more.set()
 
+    def wake(self, key: Key, prio: Any) -> None:
+        """Something the Incident waits on happened (an approval): a delayed entry runs now (with its own priority);
+        one being worked on is looked at again right after; one not known here is queued."""
+        if key in self._running:
+            self._running[key] = ("wake", id(object()))  # differs from any watched tuple: looked at again after
+            return
+        if key in self._delayed:
+            handle, prio, _ = self._delayed.pop(key)
+            handle.cancel()
+        self.offer(key, prio)
+
     def later(self, key: Key, prio: Any, delay: float, watched: tuple | None = None) -> None:
         if delay <= 0:
             self.offer(key, prio)

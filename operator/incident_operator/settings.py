@@ -38,7 +38,25 @@ class Settings(BaseSettings):
     chaos_cleanup_execute: bool = Field(
         default=False, description="Let the chaos-cleanup tool (MCP) act when its caller asks; otherwise always dry-run")
     remediation_undo_unverified: bool = Field(
-        default=False, description="Undo an action (rollback / scale) that did not become healthy in time")
+        default=True, description="Undo an action (rollback / scale) that did not become healthy in the verify window; "
+                                  "the undo is verified too (the target back as it was, seen by its controller)")
+    remediation_mode: Literal["auto", "approve", "never"] = Field(
+        default="auto", description="The cluster's policy for every action: auto (run), approve (a named person approves "
+                                    "each plan: IncidentApproval) or never. Incidents and namespaces may only be stricter")
+    remediation_action_modes: dict[str, Literal["auto", "approve", "never"]] = Field(
+        default={}, description='Per action, instead of INCIDENT_REMEDIATION_MODE (JSON, e.g. {"rollback-image": "approve"})')
+    remediation_approval_timeout_seconds: float = Field(
+        default=3600.0, gt=0, description="A plan not approved (or denied) this long after it was proposed expires: NeedsAction")
+    remediation_approval_poll_seconds: float = Field(
+        default=60.0, gt=0, description="How often an Incident awaiting approval is looked at besides the approvals' watch "
+                                        "(no worker is held meanwhile)")
+    remediation_approval_policy: str = Field(
+        default="incident-operator-approvals", description="The ValidatingAdmissionPolicy (and its binding, same name) that "
+                                                           "checks an IncidentApproval's approvedBy against the requester: "
+                                                           "approvals are trusted only while it is in force")
+    remediation_effectiveness_seconds: float = Field(
+        default=600.0, ge=0, description="This long after a fix is Resolved, check that it held (alarm not back, no new "
+                                         "restarts, readiness kept): status.effectiveness; 0 = never")
     remediation_chaos_managers: NameList = Field(
         default=["netaiops-chaos", "chaos-mesh*", "chaos-controller-manager", "chaos-daemon", "litmus*", "chaos-operator",
                  "chaos-runner"],

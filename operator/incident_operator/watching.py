@@ -31,7 +31,8 @@ WATCH_SELECTOR = f"{LABEL_ARCHIVED}!={ARCHIVED}"  # also matches Incidents witho
 def archivable(status: dict[str, Any] | None) -> bool:
     """Nothing more will happen to it unless someone asks: finished and its report owes nothing."""
     status = status or {}
-    return status.get("phase") in FINISHED_PHASES and not outbox.owes(status.get("report"))
+    return (status.get("phase") in FINISHED_PHASES and not outbox.owes(status.get("report"))
+            and (status.get("effectiveness") or {}).get("state") != "pending")  # its check is still to come
 
 
 def is_archived(labels: dict[str, str] | None) -> bool:

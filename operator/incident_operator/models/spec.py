@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 Severity = Literal["critical", "high", "medium", "low"]
-RemediationMode = Literal["auto", "dry-run", "off"]
+RemediationMode = Literal["auto", "approve", "dry-run", "off"]
 TargetKind = Literal["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod", "Node", "Job", "CronJob",
                      "Service", "PersistentVolumeClaim", "Namespace"]
 AlarmState = Literal["ALARM", "OK", "INSUFFICIENT_DATA"]
@@ -97,7 +97,7 @@ class Target(_Model):
 class Options(_Model):
     """How to handle this Incident."""
 
-    remediation: RemediationMode = Field(default="auto", description="auto: apply known fixes; dry-run: only record them; off: never")
+    remediation: RemediationMode = Field(default="auto", description="auto: apply known fixes; approve: propose them and wait for a named person's approval (an IncidentApproval, `incident-operator approve NAME`); dry-run: only record them; off: never. The cluster's and the namespace's RemediationPolicy may only make this stricter")
     language: Literal["ko"] = Field(default="ko", description="Language of the report")
     window_minutes: int = Field(default=30, alias="windowMinutes", ge=5, le=1440,
                                 description="Evidence is collected from the alarm time minus this to plus this")

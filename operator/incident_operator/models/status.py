@@ -22,10 +22,11 @@ from .spec import Target
 from .strict import unknown_fields
 
 Phase = Literal["Pending", "Gathering", "Reporting", "Collecting", "Correlating", "Diagnosing", "Responding",
-                "Resolved", "NeedsAction", "Failed", "Grouped"]
+                "AwaitingApproval", "Resolved", "NeedsAction", "Failed", "Grouped"]
 RunPhase = Literal["Gathering", "Reporting", "Collecting", "Correlating", "Diagnosing", "Responding"]
 Outcome = Literal["remediated", "recovered", "unverified", "needs-action", "grouped"]
-ActionState = Literal["in-progress", "verifying", "succeeded", "failed", "dry-run", "skipped", "unverified"]
+ActionState = Literal["in-progress", "verifying", "succeeded", "failed", "dry-run", "skipped", "unverified",
+                      "awaiting-approval", "denied", "expired", "undoing"]
 
 
 class IncidentCondition(_Model):
@@ -170,14 +171,73 @@ class LlmUsage(_Model):
     day_token_budget: int | None = Field(default=None, description="The day's token budget (INCIDENT_LLM_DAY_TOKEN_BUDGET; 0: none)")
 
 
+class PlanChange(_Model):
+    """One change an action makes: the exact object and field, before and after."""
+
+    object: str = Field(description="Kind/namespace/name")
+    field: str = Field(description="The field, e.g. spec.replicas, spec.template.spec.containers[app].image, or (object) for a delete")
+    before: str | None = Field(default=None, description="Its value now")
+    after: str | None = Field(default=None, description="Its value after the action")
+
+
+class ApprovalRecord(_Model):
+    """A plan proposed for approval, and what became of it (the history of one Incident's approvals)."""
+
+    plan_hash: str | None = Field(default=None, description="The plan")
+    action: str | None = Field(default=None, description="The action id")
+    state: Literal["pending", "approved", "denied", "expired", "stale", "refused"] | None = Field(
+        default=None, description="pending, approved, denied, expired, stale (the target changed: a new plan was "
+                                  "proposed), refused (an approval that could not be trusted)")
+    by: str | None = Field(default=None, description="Who decided (the API server's username)")
+    at: datetime | None = Field(default=None, description="When this state was reached")
+    message: str | None = Field(default=None, description="Why, Korean")
+
+
+class Effectiveness(_Model):
+    """Whether a verified fix held, checked some time after Resolved (INCIDENT_REMEDIATION_EFFECTIVENESS_SECONDS)."""
+
+    state: Literal["pending", "held", "regressed"] | None = Field(default=None, description="pending, held or regressed")
+    action: str | None = Field(default=None, description="The fix checked")
+    check_at: datetime | None = Field(default=None, description="When it is (was) checked")
+    checked_at: datetime | None = Field(default=None, description="When it was checked")
+    evidence: list[str] | None = Field(default=None, description="What was seen (Korean)")
+
+
+class FixRecord(_Model):
+    """How often a fix held for this workload and cause, from past Incidents' effectiveness checks."""
+
+    action: str | None = Field(default=None, description="The fix")
+    workload: str | None = Field(default=None, description="The workload's name")
+    held: int | None = Field(default=None, description="Times it held")
+    total: int | None = Field(default=None, description="Times it was checked")
+
+
 class ActionRecord(_Model):
     """A remediation action: written `in-progress` before it touches the cluster, so a restart never repeats it."""
 
     id: str = Field(description="action:Kind/namespace/name")
     action: RemediationAction = Field(description="The action")
     target: str | None = Field(default=None, description="The object acted on, Kind/namespace/name")
-    mode: Literal["auto", "dry-run", "skip"] | None = Field(default=None, description="What the policy decided")
-    state: ActionState | None = Field(default=None, description="in-progress, verifying, succeeded, failed, dry-run, skipped, unverified")
+    mode: Literal["auto", "approve", "dry-run", "skip"] | None = Field(default=None, description="What the policy decided")
+    state: ActionState | None = Field(default=None, description="in-progress, verifying, succeeded, failed, dry-run, skipped, "
+                                      "unverified; with approval: awaiting-approval, denied, expired; undoing (an "
+                                      "unverified action being put back)")
+    plan: list[PlanChange] | None = Field(default=None, description="What the action changes: each object and field, before → after")
+    plan_hash: str | None = Field(default=None, description="Hash of the plan and its targets' uid/generation: an approval "
+                                  "names it, and a target that changed since makes it stale")
+    approval: str | None = Field(default=None, description="The IncidentApproval (same namespace) that decides this plan")
+    decided_by: str | None = Field(default=None, description="Who approved or denied: the API server's username of "
+                                   "the IncidentApproval's creator (checked at admission)")
+    decided_at: datetime | None = Field(default=None, description="When the approval was created")
+    proposed_at: datetime | None = Field(default=None, description="When the plan was proposed for approval")
+    expires_at: datetime | None = Field(default=None, description="Approval not given by then: expired")
+    undo_state: Literal["undoing", "verified", "unverified", "failed", "impossible"] | None = Field(
+        default=None, description="The automatic undo of an unverified action: verified (the target is back as before), "
+                                  "unverified, failed, impossible (nothing to put back)")
+    undo_verify_by: datetime | None = Field(default=None, description="Deadline for the undo to take effect")
+    undo_verified_at: datetime | None = Field(default=None, description="When the undo was seen in effect")
+    baseline: dict[str, Any] | None = Field(default=None, description="The target's health when verified (free-form: "
+                                            "restarts, ready), the effectiveness check compares against it")
     message: str | None = Field(default=None, description="What happened, Korean")
     params: dict[str, Any] | None = Field(default=None, description="The action's parameters (free-form)")
     at: datetime | None = Field(default=None, description="When the state last changed")
@@ -251,6 +311,11 @@ class IncidentStatus(_Model):
                                                 "analysed and reported here")
     rerun_token: str | None = Field(default=None, description="The netaiops.io/rerun annotation value the current run started for")
     previous_runs: list[PreviousRun] | None = Field(default=None, description="Earlier runs (the last 10)")
+    approvals: list[ApprovalRecord] | None = Field(default=None, description="Plans proposed for approval and what "
+                                                   "became of them (the last 10)")
+    effectiveness: Effectiveness | None = Field(default=None, description="Whether the fix held after Resolved")
+    past_fixes: list[FixRecord] | None = Field(default=None, description="Past fixes of the same workload and cause, "
+                                               "most often held first")
 
 
 class StatusSchemaError(ValueError):

@@ -8,7 +8,10 @@ from typing import Any
 
 from ..models.diagnosis import Anomaly, SimilarIncident
 from ..models.evidence import EvidenceBundle, MetricSeries
-from ..constants import LABEL_CAUSE
+from bridge_lambda.alarm import label_value
+
+from ..constants import LABEL_CAUSE, LABEL_FIX, LABEL_FIX_RESULT, LABEL_WORKLOAD
+from ..remediation.approval import rank_fixes
 from ..tenancy import memory_namespace
 from .context import PhaseContext
 from .gather import similarity_labels
@@ -135,6 +138,23 @@ def similar_incidents(ctx: PhaseContext, cause: str | None = None) -> list[Simil
     # most matches first, then newest; a missing time sorts last (and never compares a str to a datetime)
     found.sort(key=lambda s: (len(s.match), s.created_at or _EPOCH), reverse=True)
     return found[: ctx.settings.similar_incidents]
+
+
+def past_fixes(ctx: PhaseContext, cause: str | None) -> list[dict[str, Any]]:
+    """How often each fix held for this workload and cause: past Incidents labelled by their effectiveness check
+    (netaiops.io/fix, netaiops.io/fix-result), one label-selected page, whatever the history."""
+    labels = similarity_labels(ctx.spec.alarm, ctx.status.get("affected") or [])
+    workload = labels.get(LABEL_WORKLOAD)
+    if not workload or ctx.settings.similar_incidents == 0:
+        return []
+    selector = f"{LABEL_WORKLOAD}={workload},{LABEL_FIX_RESULT}"
+    if cause and cause != "unknown":
+        selector += f",{LABEL_CAUSE}={label_value(cause)}"
+    where = memory_namespace(ctx.namespace, ctx.settings)
+    items = [i for i in ctx.store.list(where, selector, limit=SIMILAR_SCAN)
+             if i["metadata"].get("uid") != ctx.incident["metadata"].get("uid")]
+    name = next((a.get("name") for a in ctx.status.get("affected") or [] if a.get("kind") not in ("Node", "Namespace")), workload)
+    return rank_fixes(items, LABEL_FIX, LABEL_FIX_RESULT, str(name))
 
 
 def run(ctx: PhaseContext) -> dict[str, Any]:

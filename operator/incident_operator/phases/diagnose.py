@@ -10,7 +10,7 @@ from ..models.diagnosis import Diagnosis
 from ..report import outbox
 from .context import PhaseContext
 from .. import grouping
-from .correlate import similar_incidents
+from .correlate import past_fixes, similar_incidents
 
 
 def diagnosis_status(d: Diagnosis) -> dict[str, Any]:
@@ -81,6 +81,8 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
     diagnosis, llm = diagnose(ctx, rules)
     out = diagnosis_status(diagnosis)
     out["similarIncidents"] = ctx.status.get("similarIncidents") or []
+    top = rules.top
+    out["pastFixes"] = past_fixes(ctx, top.kind if top else None) or None
     if ctx.settings.group_window_seconds > 0:  # the alarms grouped under this one so far (the report names them)
         out["relatedIncidents"] = grouping.children(ctx) or None
     if llm:

@@ -43,6 +43,24 @@ class Action(ABC):
         """Put back what the action changed, where that is possible; returns what was done, or None."""
         return None
 
+    def undo_settled(self, p: RemediationProposal, before: dict[str, Any]) -> tuple[bool, str]:
+        """Whether the undo is in effect: the target as it was before, seen by its controller (Korean)."""
+        return True, "되돌릴 것 없음"
+
+    @abstractmethod
+    def plan(self, p: RemediationProposal) -> tuple[list[dict[str, Any]], list[str]]:
+        """What the action would change, read from the live objects: [{object, field, before, after}], and each
+        target's fingerprint (Kind/ns/name uid generation) the plan's hash is taken over."""
+
+    def restarts(self, p: RemediationProposal) -> int | None:
+        """Container restarts of the target's pods now (the effectiveness check compares against it)."""
+        d = self._deployment(p) if p.target.kind == "Deployment" else None
+        if d is None or not (d.spec.selector and d.spec.selector.match_labels):
+            return None
+        selector = ",".join(f"{k}={v}" for k, v in sorted(d.spec.selector.match_labels.items()))
+        pods = self.kube.core.list_namespaced_pod(p.target.namespace, label_selector=selector).items
+        return sum(c.restart_count or 0 for pod in pods for c in (pod.status.container_statuses or []) if pod.status)
+
     def _deployment(self, p: RemediationProposal) -> client.V1Deployment | None:
         try:
             return self.kube.apps.read_namespaced_deployment(p.target.name, p.target.namespace)
@@ -50,6 +68,11 @@ class Action(ABC):
             if is_not_found(exc):
                 return None
             raise
+
+
+def _fingerprint(kind: str, obj: Any) -> str:
+    m = obj.metadata
+    return f"{kind}/{m.namespace}/{m.name} uid={m.uid} generation={m.generation}"
 
 
 def _images(d: client.V1Deployment | None) -> list[str]:
@@ -94,6 +117,26 @@ class DeleteCpuBurner(Action):
             snap["deployment"] = {"exists": d is not None and d.metadata.deletion_timestamp is None,
                                   "replicas": d.spec.replicas if d else None, "images": _images(d)}
         return snap
+
+    def plan(self, p: RemediationProposal) -> tuple[list[dict[str, Any]], list[str]]:
+        ns = p.target.namespace
+        if p.target.kind == "Deployment" and p.params.get("deleteWorkload"):
+            d = self._deployment(p)
+            if d is None:
+                return [], []
+            return ([{"object": f"Deployment/{ns}/{p.target.name}", "field": "(객체)", "before": "존재",
+                      "after": "삭제 (파드 포함)"}], [_fingerprint("Deployment", d)])
+        changes, prints = [], []
+        for name in self._pods_left(p):
+            try:
+                pod = self.kube.core.read_namespaced_pod(name, ns)
+            except client.ApiException as exc:
+                if is_not_found(exc):
+                    continue
+                raise
+            changes.append({"object": f"Pod/{ns}/{name}", "field": "(객체)", "before": "존재", "after": "삭제"})
+            prints.append(_fingerprint("Pod", pod))
+        return changes, prints
 
     def is_applied(self, p: RemediationProposal) -> bool:
         if p.target.kind == "Deployment" and p.params.get("deleteWorkload"):
@@ -167,6 +210,31 @@ class RollbackImage(Action):
             return False, f"이미지가 {_images(d)} (기대: {p.params.get('images')})"
         return rollout_complete(d)
 
+    def plan(self, p: RemediationProposal) -> tuple[list[dict[str, Any]], list[str]]:
+        d = self._deployment(p)
+        if d is None:
+            return [], []
+        ref = f"Deployment/{p.target.namespace}/{p.target.name}"
+        want = list(p.params.get("images", []))
+        now = {c.name: c.image for c in d.spec.template.spec.containers}
+        names = list(now)
+        changes = [{"object": ref, "field": f"spec.template.spec.containers[{n}].image", "before": now[n],
+                    "after": want[i] if i < len(want) else now[n]} for i, n in enumerate(names)]
+        rev = (d.metadata.annotations or {}).get(REVISION_ANNOTATION)
+        changes.append({"object": ref, "field": "spec.template (리비전)", "before": str(rev), "after": str(p.params.get("toRevision"))})
+        return changes, [_fingerprint("Deployment", d)]
+
+    def undo_settled(self, p: RemediationProposal, before: dict[str, Any]) -> tuple[bool, str]:
+        d = self._deployment(p)
+        if d is None:
+            return False, "Deployment 없음"
+        if _images(d) != list(before.get("images") or []):
+            return False, f"이미지가 {_images(d)} (조치 전: {before.get('images')})"
+        st = d.status or client.V1DeploymentStatus()
+        if (st.observed_generation or 0) < (d.metadata.generation or 0):
+            return False, "되돌린 스펙을 컨트롤러가 아직 반영하지 않음"
+        return True, f"조치 전 이미지 {_images(d)}로 돌아감 (컨트롤러 반영, generation {d.metadata.generation})"
+
     def undo(self, p: RemediationProposal, before: dict[str, Any]) -> str | None:
         if not before.get("revision"):
             return None
@@ -198,6 +266,26 @@ class RestoreReplicas(Action):
     def snapshot(self, p: RemediationProposal) -> dict[str, Any]:
         d = self._deployment(p)
         return {"replicas": d.spec.replicas if d else None}
+
+    def plan(self, p: RemediationProposal) -> tuple[list[dict[str, Any]], list[str]]:
+        d = self._deployment(p)
+        if d is None:
+            return [], []
+        return ([{"object": f"Deployment/{p.target.namespace}/{p.target.name}", "field": "spec.replicas",
+                  "before": str(d.spec.replicas), "after": str(p.params.get("replicas"))}], [_fingerprint("Deployment", d)])
+
+    def undo_settled(self, p: RemediationProposal, before: dict[str, Any]) -> tuple[bool, str]:
+        d = self._deployment(p)
+        if d is None:
+            return False, "Deployment 없음"
+        want = before.get("replicas")
+        st = d.status or client.V1DeploymentStatus()
+        seen = f"spec.replicas {d.spec.replicas}, 파드 {st.replicas or 0}개"
+        if d.spec.replicas != want:
+            return False, f"{seen} (조치 전: {want})"
+        if (st.observed_generation or 0) < (d.metadata.generation or 0) or (st.replicas or 0) != want:
+            return False, f"{seen}: 컨트롤러 반영 대기"
+        return True, f"레플리카 {want}로 돌아감 ({seen})"
 
     def is_applied(self, p: RemediationProposal) -> bool:
         d = self._deployment(p)

@@ -32,7 +32,7 @@ NODE_CPU_METRICS = ("node_cpu_utilization",)
 
 @dataclass(frozen=True)
 class Decision:
-    mode: str  # "auto" | "dry-run" | "skip"
+    mode: str  # "auto" | "approve" | "dry-run" | "skip"
     reason: str
     refused: str | None = None  # dry-run: why running it would have been refused
 
@@ -262,4 +262,6 @@ def decide(p: RemediationProposal, mode: str, bundle: EvidenceBundle, settings: 
                         refused=why_not)
     if why_not:
         return Decision("skip", why_not)
+    if mode == "approve":
+        return Decision("approve", "정책 통과: 사람의 승인 후 실행")
     return Decision("auto", "정책 통과")

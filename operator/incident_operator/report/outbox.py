@@ -29,6 +29,8 @@ COMMENT_RENDERERS = {
     "analysis": lambda status, spec: render.analysis_comment(status),
     "resolution": render.resolution_comment,
     "recovered": lambda status, spec: "\n".join(["# 알람 정상화", ""] + render.recovery_section(status, spec)),
+    "approval": render.approval_comment,
+    "effectiveness": lambda status, spec: "\n".join(["# 조치 효과 확인", ""] + render.effectiveness_section(status)),
 }
 
 
@@ -37,7 +39,8 @@ def fingerprint(ctx: "PhaseContext") -> str:
 
 
 def _base_key(key: str) -> str:
-    return key.split("-run", 1)[0]  # "analysis-run2" renders like "analysis"
+    key = key.split("-run", 1)[0]  # "analysis-run2" renders like "analysis"
+    return "approval" if key.startswith("approval-") else key  # "approval-<plan>": one comment per proposed plan
 
 
 def _delivered(report: dict[str, Any], op: dict[str, Any]) -> bool:

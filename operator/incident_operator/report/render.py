@@ -16,7 +16,11 @@ from ..mdescape import code as c, text as t, title as plain_title
 SEVERITY_KO = {"critical": "치명", "high": "높음", "medium": "보통", "low": "낮음"}
 OUTCOME_KO = {"ok": "성공", "failed": "실패", "not-configured": "미설정", "timed-out": "시간 초과", "skipped": "건너뜀"}
 ACTION_STATE_KO = {"succeeded": "성공", "failed": "실패", "dry-run": "dry-run(미실행)", "skipped": "건너뜀",
-                   "in-progress": "진행 중", "verifying": "정상화 확인 중", "unverified": "정상화 미확인"}
+                   "in-progress": "진행 중", "verifying": "정상화 확인 중", "unverified": "정상화 미확인",
+                   "awaiting-approval": "승인 대기", "denied": "거부됨", "expired": "승인 시간 초과", "undoing": "되돌리는 중"}
+UNDO_STATE_KO = {"undoing": "되돌리는 중", "verified": "되돌림 확인됨", "unverified": "되돌림 미확인", "failed": "되돌리기 실패",
+                 "impossible": "되돌릴 수 없음"}
+EFFECT_KO = {"pending": "확인 예정", "held": "효과 유지", "regressed": "다시 악화"}
 
 
 OUTCOME_STATE_KO = {"remediated": "자동 복구 완료", "recovered": "알람 정상화", "needs-action": "수동 조치 필요",
@@ -120,6 +124,11 @@ def causes_section(status: dict) -> list[str]:
     if similar:
         lines += ["", "### 유사한 과거 인시던트", ""]
         lines += [f"- {c(s.get('name'))} ({t(s.get('phase'))}) — 원인: {t(s.get('topCause') or '?')}; 일치: {t(', '.join(map(str, s.get('match') or [])))}" for s in similar]
+    fixes = status.get("pastFixes") or []
+    if fixes:
+        lines += ["", "### 과거 조치의 효과 (같은 워크로드·원인)", ""]
+        lines += [f"- {c(f.get('action'))}: {c(f.get('workload'))}에서 {t(f.get('total'))}번 중 {t(f.get('held'))}번 효과 유지 "
+                  f"(held {t(f.get('held'))} of {t(f.get('total'))})" for f in fixes]
     related = status.get("relatedIncidents") or []
     if related:
         lines += ["", f"### 같은 이벤트로 묶인 알람 ({len(related)}건)", ""]
@@ -149,8 +158,14 @@ def recovery_section(status: dict, spec: dict) -> list[str]:
         if a.get("before") is not None or a.get("after") is not None:
             before, after = (json.dumps(a.get(k), ensure_ascii=False) for k in ("before", "after"))
             lines.append(f"  - 조치 전: {c(before)} / 조치 후: {c(after)}")
+        for ch in a.get("plan") or []:
+            lines.append(f"  - 계획: {c(ch.get('object'))} {c(ch.get('field'))}: {c(ch.get('before'))} → {c(ch.get('after'))}")
+        if a.get("decidedBy"):
+            verb = "거부" if a.get("state") == "denied" else "승인"
+            lines.append(f"  - {verb}: {c(a['decidedBy'])} ({t(a.get('decidedAt'))}, API 서버가 인증한 사용자)")
         if a.get("undo"):
-            lines.append(f"  - 되돌림: {t(a['undo'])}")
+            state = f" ({t(UNDO_STATE_KO.get(a.get('undoState'), a.get('undoState')))})" if a.get("undoState") else ""
+            lines.append(f"  - 되돌림{state}: {t(a['undo'])}")
     if not actions:
         lines.append("- 자동 복구 대상 아님: 대응 가이드에 따라 수동 조치가 필요합니다.")
     rec = spec.get("recovery") or {}
@@ -159,10 +174,40 @@ def recovery_section(status: dict, spec: dict) -> list[str]:
     return lines + [""]
 
 
+def effectiveness_section(status: dict) -> list[str]:
+    eff = status.get("effectiveness") or {}
+    if not eff:
+        return []
+    lines = ["## 조치 효과", "", f"- {c(eff.get('action'))}: **{t(EFFECT_KO.get(eff.get('state'), eff.get('state')))}**"
+             + (f" ({t(eff.get('checkedAt') or eff.get('checkAt'))})" if eff.get("checkedAt") or eff.get("checkAt") else "")]
+    lines += [f"  - {t(e)}" for e in eff.get("evidence") or []]
+    return lines + [""]
+
+
+def approval_comment(status: dict, spec: dict) -> str:
+    """What is proposed, exactly, and how to approve or deny it."""
+    lines = ["# 조치 승인 요청", ""]
+    pending = [a for a in status.get("actions") or [] if a.get("planHash")]
+    for a in pending:
+        state = ACTION_STATE_KO.get(a.get("state"), a.get("state"))
+        lines.append(f"- {c(a.get('action'))} → {c(a.get('target'))} ({t(state)}, 계획 {c(a.get('planHash'))}, "
+                     f"{t(a.get('expiresAt'))}까지)")
+        for ch in a.get("plan") or []:
+            lines.append(f"  - {c(ch.get('object'))} {c(ch.get('field'))}: {c(ch.get('before'))} → {c(ch.get('after'))}")
+    fixes = status.get("pastFixes") or []
+    if fixes:
+        lines += ["", "과거 조치의 효과:"]
+        lines += [f"- {c(f.get('action'))}: {c(f.get('workload'))}에서 {t(f.get('total'))}번 중 {t(f.get('held'))}번 효과 유지"
+                  for f in fixes]
+    lines += ["", "승인: `incident-operator approve NAME -n NAMESPACE` · 거부: `incident-operator deny NAME -n NAMESPACE`",
+              "(IncidentApproval 객체를 만들 권한이 있는 사람만 승인할 수 있고, 승인자는 API 서버가 인증한 사용자로 기록됩니다)"]
+    return "\n".join(lines)
+
+
 def full_report(name: str, spec: dict, status: dict, max_chars: int = 20000) -> str:
     lines = [_heading(spec, name), ""]
     lines += summary_section(name, spec, status) + scope_section(spec, status) + timeline_section(status)
-    lines += causes_section(status) + guide_section(status) + recovery_section(status, spec)
+    lines += causes_section(status) + guide_section(status) + recovery_section(status, spec) + effectiveness_section(status)
     lines.append(f"_엔진: {t(status.get('engine', 'rules'))} · incident-operator_")
     return bound("\n".join(lines), max_chars)
 

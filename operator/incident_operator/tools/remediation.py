@@ -64,7 +64,13 @@ def chaos_cleanup(args: ChaosCleanupInput, deps: ToolDeps) -> ChaosCleanupOutput
                                   message="CPU 부하 생성 신호가 없어 아무것도 하지 않음")
     p = cause.remediation
     mode = "auto" if args.execute and s.chaos_cleanup_execute else "dry-run"
-    decision = decide(p, mode, bundle, s, scope=scope)
+    from ..kube.approvals import namespace_policies
+    from ..remediation.approval import effective_mode
+    policy = effective_mode(p.action, mode, s.remediation_mode, s.remediation_action_modes,
+                            namespace_policies(deps.kube, args.namespace), s.remediation_approval_timeout_seconds)
+    if policy.mode == "approve":  # a tool call is nobody's approval: the policy's approval is only an IncidentApproval
+        mode = "dry-run"
+    decision = decide(p, policy.mode if policy.mode == "off" else mode, bundle, s, scope=scope)
     action = action_for(p.action, deps.kube)
     out = ChaosCleanupOutput(target=label, burner=True, signal=cause.evidence[0].text if cause.evidence else None,
                              mode=decision.mode, state="skipped", message=decision.reason)
@@ -73,7 +79,9 @@ def chaos_cleanup(args: ChaosCleanupInput, deps: ToolDeps) -> ChaosCleanupOutput
     if decision.mode == "dry-run":
         out.state = "dry-run"
         out.message = (f"dry-run: {p.reason} (실행하려면 execute=true와 INCIDENT_CHAOS_CLEANUP_EXECUTE=true 필요)"
-                       if not (args.execute and s.chaos_cleanup_execute) else decision.reason)
+                       if not (args.execute and s.chaos_cleanup_execute)
+                       else f"dry-run: {p.reason} ({policy.why}: 승인은 Incident의 IncidentApproval로만 받습니다)"
+                       if policy.mode == "approve" else decision.reason)
     elif decision.mode == "auto":
         try:
             if not action.is_applied(p):

@@ -1,0 +1,91 @@
+"""IncidentApprovals, RemediationPolicies and the admission policy that makes an approval's creator the API
+server's word (the I/O side of remediation/approval.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+from kubernetes import client
+
+from ..constants import GROUP, VERSION
+from ..remediation.approval import APPROVAL_POLICY, approval_name
+from .client import Kube, is_not_found
+
+APPROVALS = "incidentapprovals"
+POLICIES = "remediationpolicies"
+ADMISSION_CACHE_SECONDS = 30.0
+_admission: dict[tuple[int, str], tuple[float, datetime | None]] = {}
+_lock = threading.Lock()
+
+
+def read_approval(kube: Kube, namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        return kube.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, APPROVALS, name)
+    except client.ApiException as exc:
+        if is_not_found(exc):
+            return None
+        raise
+
+
+def namespace_policies(kube: Kube, namespace: str) -> list[dict[str, Any]]:
+    """Every RemediationPolicy of a namespace (one page: a namespace has one or a few). None installed: []."""
+    try:
+        return kube.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, POLICIES, limit=50).get("items", [])
+    except client.ApiException as exc:
+        if is_not_found(exc):  # the CRD is not installed
+            return []
+        raise
+
+
+def _parse(ts: Any) -> datetime | None:
+    if isinstance(ts, datetime):
+        return ts
+    return datetime.fromisoformat(str(ts).replace("Z", "+00:00")) if ts else None
+
+
+def admission_since(kube: Kube, name: str = APPROVAL_POLICY) -> datetime | None:
+    """When the admission policy checking `spec.approvedBy == request.userInfo.username` (and its Deny binding)
+    came into force, or None when it is not installed (approvals are then not trusted). Cached briefly."""
+    key = (id(kube.core.api_client), name)
+    with _lock:
+        hit = _admission.get(key)
+        if hit and time.monotonic() - hit[0] < ADMISSION_CACHE_SECONDS:
+            return hit[1]
+    api = client.AdmissionregistrationV1Api(kube.core.api_client)
+    since: datetime | None = None
+    try:
+        policy = api.read_validating_admission_policy(name)
+        binding = api.read_validating_admission_policy_binding(name)
+        checks = " ".join(v.expression for v in policy.spec.validations or [])
+        if ("request.userInfo.username" in checks and policy.spec.failure_policy == "Fail"
+                and "Deny" in (binding.spec.validation_actions or []) and binding.spec.policy_name == name):
+            since = max(_parse(policy.metadata.creation_timestamp), _parse(binding.metadata.creation_timestamp))
+    except client.ApiException as exc:
+        if exc.status not in (403, 404):
+            raise
+    with _lock:
+        _admission[key] = (time.monotonic(), since)
+    return since
+
+
+def whoami(kube: Kube) -> str:
+    """The caller's username as the API server authenticates it (SelfSubjectReview)."""
+    review = client.AuthenticationV1Api(kube.core.api_client).create_self_subject_review(
+        client.V1SelfSubjectReview(api_version="authentication.k8s.io/v1", kind="SelfSubjectReview"))
+    return review.status.user_info.username
+
+
+def create_approval(kube: Kube, namespace: str, incident: dict[str, Any], plan: str, decision: str, by: str,
+                    comment: str | None = None) -> dict[str, Any]:
+    """The IncidentApproval for this plan, owned by the Incident (deleted with it)."""
+    meta = incident["metadata"]
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "IncidentApproval",
+            "metadata": {"name": approval_name(meta["name"], plan), "namespace": namespace,
+                         "ownerReferences": [{"apiVersion": f"{GROUP}/{VERSION}", "kind": "Incident", "name": meta["name"],
+                                              "uid": meta["uid"]}]},
+            "spec": {"incident": meta["name"], "plan": plan, "decision": decision, "approvedBy": by,
+                     **({"comment": comment[:500]} if comment else {})}}
+    return kube.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, APPROVALS, body)

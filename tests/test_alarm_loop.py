@@ -43,11 +43,12 @@ def alarm_incidents(kube, ns, alarm):
             and (i["spec"].get("target") or {}).get("namespace") == ns]
 
 
-def test_a_burning_pod_fires_cpu_spike_is_removed_and_the_alarm_recovers(kube, ns, loop, start_operator):
+def test_a_burning_pod_fires_cpu_spike_is_removed_the_alarm_recovers_and_a_second_episode_is_a_second_incident(kube, ns, loop, start_operator):
     aws, running = loop
-    kube.apps.create_namespaced_deployment(ns, F.deployment("burner", [F.container(
+    burner = F.deployment("burner", [F.container(
         image=F.STRESS, command=["stress-ng", "--cpu", "1", "--cpu-load", "100", "--timeout", "600s"],
-        resources={"limits": {"cpu": "800m"}})]))
+        resources={"limits": {"cpu": "800m"}})])
+    kube.apps.create_namespaced_deployment(ns, burner)
     start_operator({"INCIDENT_AWS_ENDPOINT_URL": aws.endpoint, "INCIDENT_AWS_REGION": "ap-northeast-2",
                     "INCIDENT_CLUSTER_NAME": CLUSTER, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
     incs = wait_for(lambda: alarm_incidents(kube, ns, "netaiops-cpu-spike"), 150,
@@ -72,6 +73,20 @@ def test_a_burning_pod_fires_cpu_spike_is_removed_and_the_alarm_recovers(kube, n
                          for h in running.evaluator.history), 120, "the contributor back to OK")
     wait_for(lambda: (get()["spec"].get("recovery") or {}).get("recoveredAt"), 60, "the recovery on the Incident")
     assert len(alarm_incidents(kube, ns, "netaiops-cpu-spike")) == 1   # nothing duplicated by the alarm-level notifications
+
+    # the workload flaps: the same burner comes back (a chaos schedule firing again) within minutes of the OK —
+    # ALARM, OK, ALARM for one contributor through the evaluator: a second episode is a second Incident, the
+    # recovery stays on the first, nothing is duplicated
+    kube.apps.create_namespaced_deployment(ns, burner)
+    wait_for(lambda: len(alarm_incidents(kube, ns, "netaiops-cpu-spike")) >= 2, 150,
+             f"the second episode's Incident (notifications {[(h['new'], h['contributor']) for h in running.evaluator.history]})")
+    who = {"Namespace": ns, "PodName": "burner"}
+    assert [h["new"] for h in running.evaluator.history if h["contributor"] == who][:3] == ["ALARM", "OK", "ALARM"]
+    incs = sorted(alarm_incidents(kube, ns, "netaiops-cpu-spike"), key=lambda i: i["spec"]["alarm"]["timestamp"])
+    assert len(incs) == 2 and incs[0]["metadata"]["name"] == name
+    assert incs[0]["spec"]["alarm"]["timestamp"] < incs[1]["spec"]["alarm"]["timestamp"]
+    assert (incs[0]["spec"].get("recovery") or {}).get("recoveredAt")
+    assert not (incs[1]["spec"].get("recovery") or {}).get("recoveredAt")
 
 
 @pytest.fixture
@@ -120,7 +135,10 @@ def test_a_burner_fires_node_cpu_high_and_the_operator_finds_it_on_the_node(kube
             image=F.STRESS, command=["stress-ng", "--cpu", "1", "--cpu-load", "100", "--timeout", "600s"])]))
         start_operator({"INCIDENT_AWS_ENDPOINT_URL": aws.endpoint, "INCIDENT_AWS_REGION": "ap-northeast-2",
                         "INCIDENT_CLUSTER_NAME": CLUSTER, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "INCIDENT_INCIDENT_NAMESPACES": ns})
+                        "INCIDENT_INCIDENT_NAMESPACES": ns,
+                        # a burner is deleted on measured CPU ≥ this floor (default 50 %): one core of this 2-core
+                        # node is 50 % at best, its minute averages less — set for the node's size like the threshold
+                        "INCIDENT_REMEDIATION_BURNER_MIN_CPU_PERCENT": "30"})
         incs = wait_for(lambda: [i for i in kube.custom.list_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents")["items"]
                                  if (i["spec"].get("alarm") or {}).get("name") == "netaiops-node-cpu-high"], 150,
                         f"the node-cpu-high alarm's Incident (local stack: {running.errors()}; "
@@ -140,30 +158,3 @@ def test_a_burner_fires_node_cpu_high_and_the_operator_finds_it_on_the_node(kube
     finally:
         running.stop()
 
-
-def test_a_flapping_workload_opens_one_incident_per_episode(kube, ns, real_node, aws):
-    """ALARM → OK → ALARM within two minutes, through the real evaluator and the bridge (no operator: nothing
-    removes the workload): two Incidents, the first recovered by the OK between them, the second still open,
-    nothing duplicated by the alarm-level notifications or the repeated contributor ALARMs."""
-    handle = bridge(kube, ns)
-    alarms = [a for a in fast_alarms(period=10, cpu_threshold=20) if a.name == "netaiops-cpu-spike"]
-    running = AlarmLoop(aws, kube.core.api_client, CLUSTER, alarms, handle).start()
-    who = {"Namespace": ns, "PodName": "flapper"}
-    try:
-        # burns a core for 30 s, rests 40 s, again: each burst breaches 3 of the 10 s periods, each rest 4
-        kube.apps.create_namespaced_deployment(ns, F.deployment("flapper", [F.container(
-            image=F.STRESS, command=F.sh("while true; do stress-ng --cpu 1 --cpu-load 100 --timeout 30s; sleep 40; done"),
-            resources={"limits": {"cpu": "800m"}})]))
-        changes = lambda: [h["new"] for h in running.evaluator.history if h["contributor"] == who]  # noqa: E731
-        wait_for(lambda: changes()[:3] == ["ALARM", "OK", "ALARM"], 240,
-                 f"ALARM, OK, ALARM for the flapper (seen {changes()}; local stack {running.errors()})")
-        wait_for(lambda: len(alarm_incidents(kube, ns, "netaiops-cpu-spike")) >= 2, 30,
-                 f"the second episode's Incident (bridge {running.pump.results[-3:]})")
-        incs = sorted(alarm_incidents(kube, ns, "netaiops-cpu-spike"), key=lambda i: i["spec"]["alarm"]["timestamp"])
-        assert len(incs) == 2, [(i["metadata"]["name"], i["spec"]["alarm"]["timestamp"]) for i in incs]
-        first, second = incs
-        assert first["spec"]["alarm"]["timestamp"] < second["spec"]["alarm"]["timestamp"]
-        assert (first["spec"].get("recovery") or {}).get("recoveredAt"), first["spec"]
-        assert not (second["spec"].get("recovery") or {}).get("recoveredAt"), second["spec"]
-    finally:
-        running.stop()

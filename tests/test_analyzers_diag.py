@@ -418,3 +418,15 @@ def test_a_node_at_its_pod_capacity_from_its_own_state(kube, ns):
         assert top.kind == "node-too-many-pods" and "2/2" in " ".join(e.text for e in top.evidence), top
     finally:
         kube.core.delete_node(name)
+
+
+def test_measured_cpu_compares_percentages_only():
+    """pod_cpu_usage_total is in millicores (Container Insights): 60m must not read as 60 % against the burner
+    floor; the pod's percentages and its node's do."""
+    from incident_operator.remediation.policy import measured_cpu
+    millicores = bundle(metrics=[series("pod_cpu_usage_total", [60.0], Namespace="shop", PodName="burner")])
+    assert measured_cpu(millicores, "shop", {"burner"}, set()) is None
+    pct = bundle(metrics=[series("pod_cpu_usage_total", [900.0], Namespace="shop", PodName="burner"),
+                          series("pod_cpu_utilization_over_pod_limit", [40.0, 97.0], Namespace="shop", PodName="burner"),
+                          series("node_cpu_utilization", [40.0], NodeName="node-1")])
+    assert measured_cpu(pct, "shop", {"burner"}, {"node-1"}) == (97.0, "pod_cpu_utilization_over_pod_limit{PodName=burner}")

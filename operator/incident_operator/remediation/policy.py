@@ -26,7 +26,9 @@ ALLOWED_KINDS = {
 OPERATOR_MANAGER = "incident-operator"  # the field manager of every write the operator makes
 CONTROLLER_MANAGER = "kube-controller-manager"  # the HPA scales through the scale subresource as this
 KUBECTL = re.compile(r"^kubectl(-[a-z-]+)?$")
-CPU_METRICS = ("pod_cpu_utilization", "pod_cpu_utilization_over_pod_limit", "pod_cpu_usage_total")
+# percentages, compared with remediation_burner_min_cpu_percent (pod_cpu_usage_total is in millicores: a pod
+# using 60m is not "60 %")
+CPU_METRICS = ("pod_cpu_utilization", "pod_cpu_utilization_over_pod_limit")
 NODE_CPU_METRICS = ("node_cpu_utilization",)
 
 

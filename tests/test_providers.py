@@ -1,7 +1,7 @@
 """One scenario, every LLM provider: strands' own providers (production clients) against vendor stand-ins.
 
 Bedrock speaks Converse (local_stack/bedrock_server.py); Anthropic the Messages API and OpenAI the
-Chat Completions API, both streamed (tests/support/llm_servers.py); LiteLLM reaches the OpenAI-compatible
+Chat Completions API, both streamed (local_stack/llm_servers.py); LiteLLM reaches the OpenAI-compatible
 stand-in through its `openai/` route and `api_base`, as it reaches vLLM or Ollama.
 """
 
@@ -28,7 +28,7 @@ from incident_operator.tools import ToolDeps
 from local_stack import scenarios
 from local_stack import bedrock_server
 from local_stack.cluster import ROOT
-from .support.llm_servers import AnthropicServer, OpenAIServer, Step, answer, call_tool, fail
+from local_stack.llm_servers import AnthropicServer, OpenAIServer, Step, answer, call_tool, fail
 from local_stack.workloads import incident
 
 SECRET = "ghp_" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2"  # a GitHub token in a log line the prompt carries

@@ -175,15 +175,21 @@ def deliver_report(memo: kopf.Memo, store: IncidentStore, incident: dict, logger
     """What the report still owes, once the Incident is finished (while it runs, each phase delivers)."""
     wait = outbox.seconds_until_due(incident.get("status") or {})
     if wait > 0:
-        if watching.labels_to_write(incident, archive=False):  # meanwhile, later Incidents find it by cause
-            incident = _labelled(store, incident, archive=False)
-        return incident, wait
+        return _labelled_meanwhile(store, incident), wait
     ctx = _context(memo, incident, logger)
     report = outbox.deliver(ctx)
     if outbox.owes(report):
         return ctx.incident, max(1.0, outbox.seconds_until_due(ctx.status))
     logger.info("report for %s/%s delivered", ctx.namespace, ctx.name)
     return ctx.incident, None
+
+
+def _labelled_meanwhile(store: IncidentStore, incident: dict) -> dict:
+    """A finished Incident that still owes something later (a report, a fix's check): labelled by cause now,
+    not archived, so later Incidents find it meanwhile."""
+    if watching.labels_to_write(incident, archive=False):
+        return _labelled(store, incident, archive=False)
+    return incident
 
 
 def _labelled(store: IncidentStore, incident: dict, archive: bool = True) -> dict:
@@ -215,9 +221,7 @@ def assess_fix(memo: kopf.Memo, store: IncidentStore, incident: dict, logger: An
     from .phases import assess
     wait = assess.seconds_until_due(incident.get("status") or {})
     if wait > 0:
-        if watching.labels_to_write(incident, archive=False):  # meanwhile, later Incidents find it by cause
-            incident = _labelled(store, incident, archive=False)
-        return incident, wait
+        return _labelled_meanwhile(store, incident), wait
     ctx = _context(memo, incident, logger)
     ctx.spec = IncidentSpec.model_validate(incident.get("spec") or {})
     assess.run(ctx)

@@ -72,6 +72,16 @@ def group_by_workload(pairs: list[tuple[PodEvidence, ContainerEvidence]]) -> dic
     return groups
 
 
+def millicores(q: str | None) -> float | None:
+    """A CPU quantity (`250m`, `2`, `0.5`) in millicores; None when absent or not a quantity."""
+    if not q:
+        return None
+    try:
+        return float(q[:-1]) if q.endswith("m") else float(q) * 1000
+    except ValueError:
+        return None
+
+
 def clamp(x: float) -> float:
     return max(0.0, min(1.0, round(x, 3)))
 

@@ -6,7 +6,7 @@ import re
 
 from ..models.diagnosis import Cause, EvidenceItem, RemediationProposal
 from ..models.evidence import ContainerEvidence, EvidenceBundle
-from .base import (Analyzer, alarm_mentions, clamp, deployment_for, group_by_workload, metric_peak, pod_containers,
+from .base import (Analyzer, alarm_mentions, clamp, deployment_for, group_by_workload, metric_peak, millicores, pod_containers,
                    pod_ref, workload_ref)
 
 BURNER_IMAGE = re.compile(
@@ -21,14 +21,6 @@ BUSY_LOOP = re.compile(
     r"\bdd\s+if=/dev/(zero|urandom)\s+of=/dev/null\b|\bopenssl\s+speed\b", re.I)
 TINY_LIMIT_MILLICORES = 100  # under this a container cannot burn a node (cpu_throttling.py judges it)
 
-
-def _millicores(q: str | None) -> float | None:
-    if not q:
-        return None
-    try:
-        return float(q[:-1]) if q.endswith("m") else float(q) * 1000
-    except ValueError:
-        return None
 
 
 SHELLS = {"sh", "bash", "ash", "dash", "zsh", "busybox"}
@@ -90,7 +82,7 @@ class CpuBurnerAnalyzer(Analyzer):
             if nodes:
                 evidence.append(EvidenceItem(source="cluster", text=f"실행 노드: {', '.join(nodes)} (파드 {len({p.name for p, _ in pairs})}개)"))
             confidence = 0.6
-            limit = _millicores(c.limits.cpu)
+            limit = millicores(c.limits.cpu)
             if limit is not None and limit <= TINY_LIMIT_MILLICORES:
                 # a load generator that cannot burn anything: throttled at its limit, not eating the node
                 evidence.append(EvidenceItem(source="cluster", ref=pod_ref(pod), text=(

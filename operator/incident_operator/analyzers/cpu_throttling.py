@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..models.diagnosis import Cause, EvidenceItem
 from ..models.evidence import ContainerEvidence, EvidenceBundle
-from .base import Analyzer, alarm_mentions, group_by_workload, metric_peak, pod_containers, pod_ref, workload_ref
+from .base import Analyzer, alarm_mentions, group_by_workload, metric_peak, millicores, pod_containers, pod_ref, workload_ref
 from .cpu_burner import burner_signal
 
 SMALL_LIMIT_MILLICORES = 500
@@ -21,14 +21,6 @@ def slow_lines(bundle: EvidenceBundle) -> list:
     from .slow_dependency import slow_lines as lines  # slow_dependency reads no throttling: no cycle at import
     return lines(bundle)
 
-
-def millicores(q: str | None) -> float | None:
-    if not q:
-        return None
-    try:
-        return float(q[:-1]) if q.endswith("m") else float(q) * 1000
-    except ValueError:
-        return None
 
 
 def tiny_limit(c: ContainerEvidence) -> bool:

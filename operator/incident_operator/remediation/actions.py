@@ -97,18 +97,22 @@ def rollout_complete(d: client.V1Deployment | None) -> tuple[bool, str]:
 class DeleteCpuBurner(Action):
     name = "delete-cpu-burner"
 
-    def _pods_left(self, p: RemediationProposal, terminating: bool = False) -> list[str]:
-        """The burner pods that still exist (with `terminating`: those being deleted count too)."""
+    def _live_pods(self, p: RemediationProposal, terminating: bool = False) -> list[Any]:
+        """The burner pods that still exist, as the API server has them now (with `terminating`: those being
+        deleted count too)."""
         left = []
         for name in p.params.get("pods", []) or []:
             try:
                 pod = self.kube.core.read_namespaced_pod(name, p.target.namespace)
                 if terminating or pod.metadata.deletion_timestamp is None:
-                    left.append(name)
+                    left.append(pod)
             except client.ApiException as exc:
                 if not is_not_found(exc):
                     raise
         return left
+
+    def _pods_left(self, p: RemediationProposal, terminating: bool = False) -> list[str]:
+        return [pod.metadata.name for pod in self._live_pods(p, terminating)]
 
     def snapshot(self, p: RemediationProposal) -> dict[str, Any]:
         snap: dict[str, Any] = {"pods": self._pods_left(p)}
@@ -127,13 +131,8 @@ class DeleteCpuBurner(Action):
             return ([{"object": f"Deployment/{ns}/{p.target.name}", "field": "(객체)", "before": "존재",
                       "after": "삭제 (파드 포함)"}], [_fingerprint("Deployment", d)])
         changes, prints = [], []
-        for name in self._pods_left(p):
-            try:
-                pod = self.kube.core.read_namespaced_pod(name, ns)
-            except client.ApiException as exc:
-                if is_not_found(exc):
-                    continue
-                raise
+        for pod in self._live_pods(p):
+            name = pod.metadata.name
             changes.append({"object": f"Pod/{ns}/{name}", "field": "(객체)", "before": "존재", "after": "삭제"})
             prints.append(_fingerprint("Pod", pod))
         return changes, prints
@@ -170,13 +169,8 @@ class DeleteCpuBurner(Action):
                 if not is_not_found(exc):
                     raise
             return
-        for name in self._pods_left(p):
-            try:
-                pod = self.kube.core.read_namespaced_pod(name, ns)
-            except client.ApiException as exc:
-                if is_not_found(exc):
-                    continue
-                raise
+        for pod in self._live_pods(p):
+            name = pod.metadata.name
             owners = {o.name for o in pod.metadata.owner_references or []}
             if p.target.kind != "Pod" and not any(o == p.target.name or o.startswith(f"{p.target.name}-") for o in owners):
                 raise NotGrounded(f"파드 `{name}`은(는) `{p.target}`의 파드가 아님")

@@ -241,7 +241,7 @@ def capture(dirs: list[Path], out: Path, kube: Any, settings: Any, llm: Any | No
     from ..agent.engine import LlmDiagnoser
     from ..analyzers import analyze
     from ..tools.base import ToolDeps
-    from .replay import stage
+    from .replay import delete_volumes, stage
 
     (out / EVIDENCE).mkdir(parents=True, exist_ok=True)
     meta = {"startedAt": datetime.now(timezone.utc).isoformat(), "scenarios": len(dirs)}

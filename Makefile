@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CLUSTER := hack/local-cluster.sh
 export KUBECONFIG ?= $(CURDIR)/.local/kubeconfig
 
-.PHONY: help venv cluster-build cluster-up cluster-down cluster-status demo test scenarios eval bench lambda-zip lambda-runtime clean crd lock chart-crds
+.PHONY: help venv cluster-build cluster-up cluster-down cluster-status demo test scenarios record-scenarios eval bench lambda-zip lambda-runtime clean crd lock chart-crds
 
 help:
 	@echo "make demo          local control plane + operator + a broken workload, walked to Resolved"
@@ -17,6 +17,7 @@ help:
 	@echo "make lambda-runtime  the Lambda runtime the tests run that zip in (RIE + awslambdaric, cached)"
 	@echo "make chart-crds    copy crds/*.yaml into the Helm chart (charts/incident-operator/crds/)"
 	@echo "make scenarios     replay scenarios/ on the local stack and print the accuracy table"
+	@echo "make record-scenarios  reproduce the kubelet-side faults on the real node, save scenarios/recorded/"
 	@echo "make eval          scenarios/ through the rules engine and the LLM agent (the configured model, or the"
 	@echo "                   scripted stand-in): top-1, top-3, calibration, tokens, seconds; RESCORE=RUN... re-scores"
 	@echo "make crd           regenerate crds/incident.yaml from the pydantic models"
@@ -51,6 +52,10 @@ test: venv cluster-build lambda-runtime
 
 scenarios: venv cluster-build
 	$(PY) hack/scenarios.py
+
+# the kubelet-side faults reproduced on the real node, their evidence saved as scenarios/recorded/ (FAULTS="oom crash": some)
+record-scenarios: venv cluster-build
+	$(PY) hack/record-scenarios.py $(FAULTS)
 
 # RESCORE="build/eval/A build/eval/B": score saved runs again, without stack or model
 eval: venv

@@ -72,6 +72,11 @@ def main() -> int:
             except client.ApiException as exc:
                 if exc.status != 404:
                     raise
+    # the recorded kubelet-side cases (scenarios/recorded/): the rules engine on the evidence the operator
+    # collected on the real node, no replay needed
+    from incident_operator.scenarios.recorded import recorded_dirs, score
+    recorded = [score(p) for p in recorded_dirs(ROOT / "scenarios")]
+    results = results + recorded
     print(f"{'scenario':38} {'expected':22} {'got':22} {'conf':>5} {'remediation':18} {'top1':5} {'top3':5} {'→resolved':>9}")
     for r in results:
         got = r.get("got") or {}
@@ -100,7 +105,7 @@ def main() -> int:
                       "pass": sum(bool(r.get("pass")) for r in results),
                       "expectedCalibrationError": calibration_error(results),
                       "alarmToResolvedP50": round(statistics.median(resolved), 3) if resolved else None}))
-    problems = incomplete(results, dirs, returncode)
+    problems = incomplete(results[:len(results) - len(recorded)], dirs, returncode)
     if problems:
         print("\n".join(problems), "\n" + stderr[-4000:] if stderr else "")
         return 1

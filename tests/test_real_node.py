@@ -11,40 +11,25 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
 from kubernetes import client
 
-from incident_operator import evidence_store
 from incident_operator.scenarios.sim import chaos_scale_to_zero
 from incident_operator.analyzers.engine import ANALYZERS, analyze
 from local_stack import faults as F
+from local_stack import fault_run as FR
 from local_stack.container_insights import Publisher
 from local_stack.real_node import NODE_NAME
-from .conftest import OperatorProcess
 from local_stack.cluster import ROOT, wait_for
 from local_stack.workloads import incident
 
 pytestmark = pytest.mark.cluster
-TERMINAL = ("Resolved", "NeedsAction", "Failed")
+TERMINAL = FR.TERMINAL
 
 
-def apply(kube, ns: str, body: dict) -> None:
-    kind = body["kind"]
-    if kind == "Deployment":
-        kube.apps.create_namespaced_deployment(ns, body)
-    elif kind == "ConfigMap":
-        kube.core.create_namespaced_config_map(ns, body)
-    elif kind == "Service":
-        kube.core.create_namespaced_service(ns, body)
-    else:
-        raise ValueError(kind)
-
-
-def pods(kube, ns: str, app: str):
-    return kube.core.list_namespaced_pod(ns, label_selector=f"app={app}").items
+apply, pods = FR.apply, FR.pods
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +46,7 @@ def aws_env(aws) -> dict[str, str]:
 
 
 def pod_peak(aws, ns: str, pod: str, metric: str) -> float | None:
-    from datetime import datetime, timedelta, timezone
-    end = datetime.now(timezone.utc) + timedelta(minutes=1)
-    res = aws.client("cloudwatch").get_metric_statistics(
-        Namespace="ContainerInsights", MetricName=metric, StartTime=end - timedelta(minutes=10), EndTime=end,
-        Period=60, Statistics=["Average"],  # what the operator reads: the minute's average, not one sample
-        Dimensions=[{"Name": "ClusterName", "Value": "local"}, {"Name": "Namespace", "Value": ns}, {"Name": "PodName", "Value": pod}])
-    points = [p["Average"] for p in res["Datapoints"]]
-    return max(points) if points else None
+    return FR.pod_peak(aws.client("cloudwatch"), "local", ns, pod, metric)
 
 
 @pytest.fixture(scope="module")
@@ -85,48 +63,12 @@ def diagnosed(kube, real_node, insights, aws, tmp_path_factory, kubeconfig):
 
 
 def _diagnose_all(kube, ns, aws, insights, tmp_path_factory, kubeconfig):
-    catalogue = F.catalogue()
-    for f in catalogue:
-        for body in f.setup + f.objects:
-            apply(kube, ns, body)
-    pending = {f.name: f for f in catalogue}
-    shown: dict[str, float] = {}
-    started = time.monotonic()
-    deadline = started + 150
-    while pending and time.monotonic() < deadline:
-        for name, f in list(pending.items()):
-            if f.shows(pods(kube, ns, name)):
-                shown[name] = time.monotonic() - started
-                del pending[name]
-        time.sleep(1)
-    # CPU faults are judged on what they really burned: the agent must have seen it first
-    for f in catalogue:
-        if f.needs_metric and f.name in shown:
-            metric, least = f.needs_metric
-            wait_for(lambda: (pod_peak(aws, ns, f.name, metric) or 0) >= least, 90,
-                     f"{f.name}: {metric} >= {least} in CloudWatch (seen {pod_peak(aws, ns, f.name, metric)}; "
-                     f"agent: {insights.ticks} ticks, last error {insights.last_error})")
     log = tmp_path_factory.mktemp("real-node") / "operator.log"
-    op = OperatorProcess(ns, {"KUBECONFIG": kubeconfig, **aws_env(aws)}, log, ["--standalone"])
-    results: dict[str, tuple[F.Fault, dict]] = {}
-    bundles: dict[str, object] = {}
-    try:
-        for f in catalogue:
-            if f.name in shown:
-                kube.custom.create_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", incident(
-                    f.name, target={"namespace": ns, "kind": "Deployment", "name": f.name}))
-        for f in catalogue:
-            if f.name in shown:
-                inc = wait_for(lambda: (lambda x: x if (x.get("status") or {}).get("phase") in TERMINAL else None)(
-                    kube.custom.get_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", f.name)), 120,
-                    f"Incident {f.name} finished")
-                results[f.name] = (f, inc["status"])
-                bundles[f.name] = evidence_store.load(kube, ns, f.name)
-    finally:
-        op.kill()
-    print(f"\nreal-node faults shown after (s): {json.dumps({k: round(v, 1) for k, v in shown.items()})}; "
-          f"not shown: {sorted(pending)}")
-    yield {"ns": ns, "results": results, "bundles": bundles, "missing": sorted(pending), "log": log}
+    run = FR.run_faults(kube, ns, aws.client("cloudwatch"), "local", {"KUBECONFIG": kubeconfig, **aws_env(aws)}, log,
+                        incident, agent=insights)
+    print(f"\nreal-node faults shown after (s): {json.dumps({k: round(v, 1) for k, v in run.shown.items()})}; "
+          f"not shown: {run.missing}")
+    yield {"ns": ns, "results": run.results, "bundles": run.bundles, "missing": run.missing, "log": log}
 
 
 @pytest.mark.parametrize("fault", [f.name for f in F.catalogue()])

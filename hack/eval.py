@@ -9,7 +9,7 @@ The model: whatever INCIDENT_LLM_* configures (e.g. INCIDENT_LLM_PROVIDER=openai
 INCIDENT_LLM_BASE_URL=http://localhost:11434/v1 INCIDENT_LLM_MODEL_ID=qwen2.5:14b for Ollama); with no
 INCIDENT_LLM_PROVIDER set, the scripted stand-in model (local_stack/standin_model.py; EVAL_STANDIN=floor
 (default) or sloppy) behind the OpenAI-compatible stand-in — no network. EVAL_SCENARIOS="05-invalid-image
-07-oom-killed" runs a subset. `make eval RESCORE="build/eval/A build/eval/B"` scores saved runs again, side
+06-scaled-to-zero" runs a subset. `make eval RESCORE="build/eval/A build/eval/B"` scores saved runs again, side
 by side, without stack or model.
 """
 

@@ -430,3 +430,16 @@ def test_measured_cpu_compares_percentages_only():
                           series("pod_cpu_utilization_over_pod_limit", [40.0, 97.0], Namespace="shop", PodName="burner"),
                           series("node_cpu_utilization", [40.0], NodeName="node-1")])
     assert measured_cpu(pct, "shop", {"burner"}, {"node-1"}) == (97.0, "pod_cpu_utilization_over_pod_limit{PodName=burner}")
+
+
+@pytest.mark.parametrize("message,resource", [
+    ("The node was low on resource: ephemeral-storage. Threshold quantity: 1Gi, available: 512Mi.", "ephemeral-storage"),
+    ("Pod ephemeral local storage usage exceeds the total limit of containers 4Mi. ", "ephemeral-storage"),  # real node
+    ('Container app exceeded its local ephemeral storage limit "1Mi". ', "ephemeral-storage"),
+    ('Usage of EmptyDir volume "cache" exceeds the limit "1Gi". ', "ephemeral-storage"),
+    ("The node was low on resource: memory. Threshold quantity: 100Mi, available: 12Mi.", "memory"),
+    ("something else", None),
+])
+def test_eviction_messages_in_the_kubelets_wordings(message, resource):
+    from incident_operator.analyzers.evicted import evicted_for
+    assert evicted_for(message) == resource

@@ -65,7 +65,9 @@ class AppErrorsAnalyzer(Analyzer):
         title = (f"`{service}`의 의존 서비스 장애로 에러 급증: {top} ({count}건)" if dependency
                  else f"`{service}` 애플리케이션 에러 급증: {top} ({count}건)")
         return [Cause(
-            kind=self.kind, title=title, confidence=clamp(0.6 + 0.15 * share + (0.05 if dependency else 0)),
+            # like the other log-read kinds (dns-resolution): one signature seen many times is stronger than a few
+            kind=self.kind, title=title, confidence=clamp(0.6 + 0.15 * share + (0.05 if dependency else 0)
+                                                          + 0.01 * min(max(count - MIN_ERRORS, 0), 10)),
             resource=ref,
             evidence=[EvidenceItem(source=source, text=f"에러 로그 {len(errors)}건 중 {count}건이 {top}: {sample.message[:200]}",
                                    ref=sample.pod)],

@@ -104,6 +104,12 @@ class CpuBurnerAnalyzer(Analyzer):
                 evidence.append(EvidenceItem(source="cloudwatch", text=f"pod_cpu_utilization 최대 {peak:.0f}%",
                                              ref=f"ContainerInsights/{ref.namespace}/{ref.name}"))
                 confidence += 0.05 if peak >= 80 else 0
+            at_limit = metric_peak(bundle, "pod_cpu_utilization_over_pod_limit", Namespace=ref.namespace or "", PodName=ref.name)
+            if at_limit is not None and at_limit >= 80 and (millicores(c.limits.cpu) or 0) > TINY_LIMIT_MILLICORES:
+                # a load generator measured using all the CPU it may: it is burning, not merely present
+                evidence.append(EvidenceItem(source="cloudwatch", text=f"pod_cpu_utilization_over_pod_limit 최대 {at_limit:.0f}% "
+                                             f"(CPU limit {c.limits.cpu}을 다 쓰는 중)", ref=f"ContainerInsights/{ref.namespace}/{ref.name}"))
+                confidence = max(confidence, 0.85)
             pods = sorted({p.name for p, _ in pairs})
             # a pod is deleted only when everything in it is a burner: an app with a stress sidecar is the app
             apps = {p.name: non_burners(p.containers) for p, _ in pairs if non_burners(p.containers)}

@@ -7,6 +7,21 @@ from ..models.evidence import EvidenceBundle
 from .base import Analyzer, group_by_workload, pod_ref, workload_ref
 
 
+# the kubelet's eviction messages (pkg/kubelet/eviction/helpers.go, eviction_manager.go): node pressure names the
+# resource ("The node was low on resource: ephemeral-storage."); a pod or container over its own limit says it in
+# words ("Pod ephemeral local storage usage exceeds the total limit of containers 4Mi.", "Container app exceeded
+# its local ephemeral storage limit \"1Mi\".", "Usage of EmptyDir volume \"cache\" exceeds the limit \"1Gi\".")
+EVICTION_RESOURCES = (("ephemeral-storage", ("ephemeral-storage", "ephemeral local storage", "local ephemeral storage",
+                                             "emptydir volume")),
+                      ("memory", ("memory",)), ("pid", ("pid",)), ("nodefs", ("nodefs",)), ("imagefs", ("imagefs",)))
+
+
+def evicted_for(message: str) -> str | None:
+    """The resource an eviction message names, in any of the kubelet's wordings."""
+    low = message.lower()
+    return next((r for r, words in EVICTION_RESOURCES if any(w in low for w in words)), None)
+
+
 class EvictedAnalyzer(Analyzer):
     kind = "evicted"
     title = "노드 자원 부족으로 축출된 파드"
@@ -18,7 +33,7 @@ class EvictedAnalyzer(Analyzer):
             pod = pairs[0][0]
             ref = workload_ref(pod)
             message = pod.message or ""
-            resource = next((r for r in ("ephemeral-storage", "memory", "pid", "nodefs", "imagefs") if r in message), None)
+            resource = evicted_for(message)
             nodes = sorted({p.node for p, _ in pairs if p.node})
             evidence = [EvidenceItem(source="cluster", text=f"파드 {len(pairs)}개 축출(Evicted): {message[:300]}", ref=pod_ref(pod))]
             if nodes:

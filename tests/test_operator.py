@@ -101,7 +101,7 @@ def test_a_replica_that_loses_the_lead_stops_taking_queued_incidents(kube, ns, i
     slow = {"INCIDENT_WORKERS": "1", "INCIDENT_FAILPOINTS": "collect.start=sleep:3"}
     start_operator({**slow, "INCIDENT_PEERING_PRIORITY": "10", "INCIDENT_IDENTITY": "replica-a"}, standalone=False, name="low")
     incidents.wait_phase("warm-up", ("Resolved", "NeedsAction", "Failed"), 60)
-    names = [f"queued-{i}" for i in range(6)]
+    names = [f"queued-{i}" for i in range(4)]
     for n in names:
         incidents.create(incident(n, target={"namespace": ns}))
     wait_for(lambda: any(((incidents.get(n).get("status") or {}).get("claim") or {}).get("holder") for n in names), 30,

@@ -158,6 +158,10 @@ def test_healthz_answers_with_100_idle_tls_connections_and_20_that_never_handsha
         for s in silent + idle:
             s.close()
     assert len(incidents(kube, ns)) == 1
+    # and SIGTERM (a pod stopping) ends it within the graceful timeout: old code hung after a refused handshake
+    t0 = time.monotonic()
+    r.proc.terminate()
+    assert r.proc.wait(15) == 0 and time.monotonic() - t0 < 8, r.log.read_text()[-2000:]
 
 
 def test_idle_plain_connections_are_closed_and_do_not_hold_the_receiver(start_receiver):

@@ -41,6 +41,7 @@ def with_lifespan(app: Any) -> Any:
     return wrapped
 
 
+log = logging.getLogger(__name__)
 BACKLOG = 1024
 
 
@@ -133,7 +134,21 @@ class Served:
                 self._loop.add_signal_handler(sig, self._stop.set)
         if self._stopped.is_set():
             return
-        await serve(self.app, self.config, shutdown_trigger=self._stop.wait, mode="asgi")
+        serving = asyncio.create_task(serve(self.app, self.config, shutdown_trigger=self._stop.wait, mode="asgi"))
+        stopping = asyncio.create_task(self._stop.wait())
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not serving.done():
+            # Hypercorn lets connections finish for graceful_timeout; a TLS connection whose peer was refused at
+            # the handshake after another was served has been seen to keep its shutdown waiting for good: the
+            # stop is bounded whatever a connection does (a pod's SIGTERM must end the process)
+            done, _ = await asyncio.wait({serving}, timeout=self.config.graceful_timeout + 1)
+            if not done:
+                log.warning("%s: connections still open %.0f s after the stop, closing them", self.name,
+                            self.config.graceful_timeout + 1)
+                serving.cancel()
+        stopping.cancel()
+        if serving.done() and not serving.cancelled() and serving.exception():
+            raise serving.exception()  # type: ignore[misc]
 
     def serve_forever(self, signals: bool = False) -> None:
         try:

@@ -29,13 +29,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "operator")]
 
-from kubernetes import client, config  # noqa: E402
+from kubernetes import client  # noqa: E402
 
 from incident_operator.kube.client import Kube  # noqa: E402
 from incident_operator.scenarios.sim import chaos_scale_to_zero  # noqa: E402
 from local_stack import faults  # noqa: E402
 from local_stack.aws import LocalAws  # noqa: E402
-from local_stack.cluster import ensure_cluster, install_crds, kubectl_path, wait_for  # noqa: E402
+from local_stack.cluster import kubectl_path, wait_for  # noqa: E402
+from local_stack.stack import local_cluster  # noqa: E402
 from local_stack.lambda_runtime import AsyncInvoker, FunctionConfig, LambdaRuntime  # noqa: E402
 from local_stack.loop import AlarmLoop, fast_alarms  # noqa: E402
 from local_stack.real_node import NODE_NAME  # noqa: E402
@@ -105,13 +106,7 @@ def main() -> int:
     started = time.monotonic()
     t0 = datetime.now(timezone.utc)
     say("local control plane + real node (kubelet, containerd, runc, CNI)")
-    kubeconfig, _ = ensure_cluster()
-    os.environ["KUBECONFIG"] = kubeconfig
-    config.load_kube_config(config_file=kubeconfig)
-    install_crds(client.ApiClient())
-    kube = Kube.connect(client.ApiClient())
-    wait_for(lambda: any(c.type == "Ready" and c.status == "True" for c in kube.core.read_node(NODE_NAME).status.conditions or []),
-             60, f"node {NODE_NAME} Ready")
+    kubeconfig, kube = local_cluster()
     try:
         kube.core.delete_namespace(NS)
         wait_for(lambda: NS not in [n.metadata.name for n in kube.core.list_namespace().items], 90, "old demo namespace gone")

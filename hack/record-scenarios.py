@@ -10,7 +10,6 @@ kubelet did not show in time, or whose Incident answered another kind, is report
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import uuid
@@ -21,13 +20,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "operator")]
 
 import yaml  # noqa: E402
-from kubernetes import client, config  # noqa: E402
+from kubernetes import client  # noqa: E402
 
 from incident_operator.kube.client import Kube  # noqa: E402
 from incident_operator.scenarios.recorded import BUNDLE, META  # noqa: E402
 from local_stack import faults as F  # noqa: E402
 from local_stack.aws import LocalAws  # noqa: E402
-from local_stack.cluster import ensure_cluster, install_crds, wait_for  # noqa: E402
+from local_stack.cluster import wait_for  # noqa: E402
+from local_stack.stack import local_cluster  # noqa: E402
 from local_stack.container_insights import Publisher  # noqa: E402
 from local_stack.fault_run import run_faults  # noqa: E402
 from local_stack.real_node import NODE_NAME  # noqa: E402
@@ -43,13 +43,7 @@ def versions(kube: Kube) -> str:
 
 
 def main(only: list[str]) -> int:
-    kubeconfig, _ = ensure_cluster()
-    os.environ["KUBECONFIG"] = kubeconfig
-    config.load_kube_config(config_file=kubeconfig)
-    install_crds(client.ApiClient())
-    kube = Kube.connect(client.ApiClient())
-    wait_for(lambda: any(c.type == "Ready" and c.status == "True" for c in kube.core.read_node(NODE_NAME).status.conditions or []),
-             90, f"node {NODE_NAME} Ready")
+    kubeconfig, kube = local_cluster()
     catalogue = [f for f in F.catalogue() if not only or f.name in only]
     ns = f"rec-{uuid.uuid4().hex[:6]}"
     kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))

@@ -38,3 +38,24 @@ def operator(env: dict[str, str], log: Path, extra: dict[str, str] | None = None
         except subprocess.TimeoutExpired:
             proc.kill()
         out.close()
+
+
+def local_cluster(real_node: bool = True):
+    """The local control plane (started if it is not running) with the CRDs installed and KUBECONFIG set for
+    this process and its children; with `real_node`, once the real node is Ready. (kubeconfig path, Kube)"""
+    from kubernetes import client, config
+
+    from incident_operator.kube.client import Kube
+
+    from .cluster import ensure_cluster, install_crds, wait_for
+    from .real_node import NODE_NAME
+
+    kubeconfig, _ = ensure_cluster()
+    os.environ["KUBECONFIG"] = kubeconfig
+    config.load_kube_config(config_file=kubeconfig)
+    install_crds(client.ApiClient())
+    kube = Kube.connect(client.ApiClient())
+    if real_node:
+        wait_for(lambda: any(c.type == "Ready" and c.status == "True"
+                             for c in kube.core.read_node(NODE_NAME).status.conditions or []), 90, f"node {NODE_NAME} Ready")
+    return kubeconfig, kube

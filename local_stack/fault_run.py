@@ -5,9 +5,6 @@ scenario corpus's recorded cases (scenarios/recorded/)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -15,7 +12,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import faults as F
-from .cluster import ROOT, wait_for
+from .cluster import wait_for
+from .stack import operator
 
 TERMINAL = ("Resolved", "NeedsAction", "Failed")
 GROUP, VERSION, PLURAL = "netaiops.io", "v1alpha1", "incidents"
@@ -59,14 +57,6 @@ def pod_peak(cloudwatch: Any, cluster: str, ns: str, pod: str, metric: str) -> f
     return max(points) if points else None
 
 
-def operator_process(ns: str, env: dict[str, str], log: Path) -> subprocess.Popen:
-    """The operator as users run it (`incident-operator run -n NS --standalone`), its output in `log`."""
-    out = open(log, "ab")
-    return subprocess.Popen([sys.executable, "-m", "incident_operator.cli", "run", "-n", ns, "--standalone"],
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", "INCIDENT_METRICS_PORT": "0", **env},
-                            stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-
-
 def run_faults(kube: Any, ns: str, cloudwatch: Any, cluster: str, operator_env: dict[str, str], log: Path,
                incident: Callable[..., dict[str, Any]], catalogue: list[F.Fault] | None = None,
                show_within: float = 150, answer_within: float = 120, agent: Any = None) -> FaultRun:
@@ -95,8 +85,7 @@ def run_faults(kube: Any, ns: str, cloudwatch: Any, cluster: str, operator_env: 
             wait_for(lambda: (pod_peak(cloudwatch, cluster, ns, f.name, metric) or 0) >= least, 90,
                      f"{f.name}: {metric} >= {least} in CloudWatch (seen {pod_peak(cloudwatch, cluster, ns, f.name, metric)}"
                      + (f"; agent: {agent.ticks} ticks, last error {agent.last_error})" if agent else ")"))
-    op = operator_process(ns, operator_env, log)
-    try:
+    with operator({"INCIDENT_METRICS_PORT": "0", **operator_env}, log, namespace=ns):
         for f in catalogue:
             if f.name in run.shown:
                 kube.custom.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, incident(
@@ -108,8 +97,4 @@ def run_faults(kube: Any, ns: str, cloudwatch: Any, cluster: str, operator_env: 
                     f"Incident {f.name} finished")
                 run.results[f.name] = (f, inc["status"])
                 run.bundles[f.name] = evidence_store.load(kube, ns, f.name)
-    finally:
-        if op.poll() is None:
-            op.kill()
-            op.wait(10)
     return run

@@ -115,10 +115,14 @@ class StubServer:
     @staticmethod
     def _send(h: BaseHTTPRequestHandler, status: int, headers: dict[str, str], payload: Any) -> None:
         data = b"" if payload is None else json.dumps(payload).encode()
+        StubServer._write(h, status, {"Content-Type": "application/json; charset=utf-8", **headers}, data)
+
+    @staticmethod
+    def _write(h: BaseHTTPRequestHandler, status: int, headers: dict[str, str], data: bytes) -> None:
+        """The response as given: `headers` (Content-Type among them), Content-Length, then `data`."""
         h.send_response(status)
-        h.send_header("Content-Type", "application/json; charset=utf-8")
-        h.send_header("Content-Length", str(len(data)))
         for k, v in headers.items():
             h.send_header(k, v)
+        h.send_header("Content-Length", str(len(data)))
         h.end_headers()
         h.wfile.write(data)

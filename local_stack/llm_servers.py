@@ -79,14 +79,8 @@ class _SseStub(StubServer):
     def _send(h: BaseHTTPRequestHandler, status: int, headers: dict[str, str], payload: Any) -> None:
         if not isinstance(payload, bytes):
             return StubServer._send(h, status, headers, payload)
-        h.send_response(status)
-        h.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        h.send_header("Cache-Control", "no-cache")
-        h.send_header("Content-Length", str(len(payload)))
-        for k, v in headers.items():
-            h.send_header(k, v)
-        h.end_headers()
-        h.wfile.write(payload)
+        StubServer._write(h, status, {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
+                                      **headers}, payload)
 
 
 class ScriptedLlm(_SseStub):

@@ -23,10 +23,12 @@ def stack_env(kubeconfig: str, aws_endpoint: str, opensearch_url: str, index: st
 
 
 @contextmanager
-def operator(env: dict[str, str], log: Path, extra: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
-    """`incident-operator run` over all namespaces, as its own process."""
+def operator(env: dict[str, str], log: Path, extra: dict[str, str] | None = None,
+             namespace: str | None = None) -> Iterator[subprocess.Popen]:
+    """`incident-operator run` over all namespaces (or one), as its own process."""
     out = open(log, "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "incident_operator.cli", "run", "--standalone"],
+    scope = ["-n", namespace] if namespace else []
+    proc = subprocess.Popen([sys.executable, "-m", "incident_operator.cli", "run", *scope, "--standalone"],
                             env={**os.environ, "PYTHONUNBUFFERED": "1", **env, **(extra or {})},
                             stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     try:

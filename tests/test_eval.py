@@ -81,19 +81,20 @@ def bundle() -> EvidenceBundle:
     return EvidenceBundle.model_validate_json((RUN / "evidence" / "02-error-log-injection.json").read_text())
 
 
-def _diagnose(srv: OpenAIServer, bundle: EvidenceBundle):
-    s = Settings(llm_enabled=True, llm_provider="openai", llm_base_url=f"{srv.url}/v1", llm_api_key=srv.key,
-                 llm_model_id="standin", llm_deadline_seconds=30, llm_max_retries=0)
-    rules = analyze(bundle)
-    return rules, LlmDiagnoser(ToolDeps(s), ToolDeps(Settings()).registry).diagnose(bundle, rules, [])
+def _diagnose(kind: str, bundle: EvidenceBundle):
+    """The production agent against the scripted stand-in `kind`: (the stand-in, the rules' answer, the agent's)."""
+    srv = standin_model.serve(kind)
+    try:
+        s = Settings(llm_enabled=True, llm_provider="openai", llm_base_url=f"{srv.url}/v1", llm_api_key=srv.key,
+                     llm_model_id="standin", llm_deadline_seconds=30, llm_max_retries=0)
+        rules = analyze(bundle)
+        return srv, rules, LlmDiagnoser(ToolDeps(s), ToolDeps(Settings()).registry).diagnose(bundle, rules, [])
+    finally:
+        srv.stop()
 
 
 def test_the_floor_stand_in_answers_the_rules_causes_through_the_production_agent(bundle):
-    srv = standin_model.serve("floor")
-    try:
-        rules, out = _diagnose(srv, bundle)
-    finally:
-        srv.stop()
+    srv, rules, out = _diagnose("floor", bundle)
     assert out.diagnosis is not None, out.error
     assert [(c.kind, c.confidence) for c in out.diagnosis.causes] == [(c.kind, c.confidence) for c in rules.causes]
     assert out.tool_calls == ["kubernetes-get-evidence"] and len(srv.bodies) == 2
@@ -102,11 +103,7 @@ def test_the_floor_stand_in_answers_the_rules_causes_through_the_production_agen
 
 
 def test_the_sloppy_stand_in_is_repaired_once_and_overconfident(bundle):
-    srv = standin_model.serve("sloppy")
-    try:
-        rules, out = _diagnose(srv, bundle)
-    finally:
-        srv.stop()
+    srv, rules, out = _diagnose("sloppy", bundle)
     # `orders` is not one of the targets it answers in prose for: it invents an argument, is repaired, answers
     assert out.repairs == 1 and out.diagnosis is not None and out.diagnosis.causes[0].confidence == 0.99
     assert out.tool_calls == ["kubernetes-get-evidence"]

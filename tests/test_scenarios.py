@@ -39,13 +39,14 @@ def test_there_are_enough_scenarios():
     it); issue 21: the kubelet-side ones recorded on the real node (each says how it was produced)."""
     sourced = [p.name for p in SCENARIOS
                if str((yaml.safe_load((p / "scenario.yaml").read_text()) or {}).get("source") or "").strip()]
-    sourced += [p.name for p in RECORDED if Recorded.load(p).source.strip()]
+    recorded = [Recorded.load(p) for p in RECORDED]
+    sourced += [r.name for r in recorded if r.source.strip()]
     assert len(SCENARIOS) + len(RECORDED) >= 60, [p.name for p in SCENARIOS + RECORDED]
     assert len(sourced) >= 35, sourced
-    kinds = {Recorded.load(p).expected.top_cause for p in RECORDED}
+    kinds = {r.expected.top_cause for r in recorded}
     assert {"oom-killed", "crash-loop", "probe-failure", "missing-config", "image-pull", "cpu-throttling",
             "evicted", "app-errors"} <= kinds, kinds
-    assert all("real node" in Recorded.load(p).produced for p in RECORDED)
+    assert all("real node" in r.produced for r in recorded)
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=[p.name for p in RECORDED])

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..analyzers import analyze
 from ..models.evidence import EvidenceBundle
+from .evaluation import hit
 from .replay import Expected
 
 BUNDLE, META = "bundle.json", "recorded.yaml"
@@ -56,11 +57,11 @@ def score(path: Path) -> dict[str, Any]:
     kinds = [c.kind for c in causes]
     proposal = causes[0].remediation.action if causes and causes[0].remediation else "none"
     e = meta.expected
-    top1 = bool(kinds) and kinds[0] in [e.top_cause, *e.alternatives]
-    top3 = bool(set(kinds[:3]) & {e.top_cause, *e.alternatives})
+    expected = {"topCause": e.top_cause, "alternatives": e.alternatives, "remediation": e.remediation}
+    top1, top3 = hit(kinds, expected)
     return {
         "scenario": f"recorded/{meta.name}", "recorded": True, "source": meta.source,
-        "expected": {"topCause": e.top_cause, "alternatives": e.alternatives, "remediation": e.remediation},
+        "expected": expected,
         "got": {"topCause": kinds[0] if kinds else None, "causes": kinds[:3], "remediation": proposal,
                 "confidence": causes[0].confidence if causes else None},
         "pass": top1 and proposal == e.remediation, "top1": top1, "top3": top3, "timings": {},

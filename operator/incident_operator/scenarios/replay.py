@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from ..constants import FINISHED_PHASES, GROUP, PLURAL, VERSION
 from ..kube.client import Kube
 from ..settings import Settings
+from .evaluation import hit
 from .notifications import cloudwatch_message, notification_record
 from .sim import chaos_scale_to_zero, set_image_with_fault
 
@@ -279,13 +280,13 @@ def replay(path: Path, kube: Kube, settings: Settings, timeout: float = 90) -> d
     acted = next((a for a in st.get("actions") or [] if a.get("state") in ("succeeded", "dry-run")), None)
     remediation = acted["action"] if acted else "none"
     e = sc.expected
-    top1 = bool(kinds) and kinds[0] in [e.top_cause, *e.alternatives]
-    top3 = bool(set(kinds[:3]) & {e.top_cause, *e.alternatives})
+    expected = {"topCause": e.top_cause, "alternatives": e.alternatives, "remediation": e.remediation}
+    top1, top3 = hit(kinds, expected)
     reported = _ts((st.get("phases") or {}).get("Reporting", {}).get("finishedAt"))
     resolved = _ts(st.get("finishedAt"))
     return {
         "scenario": sc.name, "namespace": ns, "incident": name,
-        "expected": {"topCause": e.top_cause, "alternatives": e.alternatives, "remediation": e.remediation},
+        "expected": expected,
         "got": {"topCause": kinds[0] if kinds else None, "causes": kinds[:3], "remediation": remediation,
                 "confidence": confidence,
                 "remediationState": acted["state"] if acted else None,

@@ -159,3 +159,27 @@ def test_a_title_given_to_the_tool_is_one_line_too():
         assert res.outcome == "ok" and server.issue_list()[0]["title"] == "cpu # 복구 완료 @team"
     finally:
         server.stop()
+
+
+def test_code_spans_an_analyzer_writes_render_as_code_and_hold_nothing_else():
+    """A cause title like the rbac analyzer's ("`system:serviceaccount:…`에 `pods` list 권한 없음") showed its
+    backticks as text (escaped) where code was meant; now the spans stay code, and what a span holds is inert,
+    whatever the quoted value was."""
+    title = "`system:serviceaccount:shop:sync`에 `pods` list 권한이 없어 요청이 거부됨 (3건)"
+    html = _html(render.analysis_comment({"causes": [{"rank": 1, "title": title, "confidence": 0.9,
+                                                       "kind": "rbac-forbidden"}]}))
+    assert "<code>system:serviceaccount:shop:sync</code>에 <code>pods</code> list 권한이" in html
+    hostile = "`x` [a](https://evil.example) `@team <img src=x>` `unclosed @admin #12"
+    html = _html(render.analysis_comment({"causes": [{"rank": 1, "title": hostile, "confidence": 0.5,
+                                                       "kind": "app-errors"}]}))
+    outside = re.sub(r"<code>.*?</code>", "", html)
+    assert "<a " not in html and "<img" not in html and not re.search(r"@[A-Za-z0-9]|#[0-9]", outside), html
+    assert "<code>@team &lt;img src=x&gt;</code>" in html and "`unclosed" in html
+
+
+@pytest.mark.parametrize("value", ["`" * 5000, "`a" * 5000, "``a`" * 3000, "`" + "x`" * 5000])
+def test_inline_code_spans_are_linear_and_never_escape(value):
+    from incident_operator.mdescape import inline
+    out = inline(value)
+    html = _html(f"- {out}")
+    assert html.count("<li>") == 1 and "<a " not in html

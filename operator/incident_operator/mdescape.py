@@ -11,6 +11,10 @@ issue title, a newline. So every such string goes through one of:
   backslashes; URLs shown as code (copyable, not a link); `@name` and `#123` defused with a zero-width
   space (GitHub links those in text whatever the escaping). Korean and other text is left as it is.
 - `code(s)`: an inline code span around the string, whatever backticks it holds.
+- `inline(s)`: like `text(s)`, but the code spans it holds stay code spans. For text an analyzer or the model
+  wrote around quoted values (a cause's title, a guide's step: "`checkout`의 `pods` list 권한 없음"): what is
+  inside a span renders as code (GitHub makes no link, image, mention or HTML there), everything else is
+  escaped as `text` does, and a span is re-fenced, so a value holding backticks cannot end it early.
 - `title(s, limit)`: plain text for an issue title (GitHub renders no Markdown there): one line, no
   control or bidirectional-override characters, at most `limit` characters.
 
@@ -58,16 +62,47 @@ def _escape_plain(s: str) -> str:
     return _REFERENCE.sub(lambda m: m.group(1) + ZWSP, s)
 
 
-def text(value: Any, limit: int | None = None) -> str:
-    """An untrusted string as inline Markdown text that renders as exactly that text, on one line."""
-    s = _cut(_one_line(value).strip(), limit)
+def _plain(s: str) -> str:
     out, at = [], 0
     for m in _URL.finditer(s):
         out += [_escape_plain(s[at:m.start()]), code(m.group(0))]
         at = m.end()
     out.append(_escape_plain(s[at:]))
-    s = "".join(out)
+    return "".join(out)
+
+
+def _no_block(s: str) -> str:
     return _LEADING.sub(lambda m: f"\\{m.group(1)}" if m.group(1) else f"{m.group(2)}\\{m.group(3)}", s, count=1)
+
+
+def text(value: Any, limit: int | None = None) -> str:
+    """An untrusted string as inline Markdown text that renders as exactly that text, on one line."""
+    return _no_block(_plain(_cut(_one_line(value).strip(), limit)))
+
+
+_TICKS = re.compile(r"`+")
+
+
+def inline(value: Any, limit: int | None = None) -> str:
+    """Text with code spans (CommonMark's rule: a run of n backticks closes at the next run of exactly n,
+    and one that never closes is literal): the spans kept as code, the rest escaped as `text`. Linear."""
+    s = _cut(_one_line(value).strip(), limit)
+    runs = list(_TICKS.finditer(s))
+    closes: list[int | None] = [None] * len(runs)  # the next run of the same length, found right to left
+    last: dict[int, int] = {}
+    for i in range(len(runs) - 1, -1, -1):
+        n = len(runs[i].group())
+        closes[i], last[n] = last.get(n), i
+    out, at, i = [], 0, 0
+    while i < len(runs):
+        j = closes[i]
+        if j is None:
+            i += 1
+            continue
+        out += [_plain(s[at:runs[i].start()]), code(s[runs[i].end():runs[j].start()].strip() or " ")]
+        at, i = runs[j].end(), j + 1
+    out.append(_plain(s[at:]))
+    return _no_block("".join(out))
 
 
 def code(value: Any, limit: int | None = None) -> str:

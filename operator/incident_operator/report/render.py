@@ -2,7 +2,8 @@
 
 Everything is rendered from the Incident's spec and status, so `incident-operator report NAME`
 prints the same text the operator wrote. Every value from outside (alarm, Events, logs, the model, a
-tenant's spec) goes in through mdescape (`t` as text, `c` as code): it cannot add a link, an image, a
+tenant's spec) goes in through mdescape (`t` as text, `c` as code, `ti` as text whose code spans stay code:
+what analyzers, the operator and the model write around quoted values): it cannot add a link, an image, a
 mention, a heading or a marker of ours to the report.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..mdescape import code as c, text as t, title as plain_title
+from ..mdescape import code as c, inline as ti, text as t, title as plain_title
 
 SEVERITY_KO = {"critical": "치명", "high": "높음", "medium": "보통", "low": "낮음"}
 OUTCOME_KO = {"ok": "성공", "failed": "실패", "not-configured": "미설정", "timed-out": "시간 초과", "skipped": "건너뜀"}
@@ -83,7 +84,7 @@ def summary_section(name: str, spec: dict, status: dict) -> list[str]:
     if status.get("topCause"):
         lines.append(f"- 가장 유력한 원인: **{t(status['topCause'])}**")
     if status.get("summary"):
-        lines.append(f"- 현재 상태: {t(status['summary'])}")
+        lines.append(f"- 현재 상태: {ti(status['summary'])}")
     return lines + [""]
 
 
@@ -101,7 +102,7 @@ def scope_section(spec: dict, status: dict) -> list[str]:
 def timeline_section(status: dict) -> list[str]:
     lines = ["## 타임라인", ""]
     entries = status.get("timeline") or []
-    lines += [f"- {t(e.get('time'))} — {t(e.get('text'))}" for e in entries] or ["- (기록된 이벤트 없음)"]
+    lines += [f"- {t(e.get('time'))} — {ti(e.get('text'))}" for e in entries] or ["- (기록된 이벤트 없음)"]
     return lines + [""]
 
 
@@ -112,14 +113,14 @@ def causes_section(status: dict) -> list[str]:
         return lines + ["- (분석 전)", ""]
     for i, cause in enumerate(causes, 1):
         rank = cause.get("rank") if isinstance(cause.get("rank"), int) else i
-        lines.append(f"{rank}. **{t(cause.get('title'))}** — 신뢰도 {_percent(cause.get('confidence'))}% ({c(cause.get('kind'))})")
+        lines.append(f"{rank}. **{ti(cause.get('title'))}** — 신뢰도 {_percent(cause.get('confidence'))}% ({c(cause.get('kind'))})")
         for e in cause.get("evidence") or []:
             ref = f" ({c(e['ref'])})" if e.get("ref") else ""
-            lines.append(f"   - \\[{t(e.get('source'))}\\] {t(e.get('text'))}{ref}")
+            lines.append(f"   - \\[{t(e.get('source'))}\\] {ti(e.get('text'))}{ref}")
     anomalies = status.get("anomalies") or []
     if anomalies:
         lines += ["", "### 이상 징후 (T±30분)", ""]
-        lines += [f"- {(t(a['time']) + ' ') if a.get('time') else ''}\\[{t(a.get('source'))}\\] {t(a.get('text'))}" for a in anomalies[:15]]
+        lines += [f"- {(t(a['time']) + ' ') if a.get('time') else ''}\\[{t(a.get('source'))}\\] {ti(a.get('text'))}" for a in anomalies[:15]]
     similar = status.get("similarIncidents") or []
     if similar:
         lines += ["", "### 유사한 과거 인시던트", ""]
@@ -143,9 +144,9 @@ def causes_section(status: dict) -> list[str]:
 def guide_section(status: dict) -> list[str]:
     guide = status.get("guide") or {}
     lines = ["## 대응 가이드", "", "### 즉시 조치", ""]
-    lines += [f"- {t(a)}" for a in guide.get("immediate") or []] or ["- (없음)"]
+    lines += [f"- {ti(a)}" for a in guide.get("immediate") or []] or ["- (없음)"]
     lines += ["", "### 장기 개선", ""]
-    lines += [f"- {t(a)}" for a in guide.get("longTerm") or []] or ["- (없음)"]
+    lines += [f"- {ti(a)}" for a in guide.get("longTerm") or []] or ["- (없음)"]
     return lines + [""]
 
 
@@ -154,7 +155,7 @@ def recovery_section(status: dict, spec: dict) -> list[str]:
     actions = status.get("actions") or []
     for a in actions:
         state = ACTION_STATE_KO.get(a.get("state"), a.get("state"))
-        lines.append(f"- {c(a.get('action'))} → {c(a.get('target'))}: {t(state)} — {t(a.get('message', ''))}")
+        lines.append(f"- {c(a.get('action'))} → {c(a.get('target'))}: {t(state)} — {ti(a.get('message', ''))}")
         if a.get("before") is not None or a.get("after") is not None:
             before, after = (json.dumps(a.get(k), ensure_ascii=False) for k in ("before", "after"))
             lines.append(f"  - 조치 전: {c(before)} / 조치 후: {c(after)}")

@@ -449,9 +449,16 @@ def _restore_iptables(base: dict) -> None:
                 subprocess.run([tool, "-w", "-t", table, "-X", rule.split()[1]], capture_output=True)
 
 
-def _remove_new_cgroups(base: dict) -> None:
+def new_cgroups(base: dict, now: list[str]) -> list[str]:
+    """Cgroups the node made: new trees beside the ones there before it started (the kubelet's `kubepods` under
+    each controller). Inside a tree that was there already, cgroups come and go with the machine's other
+    processes (a job runner's per-job cgroups): not ours to judge or remove."""
     before = set(base.get("cgroups", []))
-    for rel in sorted((c for c in _cgroups() if c not in before), key=lambda c: c.count(os.sep), reverse=True):
+    return sorted(c for c in now if c not in before and "/".join(c.split(os.sep)[:2]) not in before)
+
+
+def _remove_new_cgroups(base: dict) -> None:
+    for rel in sorted(new_cgroups(base, _cgroups()), key=lambda c: c.count(os.sep), reverse=True):
         try:
             os.rmdir(CGROUP_ROOT / rel)
         except OSError:

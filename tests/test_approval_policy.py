@@ -171,6 +171,11 @@ def test_the_report_shows_the_plan_the_approver_and_the_undo_escaped():
     assert "- 승인: ``alice`](http://x)`` (" in md  # the approver's name as code: no link
     comment = render.approval_comment(status, {})
     assert "incident-operator approve" in comment and "`spec.replicas`" in comment
+    waiting = {"actions": [{**status["actions"][0], "state": "awaiting-approval", "target": "Deployment/a/`web`](http://x)"}]}
+    comment = render.approval_comment(waiting, {}, ("a", "inc"))
+    assert "→ ``Deployment/a/`web`](http://x)``" in comment  # a value as code: no link
+    assert ("  - 승인: `incident-operator approve inc -n a --plan abcdef0123456789` · "
+            "거부: `incident-operator deny inc -n a --plan abcdef0123456789`") in comment
 
 
 @pytest.mark.parametrize("namespace, spec, labels, asks", [
@@ -191,3 +196,28 @@ def test_which_incidents_ask_cloudwatch_for_their_alarm(namespace, spec, labels,
     ctx = SimpleNamespace(spec=IncidentSpec.model_validate(spec), namespace=namespace, settings=Settings(),
                           incident={"metadata": {"namespace": namespace, "labels": labels}, "spec": spec})
     assert (cloudwatch_alarm(ctx) is not None) == asks
+
+
+def test_pending_approvals_gauge_reads_when_scraped_caches_and_only_the_leader_reports():
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from incident_operator.metrics import PendingApprovals
+    now, answers, leading = [0.0], [2, RuntimeError("API server down"), 5], [True]
+
+    def count():
+        a = answers.pop(0)
+        if isinstance(a, Exception):
+            raise a
+        return a
+    reg = CollectorRegistry()
+    reg.register(PendingApprovals(count, lambda: leading[0], ttl=10, clock=lambda: now[0]))
+    scrape = lambda: generate_latest(reg).decode()  # noqa: E731
+    assert "incident_operator_approvals_pending 2.0" in scrape()
+    now[0] = 5
+    assert "incident_operator_approvals_pending 2.0" in scrape() and len(answers) == 2  # cached: not asked again
+    now[0] = 11
+    assert "incident_operator_approvals_pending 2.0" in scrape()  # the count failed: the last one stands
+    leading[0] = False
+    assert "incident_operator_approvals_pending" not in scrape()  # a standby: no sample at all
+    leading[0], now[0] = True, 22
+    assert "incident_operator_approvals_pending 5.0" in scrape()

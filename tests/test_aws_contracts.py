@@ -163,6 +163,9 @@ def test_alarm_state_read_from_the_documented_describe_alarms_response():
     other = alarm_now(_times(da["response"]), "netaiops-cpu-spike", arn=documented["AlarmArn"].replace("123456789012", "210987654321"))
     assert other.state is None and "다른 알람" in other.problem
     assert alarm_now({"MetricAlarms": []}, "netaiops-cpu-spike").problem  # deleted since: it cannot confirm
+    # an alarm of another region is not asked about in ours (where it would not be found): said, no call made
+    away = describe_alarm(deps, "netaiops-cpu-spike", region="us-west-2")
+    assert away.state is None and "다른 리전(us-west-2)" in away.problem
 
 
 # --- Container Insights dimension sets: the node metrics tool ----------------------------------------

@@ -56,22 +56,19 @@ class MetricsOutput(BaseModel):
 CONNECT_TIMEOUT = 5  # seconds; a read waits at most the tool timeout, and one retry (botocore's standard mode)
 
 
-def _cloudwatch(deps: ToolDeps, region: str | None = None):
-    """The operator's CloudWatch client (one per region; the operator's own region unless told another).
-    Every call is bounded: connect and read timeouts, two attempts at most."""
+def _cloudwatch(deps: ToolDeps):
+    """The operator's CloudWatch client. Every call is bounded: connect and read timeouts, two attempts at most."""
     s = deps.settings
-    if not (s.aws_region or s.aws_endpoint_url or region):
+    if not (s.aws_region or s.aws_endpoint_url):
         raise NotConfigured("AWS 리전이 설정되지 않음 (INCIDENT_AWS_REGION / AWS_REGION)")
-    home = s.aws_region or "us-east-1"
-    region = region or home
 
     def make():
         import boto3
         from botocore.config import Config
-        return boto3.client("cloudwatch", region_name=region, endpoint_url=s.aws_endpoint_url, config=Config(
-            connect_timeout=CONNECT_TIMEOUT, read_timeout=max(1, int(s.tool_timeout_seconds)),
-            retries={"max_attempts": 2, "mode": "standard"}))
-    return deps.client("cloudwatch" if region == home else f"cloudwatch:{region}", make)
+        return boto3.client("cloudwatch", region_name=s.aws_region or "us-east-1", endpoint_url=s.aws_endpoint_url,
+                            config=Config(connect_timeout=CONNECT_TIMEOUT, read_timeout=max(1, int(s.tool_timeout_seconds)),
+                                          retries={"max_attempts": 2, "mode": "standard"}))
+    return deps.client("cloudwatch", make)
 
 
 def _cluster(args: _Window, deps: ToolDeps) -> str:
@@ -185,8 +182,13 @@ def alarm_now(response: dict[str, Any], name: str, arn: str | None = None) -> Al
 
 
 def describe_alarm(deps: ToolDeps, name: str, arn: str | None = None, region: str | None = None) -> AlarmNow:
-    """One DescribeAlarms call (metric alarms of that exact name, one record) through the operator's client."""
-    res = _cloudwatch(deps, region).describe_alarms(AlarmNames=[name], MaxRecords=1)
+    """One DescribeAlarms call (metric alarms of that exact name, one record) through the operator's client, in the
+    operator's region: an alarm of another region is not asked about (it could not be found there)."""
+    home = deps.settings.aws_region or "us-east-1"
+    if region and region != home:
+        return AlarmNow(name=name, problem=f"알람이 다른 리전({region})에 있음: 운영자는 {home}의 CloudWatch에 묻습니다")
+    cw = _cloudwatch(deps)
+    res = cw.describe_alarms(AlarmNames=[name], MaxRecords=1)
     return alarm_now(res, name, arn)
 
 

@@ -36,7 +36,7 @@ def fixture(name: str) -> dict[str, Any]:
 def _times(obj: Any) -> Any:
     """ISO strings in a documented response, as the datetimes botocore's parser would hand back."""
     if isinstance(obj, dict):
-        return {k: (datetime.fromisoformat(v.replace("Z", "+00:00")) if k == "StateTransitionedTimestamp" else
+        return {k: (datetime.fromisoformat(v.replace("Z", "+00:00")) if k in ("StateTransitionedTimestamp", "StateUpdatedTimestamp") else
                     [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in v] if k == "Timestamps" else _times(v))
                 for k, v in obj.items()}
     if isinstance(obj, list):
@@ -138,6 +138,34 @@ def test_contributor_search_keeps_to_the_tenants_namespace():
     dac["response"]["AlarmContributors"][1]["ContributorAttributes"]["Namespace"] = "other-team"
     cw, _ = stubbed("describe_alarm_contributors", dac["response"])
     assert [s.name for s in contributor_suspects(cw, CPU_ALARM, limit=5, namespace="shop")] == ["api"]
+
+
+# --- DescribeAlarms: the alarm's state at the effectiveness check -------------------------------------
+
+def test_alarm_state_read_from_the_documented_describe_alarms_response():
+    """Documented (API_DescribeAlarms, API_MetricAlarm): MetricAlarms[] of {AlarmName, AlarmArn, StateValue,
+    StateReason, StateUpdatedTimestamp, ...}. One call, AlarmNames=[the name], MaxRecords=1 (the Stubber checks the
+    request too), through the operator's own CloudWatch client."""
+    from incident_operator.tools.cloudwatch import alarm_now, describe_alarm
+    da = fixture("describe-alarms.json")
+    cw = boto3.client("cloudwatch", region_name="ap-northeast-2", aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(cw)
+    stub.add_response("describe_alarms", _times(da["response"]), da["request"])
+    stub.activate()
+    deps = ToolDeps(Settings(aws_region="ap-northeast-2"))
+    deps._clients["cloudwatch"] = cw  # the client _cloudwatch(deps) would have built, answering from the fixture
+    documented = da["response"]["MetricAlarms"][0]
+    now = describe_alarm(deps, "netaiops-cpu-spike", arn=documented["AlarmArn"])
+    stub.assert_no_pending_responses()
+    assert now.state == "ALARM" and now.reason.startswith("Threshold Crossed: 2 out of the last 2 datapoints")
+    assert now.updated == datetime(2026, 12, 1, 13, 42, 4, 919000, tzinfo=timezone.utc) and not now.problem
+    # an alarm of that name but another ARN (another account's, re-created) is not the one that fired
+    other = alarm_now(_times(da["response"]), "netaiops-cpu-spike", arn=documented["AlarmArn"].replace("123456789012", "210987654321"))
+    assert other.state is None and "다른 알람" in other.problem
+    assert alarm_now({"MetricAlarms": []}, "netaiops-cpu-spike").problem  # deleted since: it cannot confirm
+    # an alarm of another region is not asked about in ours (where it would not be found): said, no call made
+    away = describe_alarm(deps, "netaiops-cpu-spike", region="us-west-2")
+    assert away.state is None and "다른 리전(us-west-2)" in away.problem
 
 
 # --- Container Insights dimension sets: the node metrics tool ----------------------------------------

@@ -317,6 +317,7 @@ def exposed_metrics() -> dict[str, set[str]]:
             names = {family.name + s for s in suffixes[family.type]}
             for n in names:
                 out[n] = set(m._labelnames) | ({"le"} if n.endswith("_bucket") else set())
+    out[metrics.PendingApprovals.NAME] = set()  # a collector of its own (read from the API server when scraped)
     return out
 
 

@@ -32,4 +32,5 @@ LABEL_NODE = f"{GROUP}/node"  # the node the incident is on (a Node target, or a
 LABEL_PARENT = f"{GROUP}/parent"  # on a Grouped Incident: the Incident it was grouped under
 LABEL_FIX = f"{GROUP}/fix"  # the verified fix (action) whose effectiveness was checked
 LABEL_FIX_RESULT = f"{GROUP}/fix-result"  # held | regressed: the similar-incident memory ranks fixes by it
+LABEL_AWAITING_APPROVAL = f"{GROUP}/awaiting-approval"  # "true" while a plan awaits approval: the pending gauge's query
 LABEL_ARCHIVED = f"{GROUP}/archived"  # "true": finished, nothing owed; outside the operator's watch (watching.py)

@@ -13,8 +13,9 @@ from typing import Any
 
 import kopf
 
-from . import grouping, next_step, peering, pipeline, preflight, scheduling, tenancy, watching
+from . import grouping, metrics, next_step, peering, pipeline, preflight, scheduling, tenancy, watching
 from .constants import ANN_RERUN, FINISHED_PHASES, GROUP, NEEDS_ACTION, PLURAL, VERSION
+from .kube import approvals
 from .kube.client import Kube
 from .kube.incidents import IncidentStore, WriteLog
 from .report import outbox
@@ -43,6 +44,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     peers = await asyncio.to_thread(connect, memo, cfg, settings)  # blocking I/O, off the event loop
     memo.queue = scheduling.WorkQueue(cfg.workers, functools.partial(work, memo), memo.pipelines,
                                       paused=peers.paused if peers else (lambda: False))
+    # the pending-approvals gauge: from the API server when scraped, reported by the replica that leads
+    metrics.watch_approvals(functools.partial(approvals.pending_plans, memo.kube, cfg.namespaces),
+                            leading=(lambda: not peers.paused()) if peers else (lambda: True),
+                            ttl=cfg.metrics_approvals_cache_seconds)
     memo.queue.start()  # on the event loop Kopf runs: the workers are its tasks
 
 

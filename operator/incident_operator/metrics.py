@@ -7,8 +7,12 @@ webhook receiver's connection bounds: an idle connection, or one that sends no r
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from typing import Callable
 
-from prometheus_client import Counter, Gauge, Histogram, make_asgi_app
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, make_asgi_app
+from prometheus_client.core import GaugeMetricFamily
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +36,6 @@ FEATURE_READY = Gauge("incident_operator_feature_ready",
                       "1: the feature works here; 0: off, or configured but cannot work (see the start-up warning)",
                       ["feature"])
 
-APPROVALS_PENDING = Gauge("incident_operator_approvals_pending", "Remediation plans waiting for a person's approval")
 APPROVAL_DECISIONS = Counter("incident_operator_approval_decisions_total",
                              "What became of plans proposed for approval: approved, denied, expired, stale",
                              ["action", "result"])
@@ -45,13 +48,61 @@ UNDOS = Counter("incident_operator_remediation_undos_total",
 EFFECTIVENESS = Counter("incident_operator_remediation_effectiveness_total",
                         "Effectiveness checks of verified fixes some minutes after Resolved: held or regressed",
                         ["action", "result"])
-_pending: set[tuple[str, str]] = set()
 
 
-def approval_pending(namespace: str, name: str, pending: bool) -> None:
-    """Incidents of this process awaiting approval (after a restart, each is counted again when it is next looked at)."""
-    (_pending.add if pending else _pending.discard)((namespace, name))
-    APPROVALS_PENDING.set(len(_pending))
+class PendingApprovals:
+    """incident_operator_approvals_pending: plans waiting for a person's approval, read from the API server when
+    scraped (`count`, at most once per `ttl` seconds), and reported only by the replica that leads (`leading`): a
+    standby, which holds no work, reports no sample, so sum() and max() over the replicas both give the truth.
+    A count that fails leaves the last one standing (or no sample, before the first)."""
+
+    NAME = "incident_operator_approvals_pending"
+    DOC = "Remediation plans waiting for a person's approval (the leading replica, from the API server)"
+
+    def __init__(self, count: Callable[[], int], leading: Callable[[], bool], ttl: float = 15.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.count, self.leading, self.ttl, self.clock = count, leading, ttl, clock
+        self._value: int | None = None
+        self._at = -1e18
+        self._lock = threading.Lock()
+
+    def value(self) -> int | None:
+        with self._lock:
+            if self.clock() - self._at >= self.ttl:
+                try:
+                    self._value = int(self.count())
+                except Exception as exc:  # noqa: BLE001 - a scrape never fails for it
+                    log.warning("cannot count pending approvals: %s", exc)
+                self._at = self.clock()  # failed or not: asked again after ttl, not at every scrape
+            return self._value
+
+    def describe(self) -> list:
+        return []  # nothing read at registration
+
+    def collect(self):
+        try:
+            leading = self.leading()
+        except Exception:  # noqa: BLE001 - the peering object unreadable: the last answer stands in Peers
+            leading = False
+        value = self.value() if leading else None
+        if value is None:
+            return
+        family = GaugeMetricFamily(self.NAME, self.DOC)
+        family.add_metric([], value)
+        yield family
+
+
+_approvals: PendingApprovals | None = None
+
+
+def watch_approvals(count: Callable[[], int], leading: Callable[[], bool], ttl: float = 15.0) -> PendingApprovals:
+    """Serve the pending-approvals gauge from `count` (once per process; a second call replaces the first)."""
+    global _approvals
+    if _approvals is not None:
+        REGISTRY.unregister(_approvals)
+    _approvals = PendingApprovals(count, leading, ttl)
+    REGISTRY.register(_approvals)
+    return _approvals
 
 
 # The series the chart's alerts watch with increase() exist from the start, at 0: a counter that appears

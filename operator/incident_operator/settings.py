@@ -94,6 +94,9 @@ class Settings(BaseSettings):
                           description="Who holds an Incident's claim; the pod name in a cluster")
     metrics_port: int = Field(default=8080, ge=0, le=65535, description="/metrics; 0 = off")
     metrics_bind_address: str = Field(default="0.0.0.0", description="Address /metrics listens on (e.g. 127.0.0.1, ::)")
+    metrics_approvals_cache_seconds: float = Field(
+        default=15.0, ge=0, description="How old the pending-approvals gauge's count (one label-selected list of the "
+                                        "Incidents awaiting approval, made when /metrics is scraped) may be")
     finished_ttl_seconds: float = Field(default=7 * 24 * 3600, ge=0,
                                         description="Finished Incidents are deleted after this long; 0 = keep")
     gc_interval_seconds: float = Field(default=300, gt=0, description="How often finished Incidents are checked")

@@ -21,7 +21,7 @@ import kopf
 
 from bridge_lambda.alarm import label_value
 
-from .constants import FINISHED_PHASES, LABEL_ARCHIVED, LABEL_CAUSE
+from .constants import FINISHED_PHASES, LABEL_ARCHIVED, LABEL_AWAITING_APPROVAL, LABEL_CAUSE
 from .report import outbox
 
 ARCHIVED = "true"
@@ -39,7 +39,7 @@ def is_archived(labels: dict[str, str] | None) -> bool:
     return (labels or {}).get(LABEL_ARCHIVED) == ARCHIVED
 
 
-def labels_to_write(incident: dict[str, Any], archive: bool = True) -> dict[str, str]:
+def labels_to_write(incident: dict[str, Any], archive: bool = True) -> dict[str, str | None]:
     """The labels a finished Incident still lacks: its top cause's kind (later Incidents find it by that)
     and, once nothing is owed (and `archive` allows it), archived."""
     status = incident.get("status") or {}
@@ -52,6 +52,8 @@ def labels_to_write(incident: dict[str, Any], archive: bool = True) -> dict[str,
         wanted[LABEL_CAUSE] = label_value(kind)
     if archive and archivable(status):
         wanted[LABEL_ARCHIVED] = ARCHIVED
+    if labels.get(LABEL_AWAITING_APPROVAL):  # finished: whatever was awaiting approval is not any more
+        wanted[LABEL_AWAITING_APPROVAL] = None
     return {k: v for k, v in wanted.items() if labels.get(k) != v}
 
 

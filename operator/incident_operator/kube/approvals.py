@@ -10,7 +10,7 @@ from typing import Any
 
 from kubernetes import client
 
-from ..constants import GROUP, VERSION
+from ..constants import GROUP, LABEL_AWAITING_APPROVAL, PLURAL, VERSION
 from ..remediation.approval import APPROVAL_POLICY, approval_name
 from .client import Kube, is_not_found
 
@@ -28,6 +28,21 @@ def read_approval(kube: Kube, namespace: str, name: str) -> dict[str, Any] | Non
         if is_not_found(exc):
             return None
         raise
+
+
+PENDING_SCAN = 500  # Incidents looked at per namespace (or cluster-wide) by one count of pending plans
+
+
+def pending_plans(kube: Kube, namespaces: list[str], scan: int = PENDING_SCAN) -> int:
+    """Plans awaiting a person's approval, as the API server has them: the Incidents labelled awaiting-approval
+    (one label-selected page per watched namespace, or one cluster-wide), counting only what their status says is
+    awaiting — a label left behind, or one a tenant wrote on its own Incident, counts nothing."""
+    selector = f"{LABEL_AWAITING_APPROVAL}=true"
+    pages = ([kube.custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, label_selector=selector, limit=scan)
+              for ns in namespaces] if namespaces else
+             [kube.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, label_selector=selector, limit=scan)])
+    return sum(1 for page in pages for inc in page.get("items") or []
+               for a in (inc.get("status") or {}).get("actions") or [] if a.get("state") == "awaiting-approval")
 
 
 def namespace_policies(kube: Kube, namespace: str) -> list[dict[str, Any]]:

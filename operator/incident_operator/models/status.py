@@ -193,6 +193,18 @@ class ApprovalRecord(_Model):
     message: str | None = Field(default=None, description="Why, Korean")
 
 
+class AlarmCheck(_Model):
+    """The Incident's CloudWatch alarm as DescribeAlarms described it at the effectiveness check."""
+
+    name: str | None = Field(default=None, description="The alarm asked about")
+    state: Literal["OK", "ALARM", "INSUFFICIENT_DATA"] | None = Field(
+        default=None, description="Its StateValue then; absent when CloudWatch could not say")
+    reason: str | None = Field(default=None, description="Its StateReason (cut)")
+    updated_at: datetime | None = Field(default=None, description="Its StateUpdatedTimestamp")
+    problem: str | None = Field(default=None, description="Why the alarm could not confirm (missing, unreachable, ...)")
+    decided: bool | None = Field(default=None, description="Whether its state decided held / regressed (else the other evidence did)")
+
+
 class Effectiveness(_Model):
     """Whether a verified fix held, checked some time after Resolved (INCIDENT_REMEDIATION_EFFECTIVENESS_SECONDS)."""
 
@@ -201,6 +213,7 @@ class Effectiveness(_Model):
     check_at: datetime | None = Field(default=None, description="When it is (was) checked")
     checked_at: datetime | None = Field(default=None, description="When it was checked")
     evidence: list[str] | None = Field(default=None, description="What was seen (Korean)")
+    alarm: AlarmCheck | None = Field(default=None, description="The CloudWatch alarm's state at the check (CloudWatch Incidents)")
 
 
 class FixRecord(_Model):

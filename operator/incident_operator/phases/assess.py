@@ -3,12 +3,16 @@
 INCIDENT_REMEDIATION_EFFECTIVENESS_SECONDS after a verified fix resolved the Incident, the target is looked at
 again: still healthy (the action's own health check), no container restarts since it was verified (the baseline
 recorded then), and no Incident of the same workload (or alarm) opened since — one label-selected, bounded list,
-the similar-incident index. The result goes to status, an Event, the report, the metrics, and two labels
+the similar-incident index. An Incident the bridge opened from a CloudWatch alarm (in an incident namespace) also
+asks CloudWatch for that alarm's state now: one DescribeAlarms, bounded by the tool timeout. ALARM: regressed;
+OK: held, as far as the alarm goes; INSUFFICIENT_DATA, the alarm gone, CloudWatch unreachable: recorded as not
+confirmed, and the other evidence decides — the check never waits on CloudWatch or fails for it. The result goes to status, an Event, the report, the metrics, and two labels
 (`netaiops.io/fix`, `netaiops.io/fix-result`) by which later Incidents of the workload rank past fixes.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,9 +22,13 @@ from .. import metrics
 from ..clock import now_iso
 from ..constants import LABEL_ALARM, LABEL_CAUSE, LABEL_FIX, LABEL_FIX_RESULT, LABEL_WORKLOAD
 from ..remediation.actions import action_for
-from ..remediation.approval import Observation, assess
+from ..models.spec import Alarm
+from ..redact import redact
+from ..remediation.approval import Observation, alarm_says, assess
 from ..report import outbox, render
-from ..tenancy import memory_namespace
+from ..tenancy import alert_origin, is_incident_namespace, memory_namespace
+from ..tools.base import NotConfigured
+from ..tools.cloudwatch import AlarmNow
 from .context import PhaseContext
 from .correlate import SIMILAR_SCAN
 from .gather import similarity_labels
@@ -53,6 +61,50 @@ def refires(ctx: PhaseContext) -> list[str]:
     return found
 
 
+def cloudwatch_alarm(ctx: PhaseContext) -> Alarm | None:
+    """The CloudWatch alarm this Incident came from, when CloudWatch may be asked about it: one the bridge wrote
+    into an incident namespace (tenants cannot write there). None for an Alertmanager alert, an Incident opened by
+    hand, and a tenant's own spec.alarm (a name of the tenant's choosing: another team's alarm is not its to read)."""
+    spec = ctx.spec
+    if spec is None or spec.source != "alarm" or spec.alarm is None or not spec.alarm.name:
+        return None
+    if alert_origin(ctx.incident)[0] or not is_incident_namespace(ctx.namespace, ctx.settings):
+        return None
+    return spec.alarm
+
+
+DESCRIBE_ALARMS = "cloudwatch-describe-alarms"  # its outcomes in incident_operator_tool_calls_total
+
+
+def read_alarm(ctx: PhaseContext, alarm: Alarm) -> AlarmNow:
+    """The alarm now, from one DescribeAlarms through the operator's CloudWatch client, within the tool timeout;
+    whatever goes wrong is an answer that could not confirm (never raised)."""
+    from ..tools import cloudwatch as cw
+    timeout = ctx.settings.tool_timeout_seconds
+    outcome, problem = "failed", ""
+    try:
+        future = ctx.deps.pool.submit(cw.describe_alarm, ctx.deps, alarm.name, alarm.arn, alarm.region)
+        now = future.result(timeout=timeout)
+        metrics.TOOL_CALLS.labels(DESCRIBE_ALARMS, "ok").inc()
+        return now
+    except FutureTimeout:
+        outcome, problem = "timed-out", f"CloudWatch가 {timeout:g}초 안에 답하지 않음"
+    except NotConfigured as exc:
+        outcome, problem = "not-configured", f"CloudWatch를 쓸 수 없음: {exc}"
+    except Exception as exc:  # noqa: BLE001 - unreachable, denied, throttled: the alarm cannot confirm
+        problem = redact(f"CloudWatch에 물을 수 없음: {type(exc).__name__}: {exc}")[:300]
+    metrics.TOOL_CALLS.labels(DESCRIBE_ALARMS, outcome).inc()
+    ctx.logger.info("effectiveness: alarm %s not read: %s", alarm.name, problem)
+    return AlarmNow(name=alarm.name, problem=problem)
+
+
+def alarm_record(now: AlarmNow, per_contributor: bool) -> dict[str, Any]:
+    """status.effectiveness.alarm (a field it does not have now is null: the merge patch clears an older value)."""
+    decided, _ = alarm_says(now, per_contributor)
+    return {"name": now.name, "state": now.state, "reason": now.reason or None, "problem": now.problem or None,
+            "updatedAt": now.updated.isoformat() if now.updated else None, "decided": decided is not None}
+
+
 def run(ctx: PhaseContext) -> None:
     eff = dict(ctx.status.get("effectiveness") or {})
     entry = next((a for a in ctx.status.get("actions") or [] if a.get("id") == eff.get("action")), {})
@@ -66,7 +118,13 @@ def run(ctx: PhaseContext) -> None:
             restarts = action.restarts(p)
         except Exception:  # noqa: BLE001 - restarts unreadable: judged on health and new alarms
             restarts = None
-        result, evidence = assess(entry.get("baseline") or {}, Observation(ok, seen, restarts, refires(ctx)))
+        alarm = cloudwatch_alarm(ctx)
+        now = read_alarm(ctx, alarm) if alarm is not None else None
+        per_contributor = bool(alarm and alarm.contributor)
+        result, evidence = assess(entry.get("baseline") or {}, Observation(ok, seen, restarts, refires(ctx), now,
+                                                                           per_contributor))
+        if now is not None:
+            eff["alarm"] = alarm_record(now, per_contributor)
     eff.update(state=result, checkedAt=now_iso(), evidence=evidence)
     ctx.patch_status({"effectiveness": eff})
     action_name = entry.get("action") or (p.action if p else "unknown")

@@ -70,12 +70,12 @@ class PhaseContext:
         self._deferred = {}
         deep_merge(self.status, clean)
 
-    def set_labels(self, labels: dict[str, str]) -> None:
-        """Label the Incident. Our own write moves resourceVersion on; the next guarded status write should
-        not take it for someone else's (that would cost a conflict, a re-read and a second write)."""
+    def set_labels(self, labels: dict[str, str | None]) -> None:
+        """Label the Incident (None takes a label off). Our own write moves resourceVersion on; the next guarded
+        status write should not take it for someone else's (that would cost a conflict, a re-read and a second write)."""
         stored = self.store.patch(self.namespace, self.name, {"metadata": {"labels": labels}})
         meta = self.incident["metadata"]
-        meta["labels"] = {**(meta.get("labels") or {}), **labels}
+        meta["labels"] = {k: v for k, v in {**(meta.get("labels") or {}), **labels}.items() if v is not None}
         holder = ((stored.get("status") or {}).get("claim") or {}).get("holder")
         if holder in (None, self.settings.identity):  # nobody else claimed it meanwhile
             meta["resourceVersion"] = stored["metadata"]["resourceVersion"]

@@ -30,7 +30,7 @@ from typing import Any
 
 from .. import failpoints, metrics
 from ..clock import now_iso
-from ..constants import ANN_ACKNOWLEDGED_BY
+from ..constants import ANN_ACKNOWLEDGED_BY, LABEL_AWAITING_APPROVAL
 from ..kube import approvals as kapprovals
 from ..models.diagnosis import RemediationProposal
 from ..redact import redact
@@ -175,7 +175,8 @@ def _settle_approval(ctx: PhaseContext, entry: dict[str, Any], state: str, recor
         entry.get("message") or state, ctx.incident["metadata"].get("generation"))
     ctx.patch_status({"actions": rest + [entry], "approvals": _history(ctx, {**record, "state": state}),
                       "phase": "Responding", "conditions": conditions, **(extra or {})})
-    metrics.approval_pending(ctx.namespace, ctx.name, False)
+    if (ctx.incident["metadata"].get("labels") or {}).get(LABEL_AWAITING_APPROVAL):
+        ctx.set_labels({LABEL_AWAITING_APPROVAL: None})
     metrics.APPROVAL_DECISIONS.labels(entry["action"], state).inc()
 
 
@@ -226,7 +227,8 @@ def await_approval(ctx: PhaseContext, p: RemediationProposal, action: Any, entry
                    for r in ctx.status.get("approvals") or []):
             ctx.patch_status({"approvals": _history(ctx, {**record, "state": "refused"})})
             ctx.events.emit("RemediationApprovalRefused", f"{entry['id']}: {verdict.message}", warning=True)
-    metrics.approval_pending(ctx.namespace, ctx.name, True)
+    if not (ctx.incident["metadata"].get("labels") or {}).get(LABEL_AWAITING_APPROVAL):
+        ctx.set_labels({LABEL_AWAITING_APPROVAL: "true"})  # what the pending-approvals gauge counts (kube/approvals.py)
     raise AwaitingApproval(_poll(ctx, entry), f"{entry['id']} 승인 대기 (계획 {entry['planHash']}, "
                                               f"{entry.get('expiresAt')}까지): {'; '.join(plan_text(entry.get('plan') or []))}")
 

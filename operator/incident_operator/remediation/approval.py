@@ -6,7 +6,9 @@
   hash; a person approves that hash, in an IncidentApproval of a fixed name (one decision per plan).
 - `judge`: what an IncidentApproval (or its absence) means for a pending plan: wait, approved, denied, expired,
   or not to be trusted (the admission policy that checks its creator is not in force).
-- `assess`: whether a verified fix held (the effectiveness check some minutes after Resolved).
+- `assess`: whether a verified fix held (the effectiveness check some minutes after Resolved): the Incident's
+  CloudWatch alarm as CloudWatch describes it now (ALARM: regressed; OK: held; anything else: it cannot confirm,
+  and the other evidence decides), the target's health, its restarts since, and Incidents opened since.
 - `rank_fixes`: past fixes of a workload and cause, most often held first, from the labels the effectiveness check
   leaves on each Incident (one bounded label-selected list, whatever the history).
 """
@@ -17,7 +19,10 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
+
+if TYPE_CHECKING:
+    from ..tools.cloudwatch import AlarmNow
 
 STRICTNESS = {"auto": 0, "approve": 1, "dry-run": 2, "off": 3, "never": 3}
 MODE_KO = {"auto": "자동 실행", "approve": "승인 필요", "dry-run": "dry-run(기록만)", "off": "실행 안 함", "never": "실행 안 함"}
@@ -137,12 +142,40 @@ class Observation:
     seen: str
     restarts: int | None = None
     refires: list[str] = field(default_factory=list)  # Incidents of the same alarm / workload created since
+    alarm: "AlarmNow | None" = None  # the Incident's CloudWatch alarm now; None: not from a CloudWatch alarm
+    per_contributor: bool = False  # a multi-time-series alarm: its state is every contributor's, not this one's
+
+
+def _when(t: Any) -> str:
+    return t.isoformat().replace("+00:00", "Z") if isinstance(t, datetime) else str(t or "?")
+
+
+def alarm_says(alarm: "AlarmNow", per_contributor: bool = False) -> tuple[bool | None, str]:
+    """What the alarm's state now says of the fix: True held, False regressed, None it cannot confirm (then the
+    other evidence decides). With the line that says so (Korean): state, StateReason, StateUpdatedTimestamp."""
+    seen = f"{alarm.state} — {alarm.reason or '사유 없음'} (상태 갱신 {_when(alarm.updated)})"
+    unsure = "; 재시작·준비 상태로 판단"
+    if alarm.state == "ALARM" and per_contributor:
+        return None, (f"알람 {alarm.name}: 지금 {seen} — 여러 시계열(기여자)의 알람이라 이 대상 때문인지 "
+                      f"확인할 수 없음{unsure}")
+    if alarm.state == "ALARM":
+        return False, f"알람 {alarm.name}이(가) 지금 다시 {seen}"
+    if alarm.state == "OK":
+        return True, f"알람 {alarm.name}이(가) 지금도 {seen}"
+    if alarm.state == "INSUFFICIENT_DATA":
+        return None, f"알람 {alarm.name}(으)로 확인할 수 없음: 지금 {seen} (데이터 부족){unsure}"
+    return None, f"알람 {alarm.name}(으)로 확인할 수 없음: {alarm.problem or '상태를 읽지 못함'}{unsure}"
 
 
 def assess(baseline: dict[str, Any], now: Observation) -> tuple[str, list[str]]:
-    """held, or regressed (with what was seen, Korean): still healthy, no new restarts, no new alarm."""
+    """held, or regressed (with what was seen, Korean): the alarm not in ALARM (when the Incident came from a
+    CloudWatch alarm and CloudWatch answered), still healthy, no new restarts, no new Incident."""
     evidence: list[str] = []
     regressed = False
+    if now.alarm is not None:
+        verdict, line = alarm_says(now.alarm, now.per_contributor)
+        regressed = verdict is False
+        evidence.append(line)
     if now.healthy:
         evidence.append(f"상태 유지: {now.seen}")
     else:

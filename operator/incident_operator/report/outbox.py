@@ -25,12 +25,13 @@ from .sinks import ReportRef, ReportSink, SinkRejected
 if TYPE_CHECKING:
     from ..phases.context import PhaseContext
 
+# each: (status, spec, incident=(namespace, name)) -> Markdown
 COMMENT_RENDERERS = {
-    "analysis": lambda status, spec: render.analysis_comment(status),
-    "resolution": render.resolution_comment,
-    "recovered": lambda status, spec: "\n".join(["# 알람 정상화", ""] + render.recovery_section(status, spec)),
-    "approval": render.approval_comment,
-    "effectiveness": lambda status, spec: "\n".join(["# 조치 효과 확인", ""] + render.effectiveness_section(status)),
+    "analysis": lambda status, spec, incident=None: render.analysis_comment(status),
+    "resolution": lambda status, spec, incident=None: render.resolution_comment(status, spec),
+    "recovered": lambda status, spec, incident=None: "\n".join(["# 알람 정상화", ""] + render.recovery_section(status, spec)),
+    "approval": render.approval_comment,  # names this Incident in its approve / deny commands
+    "effectiveness": lambda status, spec, incident=None: "\n".join(["# 조치 효과 확인", ""] + render.effectiveness_section(status)),
 }
 
 
@@ -73,7 +74,7 @@ def _run(ctx: "PhaseContext", sink: ReportSink, report: dict[str, Any], op: dict
         return
     ref = ReportRef.model_validate(report)
     if op["op"] == "comment":
-        body = COMMENT_RENDERERS[_base_key(op["key"])](status, spec)
+        body = COMMENT_RENDERERS[_base_key(op["key"])](status, spec, (ctx.namespace, ctx.name))
         sink.comment(ref, op["key"], body, fresh=fresh)
     else:
         sink.close(ref, op.get("title") or "# 복구 완료")

@@ -185,8 +185,17 @@ def effectiveness_section(status: dict) -> list[str]:
     return lines + [""]
 
 
-def approval_comment(status: dict, spec: dict) -> str:
-    """What is proposed, exactly, and how to approve or deny it."""
+def decide_command(verb: str, incident: tuple[str, str] | None, plan: Any = None) -> str:
+    """`incident-operator approve NAME -n NAMESPACE --plan HASH`, as code (the names are the Incident's own)."""
+    if incident is None:
+        return c(f"incident-operator {verb} NAME -n NAMESPACE")
+    namespace, name = incident
+    return c(f"incident-operator {verb} {name} -n {namespace}" + (f" --plan {plan}" if plan else ""))
+
+
+def approval_comment(status: dict, spec: dict, incident: tuple[str, str] | None = None) -> str:
+    """What is proposed, exactly (each object and field, before → after), and how to approve or deny it: the commands
+    for this Incident (`incident`: its namespace and name) and each plan waiting."""
     lines = ["# 조치 승인 요청", ""]
     pending = [a for a in status.get("actions") or [] if a.get("planHash")]
     for a in pending:
@@ -195,12 +204,15 @@ def approval_comment(status: dict, spec: dict) -> str:
                      f"{t(a.get('expiresAt'))}까지)")
         for ch in a.get("plan") or []:
             lines.append(f"  - {c(ch.get('object'))} {c(ch.get('field'))}: {c(ch.get('before'))} → {c(ch.get('after'))}")
+        if incident is not None and a.get("state") == "awaiting-approval":
+            lines.append(f"  - 승인: {decide_command('approve', incident, a.get('planHash'))} · "
+                         f"거부: {decide_command('deny', incident, a.get('planHash'))}")
     fixes = status.get("pastFixes") or []
     if fixes:
         lines += ["", "과거 조치의 효과:"]
         lines += [f"- {c(f.get('action'))}: {c(f.get('workload'))}에서 {t(f.get('total'))}번 중 {t(f.get('held'))}번 효과 유지"
                   for f in fixes]
-    lines += ["", "승인: `incident-operator approve NAME -n NAMESPACE` · 거부: `incident-operator deny NAME -n NAMESPACE`",
+    lines += ["", f"승인: {decide_command('approve', incident)} · 거부: {decide_command('deny', incident)}",
               "(IncidentApproval 객체를 만들 권한이 있는 사람만 승인할 수 있고, 승인자는 API 서버가 인증한 사용자로 기록됩니다)"]
     return "\n".join(lines)
 

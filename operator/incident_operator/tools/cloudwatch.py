@@ -1,9 +1,11 @@
-"""Container Insights on CloudWatch: pod, node and cluster metrics, one batched GetMetricData a call."""
+"""Container Insights on CloudWatch: pod, node and cluster metrics, one batched GetMetricData a call; and an
+alarm's state now (one DescribeAlarms, the effectiveness check's evidence)."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -51,14 +53,21 @@ class MetricsOutput(BaseModel):
     metrics: list[MetricSummary]
 
 
+CONNECT_TIMEOUT = 5  # seconds; a read waits at most the tool timeout, and one retry (botocore's standard mode)
+
+
 def _cloudwatch(deps: ToolDeps):
+    """The operator's CloudWatch client. Every call is bounded: connect and read timeouts, two attempts at most."""
     s = deps.settings
     if not (s.aws_region or s.aws_endpoint_url):
         raise NotConfigured("AWS 리전이 설정되지 않음 (INCIDENT_AWS_REGION / AWS_REGION)")
 
     def make():
         import boto3
-        return boto3.client("cloudwatch", region_name=s.aws_region or "us-east-1", endpoint_url=s.aws_endpoint_url)
+        from botocore.config import Config
+        return boto3.client("cloudwatch", region_name=s.aws_region or "us-east-1", endpoint_url=s.aws_endpoint_url,
+                            config=Config(connect_timeout=CONNECT_TIMEOUT, read_timeout=max(1, int(s.tool_timeout_seconds)),
+                                          retries={"max_attempts": 2, "mode": "standard"}))
     return deps.client("cloudwatch", make)
 
 
@@ -132,6 +141,55 @@ def node_metrics(args: NodeMetricsInput, deps: ToolDeps) -> MetricsOutput:
 def cluster_overview(args: ClusterOverviewInput, deps: ToolDeps) -> MetricsOutput:
     deps.effective_scope().require_cluster_wide("클러스터 지표")
     return get_metrics(deps, {"ClusterName": _cluster(args, deps)}, CLUSTER_METRICS, args.window_minutes, args.period)
+
+
+# ---- an alarm's state now ----------------------------------------------------------------------------------------
+StateValue = Literal["OK", "ALARM", "INSUFFICIENT_DATA"]
+
+
+class AlarmNow(BaseModel):
+    """What CloudWatch says of one metric alarm now. `state` None: it could not say (`problem` says why, Korean)."""
+
+    name: str
+    state: StateValue | None = None
+    reason: str = ""  # StateReason, cut
+    updated: datetime | None = None  # StateUpdatedTimestamp
+    problem: str = ""
+
+
+REASON_MAX = 300
+
+
+def alarm_now(response: dict[str, Any], name: str, arn: str | None = None) -> AlarmNow:
+    """DescribeAlarms' answer about `name` (AlarmNames=[name]): `MetricAlarms[]` of MetricAlarm, each with AlarmName,
+    AlarmArn, StateValue (OK | ALARM | INSUFFICIENT_DATA), StateReason, StateUpdatedTimestamp
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html,
+    .../API_MetricAlarm.html). An alarm of the same name but another ARN than the notification's is not ours."""
+    found = [a for a in response.get("MetricAlarms") or [] if a.get("AlarmName") == name]
+    if not found:
+        return AlarmNow(name=name, problem="CloudWatch에 이 이름의 메트릭 알람이 없음 (삭제되었거나 다른 계정·리전)")
+    a = found[0]
+    if arn and a.get("AlarmArn") and a["AlarmArn"] != arn:
+        return AlarmNow(name=name, problem=f"같은 이름의 다른 알람 ({str(a['AlarmArn'])[:200]})")
+    updated = a.get("StateUpdatedTimestamp")
+    if isinstance(updated, str):
+        updated = datetime.fromisoformat(updated.replace("Z", "+00:00"))
+    state = a.get("StateValue")
+    reason = str(a.get("StateReason") or "")[:REASON_MAX]
+    if state not in ("OK", "ALARM", "INSUFFICIENT_DATA"):
+        return AlarmNow(name=name, reason=reason, updated=updated, problem=f"알 수 없는 상태 {str(state)[:40]}")
+    return AlarmNow(name=name, state=state, reason=reason, updated=updated)
+
+
+def describe_alarm(deps: ToolDeps, name: str, arn: str | None = None, region: str | None = None) -> AlarmNow:
+    """One DescribeAlarms call (metric alarms of that exact name, one record) through the operator's client, in the
+    operator's region: an alarm of another region is not asked about (it could not be found there)."""
+    home = deps.settings.aws_region or "us-east-1"
+    if region and region != home:
+        return AlarmNow(name=name, problem=f"알람이 다른 리전({region})에 있음: 운영자는 {home}의 CloudWatch에 묻습니다")
+    cw = _cloudwatch(deps)
+    res = cw.describe_alarms(AlarmNames=[name], MaxRecords=1)
+    return alarm_now(res, name, arn)
 
 
 TOOLS = [

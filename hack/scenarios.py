@@ -35,6 +35,15 @@ def calibration_error(results: list[dict], bins: int = 5) -> float | None:
                                        if (r.get("got") or {}).get("topCause") != "unknown"], bins)
 
 
+def plausible_group(results: list[dict]) -> dict:
+    """The cases built with two plausible causes (expected.yaml `plausible`): how often the true cause is first, and
+    how often it is within the first three (the ranking offering it when the other one came first)."""
+    group = [r for r in results if (r.get("expected") or {}).get("plausible")]
+    return {"scenarios": len(group), "top1": sum(bool(r.get("top1")) for r in group),
+            "top3": sum(bool(r.get("top3")) for r in group),
+            "rescued": [r["scenario"] for r in group if r.get("top3") and not r.get("top1")]}
+
+
 def incomplete(results: list[dict], dirs: list[str], returncode: int | None) -> list[str]:
     """Why the replay cannot be trusted, if it cannot: it crashed (no exit code, or one without a failed
     scenario to explain it), or it answered for fewer scenarios than there are folders."""
@@ -54,7 +63,9 @@ def main() -> int:
     install_crds(client.ApiClient())
     aws, search = LocalAws(), LocalOpenSearch()
     env = stack_env(kubeconfig, aws.endpoint, search.url, "scenario-logs")
-    dirs = sorted(str(p) for p in (ROOT / "scenarios").iterdir() if (p / "scenario.yaml").exists())
+    only = set(sys.argv[1:])  # `hack/scenarios.py NAME...`: just those folders (the recorded ones are always scored)
+    dirs = sorted(str(p) for p in (ROOT / "scenarios").iterdir() if (p / "scenario.yaml").exists()
+                  and (not only or p.name in only))
     results, returncode, stderr = [], None, ""
     try:
         with operator(env, Path(tempfile.mkdtemp()) / "operator.log"):
@@ -97,6 +108,14 @@ def main() -> int:
         ranked = sum(len((x.get("got") or {}).get("causes") or []) for x in v) / len(v)
         print(f"{k:24} {len(v):>3} {sum(bool(x.get('top1')) for x in v):>5} {sum(bool(x.get('top3')) for x in v):>5} "
               f"{'-' if ece is None else f'{ece:.3f}':>6} {(sum(confs) / len(confs)) if confs else 0:>5.2f} {ranked:>6.1f}")
+    two = plausible_group(results)
+    print(f"\ntwo plausible causes: {two['scenarios']} scenarios, top-1 {two['top1']}/{two['scenarios']}, "
+          f"top-3 {two['top3']}/{two['scenarios']}")
+    for r in results:
+        if (r.get("expected") or {}).get("plausible"):
+            got = r.get("got") or {}
+            print(f"  {r['scenario']:38} true {r['expected']['topCause']:22} also {','.join(r['expected']['plausible']):22} "
+                  f"ranked {' > '.join(got.get('causes') or []) or '-'}")
     misses = [f"{r['scenario']} (expected {r.get('expected', {}).get('topCause')}, got {(r.get('got') or {}).get('topCause')})"
               for r in results if not r.get("top1")]
     print("misses:", ", ".join(misses) or "none")
@@ -104,6 +123,7 @@ def main() -> int:
                       "top3": round(sum(bool(r.get("top3")) for r in results) / n, 3),
                       "pass": sum(bool(r.get("pass")) for r in results),
                       "expectedCalibrationError": calibration_error(results),
+                      "twoPlausibleCauses": {k: v for k, v in two.items() if k != "rescued"},
                       "alarmToResolvedP50": round(statistics.median(resolved), 3) if resolved else None}))
     problems = incomplete(results[:len(results) - len(recorded)], dirs, returncode)
     if problems:

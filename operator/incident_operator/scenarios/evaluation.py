@@ -249,7 +249,7 @@ def capture(dirs: list[Path], out: Path, kube: Any, settings: Any, llm: Any | No
     from ..agent.engine import LlmDiagnoser
     from ..analyzers import analyze
     from ..tools.base import ToolDeps
-    from .replay import delete_volumes, stage
+    from .replay import delete_cluster_objects, stage
 
     (out / EVIDENCE).mkdir(parents=True, exist_ok=True)
     meta = {"startedAt": datetime.now(timezone.utc).isoformat(), "scenarios": len(dirs)}
@@ -282,7 +282,7 @@ def capture(dirs: list[Path], out: Path, kube: Any, settings: Any, llm: Any | No
                 rec["error"] = f"{type(exc).__name__}: {exc}"[:500]
             finally:
                 if ns:
-                    delete_volumes(kube, ns)
+                    delete_cluster_objects(kube, ns)
                     try:
                         kube.core.delete_namespace(ns)
                     except client.ApiException:

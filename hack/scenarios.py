@@ -44,6 +44,26 @@ def plausible_group(results: list[dict]) -> dict:
             "rescued": [r["scenario"] for r in group if r.get("top3") and not r.get("top1")]}
 
 
+HEALTHY_MAX_CONFIDENCE = 0.5
+
+
+def healthy_controls(results: list[dict]) -> tuple[dict[str, list[str]], list[str]]:
+    """The healthy controls (expected `unknown`) by the Incident's target kind, and those where a cause was asserted
+    above HEALTHY_MAX_CONFIDENCE (a healthy workload must get none)."""
+    by_kind: dict[str, list[str]] = {}
+    over = []
+    for r in results:
+        if (r.get("expected") or {}).get("topCause") != "unknown":
+            continue
+        got = r.get("got") or {}
+        by_kind.setdefault(got.get("target") or "?", []).append(r["scenario"])
+        named = [c for k, c in zip(got.get("causes") or [], got.get("causeConfidences") or [got.get("confidence")])
+                 if k != "unknown" and isinstance(c, (int, float))]
+        if named and max(named) > HEALTHY_MAX_CONFIDENCE:
+            over.append(f"{r['scenario']} ({got.get('topCause')} {max(named):.2f})")
+    return by_kind, over
+
+
 def incomplete(results: list[dict], dirs: list[str], returncode: int | None) -> list[str]:
     """Why the replay cannot be trusted, if it cannot: it crashed (no exit code, or one without a failed
     scenario to explain it), or it answered for fewer scenarios than there are folders."""
@@ -116,6 +136,9 @@ def main() -> int:
             got = r.get("got") or {}
             print(f"  {r['scenario']:38} true {r['expected']['topCause']:22} also {','.join(r['expected']['plausible']):22} "
                   f"ranked {' > '.join(got.get('causes') or []) or '-'}")
+    by_kind, over = healthy_controls(results)
+    print(f"\nhealthy controls (no cause above {HEALTHY_MAX_CONFIDENCE}): "
+          + "; ".join(f"{k} {', '.join(v)}" for k, v in sorted(by_kind.items())) + (f" — OVER: {', '.join(over)}" if over else " — none over"))
     misses = [f"{r['scenario']} (expected {r.get('expected', {}).get('topCause')}, got {(r.get('got') or {}).get('topCause')})"
               for r in results if not r.get("top1")]
     print("misses:", ", ".join(misses) or "none")
@@ -126,6 +149,7 @@ def main() -> int:
                       "twoPlausibleCauses": {k: v for k, v in two.items() if k != "rescued"},
                       "alarmToResolvedP50": round(statistics.median(resolved), 3) if resolved else None}))
     problems = incomplete(results[:len(results) - len(recorded)], dirs, returncode)
+    problems += [f"건강한 대조군에 {HEALTHY_MAX_CONFIDENCE} 넘는 원인: {x}" for x in over]
     if problems:
         print("\n".join(problems), "\n" + stderr[-4000:] if stderr else "")
         return 1

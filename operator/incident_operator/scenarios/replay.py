@@ -148,6 +148,10 @@ def run_step(kube: Kube, ns: str, step: dict[str, Any]) -> None:
         name = step["waitJobFailed"]
         _wait(lambda: any(c.type == "Failed" and c.status == "True"
                           for c in kube.batch.read_namespaced_job(name, ns).status.conditions or []), 120, f"Job {name} failed")
+    elif "waitJobComplete" in step:
+        name = step["waitJobComplete"]
+        _wait(lambda: any(c.type == "Complete" and c.status == "True"
+                          for c in kube.batch.read_namespaced_job(name, ns).status.conditions or []), 120, f"Job {name} complete")
     elif "waitEvent" in step:
         reason = step["waitEvent"]
         _wait(lambda: any(e.reason == reason for e in kube.core.list_namespaced_event(ns).items), 120, f"Event {reason}")
@@ -375,7 +379,9 @@ def replay(path: Path, kube: Kube, settings: Settings, timeout: float = 90) -> d
         "got": {"topCause": kinds[0] if kinds else None, "causes": kinds[:3], "remediation": remediation,
                 "confidence": confidence,
                 "remediationState": acted["state"] if acted else None,
-                "phase": st.get("phase"), "engine": st.get("engine")},
+                "phase": st.get("phase"), "engine": st.get("engine"),
+                "target": (st.get("target") or {}).get("kind") or ("Pod" if (st.get("target") or {}).get("pod") else None),
+                "causeConfidences": [c.get("confidence") for c in (st.get("causes") or [])[:5]]},
         "pass": passed(kinds, expected, remediation), "top1": top1, "top3": top3,
         "timings": {"alarmToIncident": round(created - sent, 3),
                     "alarmToReport": round(reported - sent, 3) if reported else None,

@@ -82,6 +82,14 @@ class Scenario(BaseModel):
         return cls.model_validate(data)
 
 
+def node_scoped(path: Path) -> bool:
+    """A scenario whose alarm is a Node's (NodeName, no pod or Service): its Incident reads every pod on the node and
+    the window's logs of every namespace (a Node target names none), so another scenario's logs indexed in the same
+    window would be its evidence too. Replays run these first, and not beside others."""
+    dims = Scenario.load(path).alarm.dimensions
+    return "NodeName" in dims and not {"PodName", "Service"} & set(dims)
+
+
 def _wait(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -364,6 +364,42 @@ def redactor() -> dict:
             "note": "adversarial input, CPU time; linear cost keeps µs per KB flat from 8 to 64 KB"}
 
 
+DEPENDENCY_COUNTS = (0, 3, 10)
+
+
+def dependency_reads(api, core, apps) -> dict:
+    """Kubernetes API requests one Incident's evidence collection makes, for a target whose configuration names 0, 3
+    and 10 dependency Services (env URLs): the whole collect phase's cluster reads, counted on the client, and what the
+    dependency reads add to it. Bounded: at most MAX_DEPENDENCIES Services are read (2 requests each: EndpointSlices,
+    matching pods) plus the namespace's Deployments and StatefulSets once, and at most 5 ConfigMaps."""
+    from incident_operator.kube.client import Kube
+    from incident_operator.kube.dependencies import MAX_DEPENDENCIES
+    from incident_operator.kube.evidence import ClusterCollector
+    from incident_operator.models.spec import Target
+
+    ns = namespace(core, "bench-deps")
+    for n in DEPENDENCY_COUNTS:
+        for i in range(n):
+            core.create_namespaced_service(ns, {"metadata": {"name": f"dep{n}-{i}"}, "spec": {
+                "selector": {"app": f"dep{n}-{i}"}, "ports": [{"port": 8080}]}})
+        d = deployment(f"client-{n}", replicas=1)
+        d["spec"]["template"]["spec"]["containers"][0]["env"] = [
+            {"name": f"DEP_{i}_URL", "value": f"http://dep{n}-{i}:8080"} for i in range(n)]
+        apps.create_namespaced_deployment(ns, d)
+    wait_for(lambda: all((d.status.ready_replicas or 0) == 1 for d in apps.list_namespaced_deployment(ns).items), 60, "clients ready")
+    out: dict = {}
+    for n in DEPENDENCY_COUNTS:
+        counted_api, calls = counted_client(api)
+        evidence = ClusterCollector(Kube.connect(counted_api)).collect(Target(namespace=ns, kind="Deployment", name=f"client-{n}"))
+        out[str(n)] = {"requests": calls[0], "dependenciesRead": len(evidence.dependencies)}
+    base = out[str(DEPENDENCY_COUNTS[0])]["requests"]
+    for v in out.values():
+        v["addedByDependencies"] = v["requests"] - base
+    return {"byNamedServices": out, "maxDependencies": MAX_DEPENDENCIES,
+            "bound": f"2 + 2 × min(N, {MAX_DEPENDENCIES}) + ConfigMaps (≤ 5): at most {2 + 2 * MAX_DEPENDENCIES + 5} requests",
+            "namespace": ns}
+
+
 def main() -> int:
     kubeconfig, _ = ensure_cluster()
     os.environ["KUBECONFIG"] = kubeconfig
@@ -380,6 +416,12 @@ def main() -> int:
                     "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
                     "engine": "rules"}
     result["redactor"] = redactor()
+    result["dependencyReads"] = dependency_reads(api, core, apps)
+    if sys.argv[1:] == ["dependencies"]:  # `bench/run.py dependencies`: this figure alone, in seconds
+        for ns in core.list_namespace(label_selector="netaiops.io/bench").items:
+            core.delete_namespace(ns.metadata.name)
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
     logs = Path(tempfile.mkdtemp())
     try:
         with operator(env, logs / "operator.log") as proc:

@@ -47,8 +47,11 @@ def main() -> int:
     config.load_kube_config(config_file=kubeconfig)
     install_crds(client.ApiClient())
     wanted = os.environ.get("EVAL_SCENARIOS", "").split()
-    dirs = sorted(str(p) for p in (ROOT / "scenarios").iterdir()
-                  if (p / "scenario.yaml").exists() and (not wanted or p.name in wanted))
+    from incident_operator.scenarios.replay import node_scoped
+    # Node alarms first, as make scenarios: their Incidents read the window's logs of every namespace
+    dirs = [str(p) for p in sorted((p for p in (ROOT / "scenarios").iterdir()
+                                    if (p / "scenario.yaml").exists() and (not wanted or p.name in wanted)),
+                                   key=lambda p: (not node_scoped(p), p.name))]
     standin, llm_env, label = None, {}, []
     if not os.environ.get("INCIDENT_LLM_PROVIDER"):
         kind = os.environ.get("EVAL_STANDIN", "floor")

@@ -35,6 +35,35 @@ def calibration_error(results: list[dict], bins: int = 5) -> float | None:
                                        if (r.get("got") or {}).get("topCause") != "unknown"], bins)
 
 
+def plausible_group(results: list[dict]) -> dict:
+    """The cases built with two plausible causes (expected.yaml `plausible`): how often the true cause is first, and
+    how often it is within the first three (the ranking offering it when the other one came first)."""
+    group = [r for r in results if (r.get("expected") or {}).get("plausible")]
+    return {"scenarios": len(group), "top1": sum(bool(r.get("top1")) for r in group),
+            "top3": sum(bool(r.get("top3")) for r in group),
+            "rescued": [r["scenario"] for r in group if r.get("top3") and not r.get("top1")]}
+
+
+HEALTHY_MAX_CONFIDENCE = 0.5
+
+
+def healthy_controls(results: list[dict]) -> tuple[dict[str, list[str]], list[str]]:
+    """The healthy controls (expected `unknown`) by the Incident's target kind, and those where a cause was asserted
+    above HEALTHY_MAX_CONFIDENCE (a healthy workload must get none)."""
+    by_kind: dict[str, list[str]] = {}
+    over = []
+    for r in results:
+        if (r.get("expected") or {}).get("topCause") != "unknown":
+            continue
+        got = r.get("got") or {}
+        by_kind.setdefault(got.get("target") or "?", []).append(r["scenario"])
+        named = [c for k, c in zip(got.get("causes") or [], got.get("causeConfidences") or [got.get("confidence")])
+                 if k != "unknown" and isinstance(c, (int, float))]
+        if named and max(named) > HEALTHY_MAX_CONFIDENCE:
+            over.append(f"{r['scenario']} ({got.get('topCause')} {max(named):.2f})")
+    return by_kind, over
+
+
 def incomplete(results: list[dict], dirs: list[str], returncode: int | None) -> list[str]:
     """Why the replay cannot be trusted, if it cannot: it crashed (no exit code, or one without a failed
     scenario to explain it), or it answered for fewer scenarios than there are folders."""
@@ -54,7 +83,11 @@ def main() -> int:
     install_crds(client.ApiClient())
     aws, search = LocalAws(), LocalOpenSearch()
     env = stack_env(kubeconfig, aws.endpoint, search.url, "scenario-logs")
-    dirs = sorted(str(p) for p in (ROOT / "scenarios").iterdir() if (p / "scenario.yaml").exists())
+    only = set(sys.argv[1:])  # `hack/scenarios.py NAME...`: just those folders (the recorded ones are always scored)
+    from incident_operator.scenarios.replay import node_scoped
+    # Node alarms first: their Incidents read the window's logs of every namespace (replay.node_scoped)
+    dirs = [str(p) for p in sorted((p for p in (ROOT / "scenarios").iterdir() if (p / "scenario.yaml").exists()
+                                    and (not only or p.name in only)), key=lambda p: (not node_scoped(p), p.name))]
     results, returncode, stderr = [], None, ""
     try:
         with operator(env, Path(tempfile.mkdtemp()) / "operator.log"):
@@ -97,6 +130,17 @@ def main() -> int:
         ranked = sum(len((x.get("got") or {}).get("causes") or []) for x in v) / len(v)
         print(f"{k:24} {len(v):>3} {sum(bool(x.get('top1')) for x in v):>5} {sum(bool(x.get('top3')) for x in v):>5} "
               f"{'-' if ece is None else f'{ece:.3f}':>6} {(sum(confs) / len(confs)) if confs else 0:>5.2f} {ranked:>6.1f}")
+    two = plausible_group(results)
+    print(f"\ntwo plausible causes: {two['scenarios']} scenarios, top-1 {two['top1']}/{two['scenarios']}, "
+          f"top-3 {two['top3']}/{two['scenarios']}")
+    for r in results:
+        if (r.get("expected") or {}).get("plausible"):
+            got = r.get("got") or {}
+            print(f"  {r['scenario']:38} true {r['expected']['topCause']:22} also {','.join(r['expected']['plausible']):22} "
+                  f"ranked {' > '.join(got.get('causes') or []) or '-'}")
+    by_kind, over = healthy_controls(results)
+    print(f"\nhealthy controls (no cause above {HEALTHY_MAX_CONFIDENCE}): "
+          + "; ".join(f"{k} {', '.join(v)}" for k, v in sorted(by_kind.items())) + (f" — OVER: {', '.join(over)}" if over else " — none over"))
     misses = [f"{r['scenario']} (expected {r.get('expected', {}).get('topCause')}, got {(r.get('got') or {}).get('topCause')})"
               for r in results if not r.get("top1")]
     print("misses:", ", ".join(misses) or "none")
@@ -104,8 +148,10 @@ def main() -> int:
                       "top3": round(sum(bool(r.get("top3")) for r in results) / n, 3),
                       "pass": sum(bool(r.get("pass")) for r in results),
                       "expectedCalibrationError": calibration_error(results),
+                      "twoPlausibleCauses": {k: v for k, v in two.items() if k != "rescued"},
                       "alarmToResolvedP50": round(statistics.median(resolved), 3) if resolved else None}))
     problems = incomplete(results[:len(results) - len(recorded)], dirs, returncode)
+    problems += [f"건강한 대조군에 {HEALTHY_MAX_CONFIDENCE} 넘는 원인: {x}" for x in over]
     if problems:
         print("\n".join(problems), "\n" + stderr[-4000:] if stderr else "")
         return 1

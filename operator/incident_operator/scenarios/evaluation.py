@@ -73,6 +73,14 @@ def hit(kinds: list[str], expected: dict) -> tuple[bool, bool]:
     return bool(kinds) and kinds[0] in ok, bool(set(kinds[:3]) & ok)
 
 
+def passed(kinds: list[str], expected: dict, remediation: str) -> bool:
+    """A scenario's verdict: the expected cause first and the expected fix; for a case built with two plausible causes
+    (`plausible` in expected.yaml) the true cause within the first three (the ranking offers it when top-1 is the
+    other one) and the expected fix."""
+    top1, top3 = hit(kinds, expected)
+    return (top3 if expected.get("plausible") else top1) and remediation == expected.get("remediation", "none")
+
+
 @dataclass
 class Summary:
     label: str
@@ -119,8 +127,8 @@ def expected_of(root: Path, scenario: str, saved: dict | None) -> dict | None:
     path = root / scenario / "expected.yaml"
     if path.exists():
         data = yaml.safe_load(path.read_text()) or {}
-        return {"topCause": data.get("topCause"), "alternatives": data.get("alternatives") or [],
-                "remediation": data.get("remediation", "none")}
+        from .replay import Expected
+        return Expected.model_validate(data).as_dict()
     return saved
 
 
@@ -241,7 +249,7 @@ def capture(dirs: list[Path], out: Path, kube: Any, settings: Any, llm: Any | No
     from ..agent.engine import LlmDiagnoser
     from ..analyzers import analyze
     from ..tools.base import ToolDeps
-    from .replay import delete_volumes, stage
+    from .replay import delete_cluster_objects, stage
 
     (out / EVIDENCE).mkdir(parents=True, exist_ok=True)
     meta = {"startedAt": datetime.now(timezone.utc).isoformat(), "scenarios": len(dirs)}
@@ -258,8 +266,7 @@ def capture(dirs: list[Path], out: Path, kube: Any, settings: Any, llm: Any | No
             ns = None
             try:
                 sc, ns, name, _, _ = stage(path, kube, settings, remediation="dry-run", namespace_prefix="evl")
-                e = sc.expected
-                rec["expected"] = {"topCause": e.top_cause, "alternatives": e.alternatives, "remediation": e.remediation}
+                rec["expected"] = sc.expected.as_dict()
                 bundle = collect_evidence(kube, settings, ns, name)
                 (out / EVIDENCE / f"{path.name}.json").write_text(bundle.model_dump_json(by_alias=True, exclude_none=True))
                 if llm is not None:
@@ -275,7 +282,7 @@ def capture(dirs: list[Path], out: Path, kube: Any, settings: Any, llm: Any | No
                 rec["error"] = f"{type(exc).__name__}: {exc}"[:500]
             finally:
                 if ns:
-                    delete_volumes(kube, ns)
+                    delete_cluster_objects(kube, ns)
                     try:
                         kube.core.delete_namespace(ns)
                     except client.ApiException:
@@ -285,5 +292,5 @@ def capture(dirs: list[Path], out: Path, kube: Any, settings: Any, llm: Any | No
             yield rec
 
 
-__all__ = ["Scored", "Summary", "capture", "expected_calibration_error", "hit", "load_run", "per_scenario", "rescore",
+__all__ = ["Scored", "Summary", "capture", "expected_calibration_error", "hit", "load_run", "passed", "per_scenario", "rescore",
            "score_run", "table"]

@@ -443,3 +443,28 @@ def test_measured_cpu_compares_percentages_only():
 def test_eviction_messages_in_the_kubelets_wordings(message, resource):
     from incident_operator.analyzers.evicted import evicted_for
     assert evicted_for(message) == resource
+
+
+def _node_cpu(values: list[float]) -> list[dict]:
+    now = datetime.now(timezone.utc)
+    return [{"name": "node_cpu_utilization", "dimensions": {"NodeName": "n1"},
+             "points": [{"timestamp": (now - timedelta(minutes=len(values) - i)).isoformat(), "value": v}
+                        for i, v in enumerate(values)]}]
+
+
+@pytest.mark.parametrize("values, least, most", [
+    ([50, 70, 90, 96, 97], 0.6, 0.6),  # still saturated: the alarm is measured
+    ([41, 44, 83, 46, 42], None, None),  # a spike that is over, nothing to explain it: no cause (healthy control 75)
+    (None, 0.45, 0.45),                # nothing measured: the alarm alone says it, weakly
+])
+def test_node_cpu_saturation_is_judged_on_what_was_measured(values, least, most):
+    """A Node CPU alarm on a node whose CPU is back to normal got "노드 CPU 포화" at 0.55: the alarm restated,
+    above what a healthy target may get. Now the node's own node_cpu_utilization decides."""
+    alarm = {"name": "node-cpu", "metric": {"name": "node_cpu_utilization"}, "threshold": 80, "dimensions": {"NodeName": "n1"}}
+    b = bundle(alarm=alarm, metrics=_node_cpu(values) if values else [], target={"kind": "Node", "name": "n1", "node": "n1"})
+    cause = next((c for c in analyze(b).causes if c.kind == "node-pressure"), None)
+    if least is None:
+        assert cause is None, cause
+        return
+    assert least <= cause.confidence <= most, cause
+    assert (values is None) or any(e.source == "metrics" for e in cause.evidence)

@@ -143,9 +143,12 @@ class OpenSearchSource(EvidenceSource):
     def collect(self, target: Target, alarm: Alarm | None, window: TimeWindow) -> SourceResult:
         from .tools import opensearch as osearch
         pod = target.pod or (target.name if target.kind in (*WORKLOAD_KINDS, "Pod") else None)
+        # a Node's logs are its pods' (kubernetes.host): with no pod or namespace named, the query had no filter
+        # and another namespace's errors of the same minutes became the node's evidence
+        node = (target.node or target.name) if target.kind == "Node" else None
         res = osearch.search_logs(osearch.SearchLogsInput(
-            query=osearch.NOTABLE_LEVELS, pod=pod, namespace=target.namespace, end=window.end, size=self.max_entries,
-            window_minutes=_window_minutes(window)), self.deps)
+            query=osearch.NOTABLE_LEVELS, pod=pod, namespace=target.namespace, node=node, end=window.end,
+            size=self.max_entries, window_minutes=_window_minutes(window)), self.deps)
         return SourceResult(logs=[LogEntry(timestamp=h.timestamp, level=h.level, message=h.message, service=h.service,
                                            pod=h.pod, error_type=h.error_type) for h in res.hits])
 

@@ -44,6 +44,8 @@ class _Scope(BaseModel):
     service: str | None = None
     pod: str | None = Field(default=None, description="kubernetes.pod_name, or its prefix (workload name)")
     namespace: str | None = Field(default=None, description="kubernetes.namespace_name")
+    node: str | None = Field(default=None, max_length=253,
+                             description="kubernetes.host: the node the logging pod ran on (Fluent Bit's kubernetes filter)")
     index: str | None = None
 
     def bounds(self) -> tuple[datetime, datetime]:
@@ -59,6 +61,8 @@ class _Scope(BaseModel):
             f.append({"prefix": {"kubernetes.pod_name.keyword": self.pod}})
         if self.namespace:
             f.append({"term": {"kubernetes.namespace_name.keyword": self.namespace}})
+        if self.node:
+            f.append({"term": {"kubernetes.host.keyword": self.node}})
         return f
 
 

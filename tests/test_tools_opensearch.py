@@ -103,3 +103,23 @@ def test_the_logs_source_brings_errors_warnings_and_lines_without_a_level(opense
     messages = sorted(l.message for l in got.logs)
     assert len(messages) == 3 and not any("health" in m for m in messages) and not any("no such host" in m for m in messages)
     assert any("duration=3100ms" in m for m in messages) and any("took 3.4s" in m for m in messages)
+
+
+def test_a_node_incident_reads_only_its_own_nodes_logs(opensearch):
+    """A Node target names no namespace or pod: the query had no filter, and another namespace's errors in the
+    same minutes became the node's evidence (found by scenarios 68 and 73 replayed after the DNS scenarios).
+    Fluent Bit's kubernetes filter writes the node as `kubernetes.host`."""
+    from incident_operator.models.evidence import TimeWindow
+    from incident_operator.models.spec import Target
+    from incident_operator.sources import OpenSearchSource
+
+    name = f"eks-app-logs-{uuid.uuid4().hex[:6]}"
+    on_node = log(3, "ERROR", "kubelet-side: container oom", pod="burner-1", namespace="batch")
+    on_node["kubernetes"]["host"] = "ip-10-0-1-5.ec2.internal"
+    elsewhere = log(3, "ERROR", "lookup payments.other.svc: no such host", namespace="other")
+    elsewhere["kubernetes"]["host"] = "ip-10-0-9-9.ec2.internal"
+    opensearch.bulk(name, [on_node, elsewhere])
+    source = OpenSearchSource(ToolDeps(Settings(opensearch_url=opensearch.url, opensearch_index=name)))
+    got = source.collect(Target(kind="Node", name="ip-10-0-1-5.ec2.internal", node="ip-10-0-1-5.ec2.internal"), None,
+                         TimeWindow(start=NOW - timedelta(minutes=30), end=NOW + timedelta(minutes=1), anchor=NOW))
+    assert [l.message for l in got.logs] == ["kubelet-side: container oom"]

@@ -104,6 +104,12 @@ def _pods(kube: Kube, ns: str, app: str) -> list[client.V1Pod]:
     return kube.core.list_namespaced_pod(ns, label_selector=f"app={app}").items
 
 
+def _node_ready(kube: Kube, name: str) -> bool:
+    node = kube.core.read_node(name)
+    ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+    return ready and not any(t.key.startswith("node.kubernetes.io/") for t in node.spec.taints or [])
+
+
 def _settled(kube: Kube, ns: str) -> bool:
     """Every Deployment has its pods, and every pod has a status from the (simulated) kubelet or the scheduler."""
     for d in kube.apps.list_namespaced_deployment(ns).items:
@@ -249,11 +255,15 @@ def stage(path: Path, kube: Kube, settings: Settings, *, remediation: str | None
         nodes = {d["metadata"]["name"]: f"{d['metadata']['name']}-{ns}" for d in sc.manifests if d.get("kind") == "Node"}
         if nodes:  # the scenario's own nodes under this run's names: references to them follow
             sc = with_node_names(sc, nodes, ns)
-        for doc in sc.manifests:
+        # the scenario's nodes first, Ready and without the node controller's not-ready taint before any pod is
+        # scheduled (else the scheduler's first word is "untolerated taint", not the scenario's fault)
+        for doc in [d for d in sc.manifests if d.get("kind") == "Node"]:
+            utils.create_from_dict(api, scenario_node(doc, ns, sc.name), namespace=ns)
+        for node in nodes.values():
+            _wait(lambda: _node_ready(kube, node), 60, f"node {node} Ready and untainted")
+        for doc in [d for d in sc.manifests if d.get("kind") != "Node"]:
             if doc.get("kind") == "PersistentVolume":  # cluster-scoped: made this run's own (delete_cluster_objects)
                 doc = scenario_volume(doc, ns, sc.name)
-            elif doc.get("kind") == "Node":
-                doc = scenario_node(doc, ns, sc.name)
             utils.create_from_dict(api, doc, namespace=ns)
         for step in sc.steps:
             run_step(kube, ns, step)

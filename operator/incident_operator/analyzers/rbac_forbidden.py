@@ -71,7 +71,7 @@ def _explain(a: ServiceAccountAccessEvidence | None, r: Refusal) -> tuple[str, f
     sa, check = f"{r.sa_namespace}/{r.sa}", (f"`kubectl auth can-i {r.verb} {access.kubectl_resource(r)} "
                                              f"--as={r.user}" + (f" -n {r.namespace}`" if r.namespace else "`"))
     if r.namespace is None:
-        return (f"클러스터 범위 리소스라 Role/RoleBinding으로는 부여할 수 없음 (ClusterRole + ClusterRoleBinding 필요)", 0.9,
+        return ("클러스터 범위 리소스라 Role/RoleBinding으로는 부여할 수 없음 (ClusterRole + ClusterRoleBinding 필요)", 0.9,
                 [f"{check}로 확인", *_create_role(r), "클러스터 범위 권한은 관리자 검토 후 부여"], [])
     if a is None or a.read in ("out-of-scope", "cluster-scope"):
         return ("", 0.9, [f"{check}로 확인", *_create_role(r)], [])

@@ -111,7 +111,7 @@ def bundle(access_ev: list[dict] | None = None, log: str = MSG) -> EvidenceBundl
 
 
 def sa_access(**kw) -> dict:
-    return {"serviceAccount": "api", "namespace": "shop", "verb": "list", "resource": "configmaps", "apiGroup": "",
+    return {"name": "api", "namespace": "shop", "verb": "list", "resource": "configmaps", "apiGroup": "",
             "requestNamespace": "shop", "read": "ok", "roleBindings": 2, **kw}
 
 
@@ -264,3 +264,13 @@ def test_the_bindings_are_listed_once_per_collection():
     two = [R, access.parse(MSG.replace("cannot list", "cannot watch"))]
     collector(rbac, authz).service_account_access("shop", two)
     assert [c[0] for c in rbac.calls] == ["list rolebindings"] and len(authz.reviews) == 2
+
+
+def test_merging_suspects_keeps_each_refusal_of_one_account_once():
+    from incident_operator.models.evidence import ClusterEvidence, ServiceAccountAccessEvidence
+    from incident_operator.sources import merge
+
+    def ev(verb):
+        return ServiceAccountAccessEvidence(name="api", namespace="shop", verb=verb, resource="configmaps", request_namespace="shop")
+    merged = merge(ClusterEvidence(service_accounts=[ev("list")]), ClusterEvidence(service_accounts=[ev("list"), ev("watch")]))
+    assert [e.verb for e in merged.service_accounts] == ["list", "watch"]

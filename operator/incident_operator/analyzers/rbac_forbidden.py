@@ -21,7 +21,7 @@ __all__ = ["FORBIDDEN", "RbacForbiddenAnalyzer"]
 
 def _access_for(bundle: EvidenceBundle, r: Refusal) -> ServiceAccountAccessEvidence | None:
     return next((a for a in bundle.cluster.service_accounts
-                 if (a.namespace, a.service_account, a.verb, a.resource, a.api_group, a.request_namespace)
+                 if (a.namespace, a.name, a.verb, a.resource, a.api_group, a.request_namespace)
                  == (r.sa_namespace, r.sa, r.verb, r.resource, r.group, r.namespace)), None)
 
 
@@ -75,7 +75,7 @@ def _explain(a: ServiceAccountAccessEvidence | None, r: Refusal) -> tuple[str, f
                 [f"{check}로 확인", *_create_role(r), "클러스터 범위 권한은 관리자 검토 후 부여"], [])
     if a is None or a.read in ("out-of-scope", "cluster-scope"):
         return ("", 0.9, [f"{check}로 확인", *_create_role(r)], [])
-    ref = f"ServiceAccount/{a.namespace}/{a.service_account}"
+    ref = f"ServiceAccount/{a.namespace}/{a.name}"
     evidence = [EvidenceItem(source="cluster", ref=ref, text=_binding_text(b, r)) for b in a.bindings[:3]]
     if a.allowed is not None:
         evidence.append(EvidenceItem(source="cluster", ref=ref, text=_review_text(a)))

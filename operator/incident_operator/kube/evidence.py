@@ -768,7 +768,7 @@ class ClusterCollector:
         another namespace is recorded, not read. Each read bounded and allowed to fail on its own."""
         out, listed, roles = [], None, {}
         for r in refused[: access.MAX_REQUESTS]:
-            ev = ServiceAccountAccessEvidence(service_account=r.sa, namespace=r.sa_namespace, verb=r.verb,
+            ev = ServiceAccountAccessEvidence(name=r.sa, namespace=r.sa_namespace, verb=r.verb,
                                               resource=r.resource, api_group=r.group, request_namespace=r.namespace,
                                               resource_name=r.name)
             out.append(ev)

@@ -319,7 +319,7 @@ class ServiceAccountAccessEvidence(_Model):
     """A ServiceAccount the API server refused (`forbidden: User "system:serviceaccount:NS:SA" cannot VERB resource
     ...` in the target's logs or Events) and what RBAC in the namespace says about it: the RoleBindings that bind
     it, the Roles they name, and the API server's own answer now (a LocalSubjectAccessReview)."""
-    service_account: str
+    name: str = Field(description="The ServiceAccount's name")
     namespace: str = Field(description="The ServiceAccount's namespace")
     verb: str
     resource: str = Field(description="resource, or resource/subresource")

@@ -274,3 +274,41 @@ def test_merging_suspects_keeps_each_refusal_of_one_account_once():
         return ServiceAccountAccessEvidence(name="api", namespace="shop", verb=verb, resource="configmaps", request_namespace="shop")
     merged = merge(ClusterEvidence(service_accounts=[ev("list")]), ClusterEvidence(service_accounts=[ev("list"), ev("watch")]))
     assert [e.verb for e in merged.service_accounts] == ["list", "watch"]
+
+
+def _ctx_with(rbac, authz):
+    from incident_operator.sources import ClusterSource
+    source = ClusterSource.__new__(ClusterSource)
+    source.collector = collector(rbac, authz, Scope(namespaces=frozenset({"shop"}), nodes=False))
+    return NS(sources=[source])
+
+
+def test_a_refusal_only_the_log_index_holds_is_looked_into_after_the_sources():
+    from incident_operator.phases.collect import _refusals_in_logs
+    b = EvidenceBundle.model_validate({**bundle(log="all good").model_dump(by_alias=True),
+                                       "logs": [{"message": BODY, "level": "ERROR"}]})
+    rbac, authz = FakeRbac([], {}), FakeAuthz(allowed=False)
+    out = _refusals_in_logs(_ctx_with(rbac, authz), b, 5)
+    assert [(a.name, a.verb, a.read, a.allowed) for a in out.cluster.service_accounts] == [("api", "list", "ok", False)]
+    assert analyze(out).causes[0].title.endswith("`shop/api`를 바인딩하는 RoleBinding이 없음")
+    # what the cluster source already read is not read again
+    rbac2, authz2 = FakeRbac([], {}), FakeAuthz()
+    assert _refusals_in_logs(_ctx_with(rbac2, authz2), out, 5) == out and rbac2.calls == [] and authz2.reviews == []
+
+
+def test_a_late_rbac_read_does_not_hold_the_collect_phase():
+    import threading
+    import time
+
+    from incident_operator.phases.collect import _refusals_in_logs
+    b = EvidenceBundle.model_validate({**bundle(log="all good").model_dump(by_alias=True), "logs": [{"message": MSG}]})
+    release = threading.Event()
+
+    class Slow(FakeRbac):
+        def list_namespaced_role_binding(self, ns, **kw):
+            release.wait(10)
+            return NS(items=[])
+    t0 = time.monotonic()
+    out = _refusals_in_logs(_ctx_with(Slow([], {}), FakeAuthz()), b, 1)
+    release.set()
+    assert time.monotonic() - t0 < 3 and out.cluster.service_accounts == []

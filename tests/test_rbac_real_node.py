@@ -21,6 +21,7 @@ import pytest
 from kubernetes import client
 
 from incident_operator import evidence_store
+from incident_operator.constants import GROUP, PLURAL, VERSION
 from local_stack import fault_run as FR
 from local_stack import faults as F
 from local_stack.cluster import wait_for
@@ -31,17 +32,18 @@ pytestmark = pytest.mark.cluster
 
 SA = "config-sync"
 TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-# One HTTPS GET with the pod's own token, the body (the last line of the answer) to the container's log, every 3 s.
+# One HTTPS GET with the pod's own token, the JSON body (the line that starts with `{`: a list comes chunked) to the
+# container's log, every 3 s.
 # `nc -e` hands the connected socket to the script as stdin/stdout; ssl_client speaks TLS over it (fd 3); the
 # answer goes to fd 5, the container's stdout saved before nc.
 REQUEST = r"""exec 3<&0
 printf 'GET /api/v1/namespaces/%s/configmaps HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n' \
-  "$(cat TOKEN_DIR/namespace)" "$(cat TOKEN_DIR/token)" | ssl_client -s 3 -n kubernetes | tail -n 1 >&5
+  "$(cat TOKEN_DIR/namespace)" "$(cat TOKEN_DIR/token)" | ssl_client -s 3 -n kubernetes | grep '^{' >&5
 """.replace("TOKEN_DIR", TOKEN_DIR)
 LOOP = f"""cat > /tmp/req.sh <<'EOF'
 {REQUEST}EOF
 exec 5>&1
-while true; do nc 127.0.0.1 6443 -e sh /tmp/req.sh; echo; sleep 3; done
+while true; do nc 127.0.0.1 6443 -e sh /tmp/req.sh; sleep 3; done
 """
 
 
@@ -53,15 +55,21 @@ def config_sync(name: str) -> dict:
     return body
 
 
-def refused_in_log(kube, ns: str, app: str) -> str | None:
+def pod_log(kube, ns: str, app: str, lines: int = 5) -> str:
+    """The pods' last log lines as written (raw bytes: the typed client would parse a JSON line into a dict)."""
+    out = []
     for p in FR.pods(kube, ns, app):
         try:
-            text = kube.core.read_namespaced_pod_log(p.metadata.name, ns, tail_lines=5)
+            out.append(kube.core.read_namespaced_pod_log(p.metadata.name, ns, tail_lines=lines,
+                                                         _preload_content=False).data.decode())
         except client.ApiException:
             continue
-        if "is forbidden" in (text or ""):
-            return text
-    return None
+    return "\n".join(out)
+
+
+def refused_in_log(kube, ns: str, app: str) -> str | None:
+    text = pod_log(kube, ns, app)
+    return text if "is forbidden" in text else None
 
 
 def diagnose(kube, ns, incidents, name: str) -> tuple[dict, dict]:
@@ -94,7 +102,7 @@ def test_no_role_binding_the_real_refusal_names_the_account_the_verb_and_the_mis
     assert top["kind"] == "rbac-forbidden", [(c["kind"], c["title"]) for c in st["causes"]]
     assert f"system:serviceaccount:{ns}:{SA}" in top["title"] and "`configmaps`" in top["title"] and "`list`" in top["title"]
     assert f"`{ns}/{SA}`를 바인딩하는 RoleBinding이 없음" in top["title"], top["title"]
-    actions = " ".join(top["immediateActions"])
+    actions = " ".join(st["guide"]["immediate"])
     assert f"kubectl create role {SA}-configmaps-list -n {ns} --verb=list --resource=configmaps" in actions
     assert f"--serviceaccount={ns}:{SA}" in actions
     assert any("LocalSubjectAccessReview" in e["text"] and "거부" in e["text"] for e in top["evidence"])
@@ -120,18 +128,21 @@ def test_a_role_without_the_verb_is_named_and_once_fixed_the_api_server_says_all
     assert f"system:serviceaccount:{ns}:{SA}" in top["title"]
     assert "Role `config-reader`(RoleBinding `config-sync-reader`)" in top["title"], top["title"]
     assert "get, watch만 허용" in top["title"] and "`list`는 허용하지 않음" in top["title"]
-    actions = " ".join(top["immediateActions"])
+    actions = " ".join(st["guide"]["immediate"])
     assert f"kubectl patch role config-reader -n {ns} --type=json" in actions and '"verbs":["list"]' in actions
     assert top["confidence"] == 0.95
     [b] = bundle.cluster.service_accounts[0].bindings
     assert (b.name, b.role_name, b.role_found, b.grants, b.verbs) == ("config-sync-reader", "config-reader", True, False,
                                                                       ["get", "watch"])
 
-    # a person adds the rule; the pod's calls now succeed (its log still holds the earlier refusals)
+    # a person adds the rule and closes the Incident (an open one would take the next one in as Grouped); the pod's
+    # calls now succeed, its log still holds the earlier refusals
+    incidents.kube.custom.delete_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, "sync-verb")
+    wait_for(lambda: not [i for i in incidents.kube.custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["items"]],
+             60, "the Incident deleted")
     rbac.patch_namespaced_role("config-reader", ns, {"rules": [
         {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "watch", "list"]}]})
-    wait_for(lambda: any('"kind":"ConfigMapList"' in (kube.core.read_namespaced_pod_log(p.metadata.name, ns, tail_lines=2) or "")
-                         for p in FR.pods(kube, ns, "sync")), 30, "the pod's call allowed")
+    wait_for(lambda: '"kind":"ConfigMapList"' in pod_log(kube, ns, "sync", 2), 30, "the pod's call allowed")
     st, bundle = diagnose(kube, ns, incidents, "sync-fixed")
     top = st["causes"][0]
     assert top["kind"] == "rbac-forbidden" and "지금은 허용" in top["title"], top["title"]

@@ -312,3 +312,21 @@ def test_a_late_rbac_read_does_not_hold_the_collect_phase():
     out = _refusals_in_logs(_ctx_with(Slow([], {}), FakeAuthz()), b, 1)
     release.set()
     assert time.monotonic() - t0 < 3 and out.cluster.service_accounts == []
+
+
+def test_scenario_21_keeps_its_answer_and_confidence_when_the_account_is_another_namespaces():
+    """scenarios/21-rbac-forbidden replays in a fresh namespace while its logs (OpenSearch) name `apps:config-sync`:
+    the refusal is outside the Incident's namespace, so nothing is read and the answer stays the logs' own (0.9)."""
+    from pathlib import Path
+
+    from incident_operator.phases.collect import _refusals_in_logs
+    logs = [json.loads(line) for line in (Path(__file__).parents[1] / "scenarios" / "21-rbac-forbidden" / "logs.jsonl")
+            .read_text().splitlines() if line.strip()]
+    b = bundle(log="started").model_dump(by_alias=True)
+    b = EvidenceBundle.model_validate({**b, "target": {"namespace": "scen-1a2b3c", "kind": "Deployment", "name": "sync"},
+                                       "logs": [{"message": x["message"], "level": x["level"]} for x in logs]})
+    rbac, authz = FakeRbac([], {}), FakeAuthz()
+    out = _refusals_in_logs(_ctx_with(rbac, authz), b, 5)
+    assert [a.read for a in out.cluster.service_accounts] == ["out-of-scope"] and rbac.calls == [] and authz.reviews == []
+    top = analyze(out).causes[0]
+    assert top.kind == "rbac-forbidden" and top.confidence == 0.9 and "system:serviceaccount:apps:config-sync" in top.title

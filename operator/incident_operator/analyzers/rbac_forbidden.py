@@ -123,7 +123,7 @@ class RbacForbiddenAnalyzer(Analyzer):
         if not texts:
             return []
         r = access.parse(texts[0])
-        evidence = log_items(lines, 2)
+        evidence = log_items(list({l.text: l for l in lines}.values()), 2)  # a retried call repeats its line
         evidence += [event_item(e) for e in events[:2]]
         finding, confidence, actions, found = _explain(_access_for(bundle, r), r)
         return [Cause(

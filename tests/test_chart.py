@@ -150,6 +150,14 @@ def test_chart_renders_the_same_rbac_as_kustomize_and_the_rbac_command():
     # no write to a built-in object is bound cluster-wide
     bound = {d["roleRef"]["name"] for d in chart if d["kind"] == "ClusterRoleBinding"}
     assert bound == {"incident-operator", "incident-operator-evidence"}
+    # RBAC itself only read: the namespaced objects, and the namespaced access review (issue 24); ClusterRoles,
+    # ClusterRoleBindings and the cluster-wide SubjectAccessReview never
+    rbac_rules = [(g, r, tuple(rule["verbs"])) for d in chart if d["kind"] in ("ClusterRole", "Role")
+                  for rule in d.get("rules", []) for g in rule.get("apiGroups", [])
+                  for r in rule.get("resources", []) if g in ("rbac.authorization.k8s.io", "authorization.k8s.io")]
+    assert sorted(rbac_rules) == [("authorization.k8s.io", "localsubjectaccessreviews", ("create",)),
+                                  ("rbac.authorization.k8s.io", "rolebindings", ("get", "list")),
+                                  ("rbac.authorization.k8s.io", "roles", ("get", "list"))]
 
 
 def test_chart_defaults_configure_the_operator_like_manifests(monkeypatch):

@@ -90,6 +90,9 @@ def test_kustomization_renders_everything_and_applies(applied, kube):
     ("get", "persistentvolumes", "", "", None), ("list", "persistentvolumes", "", "", None),
     ("get", "ingressclasses", "networking.k8s.io", "", None), ("list", "endpointslices", "discovery.k8s.io", "", "shop"),
     ("get", "configmaps", "", "", GRANTED),  # a mounted ConfigMap, where the admin bound the namespace
+    # issue 24: a refused ServiceAccount's RoleBindings and Roles, and the API server's answer for it (namespaced)
+    ("list", "rolebindings", "rbac.authorization.k8s.io", "", "shop"), ("get", "roles", "rbac.authorization.k8s.io", "", "shop"),
+    ("create", "localsubjectaccessreviews", "authorization.k8s.io", "", "shop"),
 ])
 def test_service_account_can_do_its_job(applied, verb, resource, group, subresource, namespace):
     assert can(SA_USER, verb, resource, namespace, group, subresource)
@@ -109,6 +112,11 @@ def test_service_account_can_do_its_job(applied, verb, resource, group, subresou
     # ConfigMaps are read only where bound (never cluster-wide: kube-system's aws-auth); PVs only read
     ("get", "configmaps", "", "shop", "app-config"), ("get", "configmaps", "", "kube-system", "aws-auth"),
     ("delete", "persistentvolumes", "", None, "pv-1"), ("patch", "persistentvolumes", "", None, "pv-1"),
+    # RBAC is read, never changed; ClusterRoles are only named; the review is the namespaced one only
+    ("create", "rolebindings", "rbac.authorization.k8s.io", "shop", ""), ("patch", "roles", "rbac.authorization.k8s.io", "shop", "app"),
+    ("bind", "roles", "rbac.authorization.k8s.io", "shop", "app"), ("escalate", "roles", "rbac.authorization.k8s.io", "shop", "app"),
+    ("get", "clusterroles", "rbac.authorization.k8s.io", None, "admin"), ("list", "clusterrolebindings", "rbac.authorization.k8s.io", None, ""),
+    ("create", "subjectaccessreviews", "authorization.k8s.io", None, ""),
 ])
 def test_service_account_cannot_do_more(applied, verb, resource, group, namespace, name):
     assert not can(SA_USER, verb, resource, namespace, group, name=name)
@@ -126,6 +134,9 @@ ALLOWED_ANYWHERE = {("netaiops.io", "incidents"): {"update", "patch", "delete"},
                     ("authentication.k8s.io", "selfsubjectreviews"): {"create"},
                     ("authorization.k8s.io", "selfsubjectaccessreviews"): {"create"},
                     ("authorization.k8s.io", "selfsubjectrulesreviews"): {"create"},
+                    # the API server's answer for a refused ServiceAccount (issue 24): a question, nothing is stored;
+                    # the collector asks only in the Incident's namespace (kube/evidence.py service_account_access)
+                    ("authorization.k8s.io", "localsubjectaccessreviews"): {"create"},
                     ("netaiops.io", "incidents/status"): {"update", "patch"},
                     ("", "events"): {"create"}, ("events.k8s.io", "events"): {"create"},
                     ("kopf.dev", "kopfpeerings"): {"create", "patch"}, ("kopf.dev", "clusterkopfpeerings"): {"create", "patch"}}

@@ -94,7 +94,8 @@ def test_merging_two_suspects_evidence_keeps_every_kind_of_both():
 
     def part(*names: str) -> ClusterEvidence:
         return ClusterEvidence(**{f: [get_args(ClusterEvidence.model_fields[f].annotation)[0].model_validate(
-            {"name": f"{f}-{n}", "namespace": "shop", "objectName": f"{f}-{n}", "reason": "X"}) for n in names]
+            {"name": f"{f}-{n}", "namespace": "shop", "objectName": f"{f}-{n}", "reason": "X", "verb": "list",
+             "resource": "configmaps"}) for n in names]
             for f in kinds})
 
     a, b = part("a", "both"), part("b", "both")

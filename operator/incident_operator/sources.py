@@ -8,7 +8,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from .models.evidence import ClusterEvidence, EventEvidence, LogEntry, MetricPoint, MetricSeries, TimeWindow
+from .models.evidence import (
+    ClusterEvidence, EventEvidence, LogEntry, MetricPoint, MetricSeries, ServiceAccountAccessEvidence, TimeWindow,
+)
 from .models.spec import Alarm, Target
 from .tools.base import NotConfigured, ToolDeps
 from .tools.metrics_math import MetricSummary
@@ -72,6 +74,8 @@ def _identity(item) -> tuple:
     an event, what it says about which object."""
     if isinstance(item, EventEvidence):
         return (item.namespace, item.object_kind, item.object_name, item.reason, item.message)
+    if isinstance(item, ServiceAccountAccessEvidence):  # one account, refused several ways
+        return (item.namespace, item.name, item.verb, item.resource, item.api_group, item.request_namespace)
     if hasattr(item, "name"):
         return (getattr(item, "namespace", None), item.name)
     return (item.model_dump_json(),)

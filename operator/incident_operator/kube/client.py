@@ -67,6 +67,14 @@ class Kube:
     def discovery(self) -> client.DiscoveryV1Api:
         return client.DiscoveryV1Api(self.core.api_client)
 
+    @property
+    def rbac(self) -> client.RbacAuthorizationV1Api:
+        return client.RbacAuthorizationV1Api(self.core.api_client)
+
+    @property
+    def authorization(self) -> client.AuthorizationV1Api:
+        return client.AuthorizationV1Api(self.core.api_client)
+
 
 def is_not_found(exc: Exception) -> bool:
     return isinstance(exc, client.ApiException) and exc.status == 404

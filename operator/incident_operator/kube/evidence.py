@@ -14,9 +14,10 @@ from kubernetes import client
 from ..models.evidence import (
     ClusterEvidence, Condition, ContainerEvidence, ContainerPort, DependencyEvidence, DeploymentEvidence, EventEvidence,
     FieldWriter, NodeEvidence, HpaEvidence, IngressEvidence, JobEvidence, LimitRangeEvidence, NetworkPolicyEvidence,
-    PersistentVolumeEvidence, PodEvidence, PvcEvidence, QuotaEvidence, Resources, RevisionEvidence, ServiceEvidence,
-    ServicePort,
+    PersistentVolumeEvidence, PodEvidence, PvcEvidence, QuotaEvidence, Resources, RevisionEvidence, RoleBindingEvidence,
+    ServiceAccountAccessEvidence, ServiceEvidence, ServicePort,
 )
+from . import access
 from .dependencies import MAX_DEPENDENCIES, references
 from ..constants import KIND
 from ..models.spec import Target
@@ -561,9 +562,15 @@ class ClusterCollector:
             events = self.events(target.namespace, names)
         elif names and self._may_read(None):
             events = self.events(None, names)
+        # a ServiceAccount the API server refused (its logs or Events say forbidden): its RoleBindings and Roles
+        said = [line for p in pod_ev for line in (p.log_tail or "").splitlines()]
+        said += [c.termination_message or "" for p in pod_ev for c in p.containers] + [e.message or "" for e in events]
+        refused = access.refusals(said)
+        service_accounts = self._read_each("rbac", lambda: self.service_account_access(ns, refused),
+                                           broad=True) if ns and refused else []
         return ClusterEvidence(pods=pod_ev, events=events, deployments=list(deployments.values()), nodes=nodes,
                                pvcs=pvcs, services=services, quotas=quotas, limit_ranges=limit_ranges, jobs=jobs, network_policies=policies,
-                               hpas=hpas, ingresses=ingresses, dependencies=dependencies)
+                               hpas=hpas, ingresses=ingresses, dependencies=dependencies, service_accounts=service_accounts)
 
     # ---- storage, services, quotas (each read may fail on its own) -----------------------------
     @staticmethod
@@ -753,6 +760,73 @@ class ClusterCollector:
                                         f"{w.spec.replicas if w.spec.replicas is not None else 1}")
         dep.backends = dep.backends[:5]
         return dep
+
+    def service_account_access(self, namespace: str, refused: list[access.Refusal]) -> list[ServiceAccountAccessEvidence]:
+        """For each refusal (at most access.MAX_REQUESTS) in the Incident's namespace: the RoleBindings there that bind
+        the account, the Roles they name (a ClusterRole only by name: reading ClusterRoles is cluster-wide), and the
+        API server's answer now (a LocalSubjectAccessReview, namespaced). A refusal at the cluster scope or in
+        another namespace is recorded, not read. Each read bounded and allowed to fail on its own."""
+        out, listed, roles = [], None, {}
+        for r in refused[: access.MAX_REQUESTS]:
+            ev = ServiceAccountAccessEvidence(name=r.sa, namespace=r.sa_namespace, verb=r.verb,
+                                              resource=r.resource, api_group=r.group, request_namespace=r.namespace,
+                                              resource_name=r.name)
+            out.append(ev)
+            if r.namespace is None:
+                ev.read = "cluster-scope"
+                continue
+            if r.namespace != namespace or not self._may_read(namespace):
+                ev.read = "out-of-scope"
+                continue
+            try:
+                if listed is None:  # fresh, not cached: the fix being applied meanwhile is what matters
+                    listed = self.kube.rbac.list_namespaced_role_binding(namespace, limit=500, _request_timeout=5).items
+                ev.role_bindings = len(listed)
+                for rb in listed:
+                    how = next((h for h in (access.subject_binds(s, r) for s in rb.subjects or []) if h), None)
+                    if how and len(ev.bindings) < 5:
+                        ev.bindings.append(self._binding(rb, how, r, roles))
+            except client.ApiException as exc:
+                ev.read, ev.detail = "failed", str(exc.reason or exc.status)[:200]
+            self._review(ev, r)
+        return out
+
+    def _binding(self, rb: client.V1RoleBinding, how: str, r: access.Refusal, roles: dict) -> RoleBindingEvidence:
+        ref = rb.role_ref
+        ev = RoleBindingEvidence(name=rb.metadata.name, role_kind=ref.kind, role_name=ref.name, subject=how)
+        if ref.kind != "Role":
+            return ev  # a ClusterRole: named, not read (least privilege); the review below still answers
+        if ref.name not in roles:
+            try:
+                roles[ref.name] = self.kube.rbac.read_namespaced_role(ref.name, rb.metadata.namespace, _request_timeout=5)
+            except client.ApiException as exc:
+                if not is_not_found(exc):
+                    return ev  # not readable: not known
+                roles[ref.name] = None
+        role = roles[ref.name]
+        ev.role_found = role is not None
+        rules = [access.policy_rule(x) for x in ((role.rules or []) if role is not None else [])]
+        ev.rules = access.rules_about(rules, r)
+        ev.grants = any(access.grants(x, r) for x in rules)
+        ev.verbs = access.verbs_on(rules, r)
+        return ev
+
+    def _review(self, ev: ServiceAccountAccessEvidence, r: access.Refusal) -> None:
+        """The API server's own answer for the account on the refused request, now (authorizers beyond RBAC too)."""
+        body = client.V1LocalSubjectAccessReview(
+            metadata=client.V1ObjectMeta(namespace=r.namespace),
+            spec=client.V1SubjectAccessReviewSpec(user=r.user, groups=r.groups, resource_attributes=client.V1ResourceAttributes(
+                namespace=r.namespace, verb=r.verb, group=r.group, resource=r.base, subresource=r.subresource or None,
+                name=r.name)))
+        try:
+            status = self.kube.authorization.create_namespaced_local_subject_access_review(
+                r.namespace, body, _request_timeout=5).status
+        except client.ApiException as exc:
+            log.info("no access review for %s: %s", r.user, exc.reason)
+            return
+        ev.allowed = bool(status.allowed) if status else None
+        ev.review_reason = ((status.reason or status.evaluation_error or None) if status else None)
+        ev.review_reason = ev.review_reason[:300] if ev.review_reason else None
 
     def network_policies(self, namespace: str, pods: list[PodEvidence]) -> list[NetworkPolicyEvidence]:
         """NetworkPolicies that select the target's pods (an empty selector selects every pod)."""

@@ -294,6 +294,49 @@ class DependencyEvidence(_Model):
     backends: list[str] = Field(default=[], description="Workloads its selector matches: kind/name ready/replicas")
 
 
+class PolicyRuleEvidence(_Model):
+    """One rule of a Role (only the rules about the denied request's API group and resource are kept)."""
+    verbs: list[str] = []
+    api_groups: list[str] = []
+    resources: list[str] = []
+    resource_names: list[str] = Field(default=[], description="Names it is limited to (none: every object)")
+
+
+class RoleBindingEvidence(_Model):
+    """A RoleBinding that binds the ServiceAccount (by name, or by a group it belongs to), and the role it names."""
+    name: str
+    role_kind: str = Field(description="Role or ClusterRole")
+    role_name: str
+    subject: str = Field(default="", description="How it binds the account: ServiceAccount ns/name or Group name")
+    role_found: bool | None = Field(default=None, description="The Role exists (None: not read; a ClusterRole is "
+                                                              "never read, least privilege)")
+    rules: list[PolicyRuleEvidence] = Field(default=[], description="The Role's rules about the denied group/resource")
+    grants: bool | None = Field(default=None, description="Its rules allow the denied request (None: not known)")
+    verbs: list[str] = Field(default=[], description="Verbs its rules grant on the denied resource")
+
+
+class ServiceAccountAccessEvidence(_Model):
+    """A ServiceAccount the API server refused (`forbidden: User "system:serviceaccount:NS:SA" cannot VERB resource
+    ...` in the target's logs or Events) and what RBAC in the namespace says about it: the RoleBindings that bind
+    it, the Roles they name, and the API server's own answer now (a LocalSubjectAccessReview)."""
+    name: str = Field(description="The ServiceAccount's name")
+    namespace: str = Field(description="The ServiceAccount's namespace")
+    verb: str
+    resource: str = Field(description="resource, or resource/subresource")
+    api_group: str = ""
+    request_namespace: str | None = Field(default=None, description="Where it was refused (None: at the cluster scope)")
+    resource_name: str | None = None
+    read: Literal["ok", "cluster-scope", "out-of-scope", "failed"] = Field(
+        default="ok", description="The bindings were read; or not: a cluster-scoped request (no RoleBinding can "
+                                  "grant it), another namespace than the Incident's, or the read failed")
+    detail: str | None = Field(default=None, description="Why a read failed")
+    role_bindings: int = Field(default=0, description="RoleBindings the namespace has (looked through)")
+    bindings: list[RoleBindingEvidence] = Field(default=[], description="Those that bind the ServiceAccount")
+    allowed: bool | None = Field(default=None, description="LocalSubjectAccessReview now: the API server allows the "
+                                                           "request (None: not asked or no answer)")
+    review_reason: str | None = None
+
+
 class QuotaEvidence(_Model):
     name: str
     namespace: str
@@ -323,6 +366,8 @@ class ClusterEvidence(_Model):
     hpas: list[HpaEvidence] = []
     ingresses: list[IngressEvidence] = []
     dependencies: list[DependencyEvidence] = []
+    service_accounts: list[ServiceAccountAccessEvidence] = Field(
+        default=[], description="ServiceAccounts the API server refused, with their RoleBindings")
 
 
 class EvidenceBundle(_Model):

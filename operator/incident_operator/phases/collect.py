@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from typing import Any
@@ -13,8 +14,11 @@ from ..models.evidence import ClusterEvidence, EvidenceBundle, SourceOutcome, Ti
 from ..models.spec import Target
 from ..redact import redact
 from ..tenancy import Refused
-from ..sources import NotConfigured, SourceResult
+from ..kube import access
+from ..sources import ClusterSource, NotConfigured, SourceResult
 from .context import PhaseContext
+
+log = logging.getLogger(__name__)
 
 
 def run(ctx: PhaseContext) -> dict[str, Any]:
@@ -62,6 +66,7 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
         incident=f"{ctx.namespace}/{ctx.name}", alarm=alarm, target=target, window=window, cluster=cluster,
         metrics=[m for r in results for m in r.metrics], logs=[l for r in results for l in r.logs],
         sources=outcomes)
+    bundle = _refusals_in_logs(ctx, bundle, max(1.0, timeout - (time.monotonic() - started)))
     if not any(o.outcome == "ok" for o in outcomes):
         raise RuntimeError("모든 증거 소스가 실패했습니다: " + ", ".join(f"{o.source}={o.outcome}" for o in outcomes))
     bundle = evidence_store.redacted(bundle)
@@ -82,3 +87,28 @@ def run(ctx: PhaseContext) -> dict[str, Any]:
         "pods": len(cluster.pods), "events": len(cluster.events), "deployments": len(cluster.deployments),
         "nodes": len(cluster.nodes), "metrics": len(bundle.metrics), "logs": len(bundle.logs),
     }}
+
+
+def _refusals_in_logs(ctx: PhaseContext, bundle: EvidenceBundle, timeout: float) -> EvidenceBundle:
+    """A ServiceAccount refusal only the log index holds (not the pods' log tails or Events the cluster source read):
+    the same RBAC reads (kube/evidence.py service_account_access), after the sources, within what is left of their
+    time; failing or late, the bundle stands without them."""
+    cluster = next((s for s in ctx.sources if isinstance(s, ClusterSource)), None)
+    ns = bundle.target.namespace
+    if cluster is None or not ns or not bundle.logs:
+        return bundle
+    known = {(a.namespace, a.name, a.verb, a.resource, a.api_group, a.request_namespace) for a in bundle.cluster.service_accounts}
+    refused = [r for r in access.refusals(l.message for l in bundle.logs)
+               if (r.sa_namespace, r.sa, r.verb, r.resource, r.group, r.namespace) not in known]
+    if not refused:
+        return bundle
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collect-rbac")
+    try:
+        found = pool.submit(cluster.collector.service_account_access, ns, refused).result(timeout=min(timeout, 15))
+    except Exception as exc:  # noqa: BLE001 - optional evidence: late or failed, the rest stands
+        log.info("no RBAC evidence for the refusals in the logs: %s", type(exc).__name__)
+        return bundle
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return bundle.model_copy(update={"cluster": bundle.cluster.model_copy(
+        update={"service_accounts": bundle.cluster.service_accounts + found})})

@@ -342,19 +342,20 @@ def test_the_collector_reads_ports_dependencies_classes_and_volumes(kube, ns):
     kube.networking.create_namespaced_ingress(ns, client.V1Ingress(metadata=client.V1ObjectMeta(name="shop"), spec=client.V1IngressSpec(
         ingress_class_name=f"missing-{ns}", default_backend=client.V1IngressBackend(service=client.V1IngressServiceBackend(
             name="checkout", port=client.V1ServiceBackendPort(number=80))))))
+    cls = f"manual-{ns}"  # this run's class: volumes other tests or replays left of a shared class are not counted
     kube.core.create_persistent_volume(client.V1PersistentVolume(metadata=client.V1ObjectMeta(name=pv_name), spec=client.V1PersistentVolumeSpec(
-        capacity={"storage": "1Gi"}, access_modes=["ReadWriteOnce"], storage_class_name="manual",
+        capacity={"storage": "1Gi"}, access_modes=["ReadWriteOnce"], storage_class_name=cls,
         persistent_volume_reclaim_policy="Retain", host_path=client.V1HostPathVolumeSource(path=f"/tmp/{pv_name}"),
         claim_ref=client.V1ObjectReference(namespace=ns, name="data", uid="00000000-0000-0000-0000-00000000dead"))))
     # another tenant's volume of the same class: counted for a tenant's Incident, never named
     kube.core.create_persistent_volume(client.V1PersistentVolume(metadata=client.V1ObjectMeta(name=elsewhere), spec=client.V1PersistentVolumeSpec(
-        capacity={"storage": "1Gi"}, access_modes=["ReadWriteOnce"], storage_class_name="manual",
+        capacity={"storage": "1Gi"}, access_modes=["ReadWriteOnce"], storage_class_name=cls,
         persistent_volume_reclaim_policy="Retain", host_path=client.V1HostPathVolumeSource(path=f"/tmp/{elsewhere}"),
         claim_ref=client.V1ObjectReference(namespace=f"other-{ns}", name="data", uid="00000000-0000-0000-0000-0000000000ee"))))
     try:
         kube.core.create_namespaced_persistent_volume_claim(ns, client.V1PersistentVolumeClaim(
             metadata=client.V1ObjectMeta(name="data"), spec=client.V1PersistentVolumeClaimSpec(
-                access_modes=["ReadWriteOnce"], storage_class_name="manual",
+                access_modes=["ReadWriteOnce"], storage_class_name=cls,
                 resources=client.V1VolumeResourceRequirements(requests={"storage": "1Gi"}))))
         scenarios.wait_ready(kube, ns, "checkout", 1)
         wait_for(lambda: kube.core.read_persistent_volume(pv_name).status.phase == "Released", 30, "the PV controller: Released")

@@ -119,7 +119,9 @@ def main() -> int:
     aws = LocalAws()
     aws_env = {"INCIDENT_AWS_ENDPOINT_URL": aws.endpoint, "INCIDENT_AWS_REGION": "ap-northeast-2", "INCIDENT_CLUSTER_NAME": CLUSTER,
                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    os.environ.update({"INCIDENT_NAMESPACE": NS, "KUBECONFIG": kubeconfig})
+    # the bridge writes alarm Incidents into the operator's incident namespace (IncidentNamespace below): the
+    # operator trusts that namespace as such (a Node alarm's Incident is allowed only there)
+    os.environ.update({"INCIDENT_NAMESPACE": NS, "INCIDENT_INCIDENT_NAMESPACES": NS, "KUBECONFIG": kubeconfig})
     # the bridge as it ships: build/bridge-lambda.zip in the Lambda runtime, configured by deploy/aws/bridge.yaml,
     # invoked asynchronously by the topic's subscription (retries and on-failure record as Lambda's)
     zip_path = ROOT / "build" / "bridge-lambda.zip"
@@ -194,7 +196,12 @@ def main() -> int:
         time.sleep(6)
         print_cpu(kube, "after")
         alarmed = [i for i in items if (i["spec"].get("alarm") or {}).get("name") == "netaiops-cpu-spike"]
-        ok = bool(alarmed) and len(items) >= 3 and all((i.get("status") or {}).get("phase") == "Resolved" for i in items)
+        # the seed's three scenarios must be Resolved; another alarm the machine's own load fires meanwhile (the
+        # node-cpu-high alarm on a busy 2-core machine) is shown above, and fails the demo only if it Failed
+        seed = alarmed + [i for i in items if i["metadata"]["name"] in ("checkout-image", "catalog-zero")]
+        others = [i for i in items if i not in seed]
+        ok = (bool(alarmed) and len(seed) >= 3 and all((i.get("status") or {}).get("phase") == "Resolved" for i in seed)
+              and not any((i.get("status") or {}).get("phase") == "Failed" for i in others))
     finally:
         op.terminate()
         op.wait(20)

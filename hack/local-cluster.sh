@@ -244,15 +244,21 @@ NODE
 
 cmd_down() {
   [[ ! -d "$STATE/node" && ! -f "$STATE/real-node-baseline.json" ]] || real_node down
+  # all at once (their data goes with them): SIGTERM, up to 5 s for every one of them together, then SIGKILL
+  # (one after the other, each waited out, took ~13 s: the apiserver's graceful shutdown alone ran out its 5 s)
+  local pids=() name f
   for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
-    local f; f="$(pidfile "$name")"
-    if [[ -f "$f" ]]; then
-      kill "$(cat "$f")" 2>/dev/null || true
-      for _ in $(seq 1 50); do kill -0 "$(cat "$f")" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$(cat "$f")" 2>/dev/null || true
-      rm -f "$f"
-    fi
+    f="$(pidfile "$name")"
+    [[ -f "$f" ]] && pids+=("$(cat "$f")") && kill "$(cat "$f")" 2>/dev/null || true
   done
+  for _ in $(seq 1 50); do
+    local alive=0 pid
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [[ $alive == 0 ]] && break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do rm -f "$(pidfile "$name")"; done
   rm -rf "$STATE/etcd" "$STATE/pki" "$STATE/kubeconfig"
   log "down"
 }

@@ -11,7 +11,9 @@
    the cpu-spike alarm, the alarm fires, the bridge creates the Incident, the operator deletes the burner,
    the CPU falls and the alarm returns to OK. No seed alarm watches a pull error or a scale to 0 (the
    classic Container Insights metrics have none), so those two are filed as a person would, with
-   `kubectl apply` of an Incident;
+   `kubectl apply` of an Incident — the scale to 0 with `remediation: approve`: it waits in AwaitingApproval
+   with its plan until the demo, as a person, runs `incident-operator approve` (the approver is the API
+   server's user, recorded by an admission policy);
 4. prints each Incident as it walks the phases, a timeline per Incident, `kubectl get pods -o wide`, the
    burner's CPU (kubelet summary API) before and after, `kubectl get incidents` and a Korean report.
 The cluster stays up afterwards (`make cluster-down` stops it).
@@ -31,6 +33,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "operator")]
 
 from kubernetes import client  # noqa: E402
 
+from incident_operator.constants import AWAITING_APPROVAL  # noqa: E402
 from incident_operator.kube.client import Kube  # noqa: E402
 from incident_operator.scenarios.sim import chaos_scale_to_zero  # noqa: E402
 from local_stack import faults  # noqa: E402
@@ -138,7 +141,8 @@ def main() -> int:
     (ROOT / ".local" / "logs").mkdir(parents=True, exist_ok=True)
     log = open(ROOT / ".local" / "logs" / "operator.log", "ab")
     op = subprocess.Popen([sys.executable, "-m", "incident_operator.cli", "run", "-n", NS, "--standalone"], stdout=log,
-                          stderr=subprocess.STDOUT, env={**os.environ, **aws_env, "PYTHONUNBUFFERED": "1"})
+                          stderr=subprocess.STDOUT, env={**os.environ, **aws_env, "PYTHONUNBUFFERED": "1",
+                                                         "INCIDENT_METRICS_PORT": os.environ.get("INCIDENT_METRICS_PORT", "0")})
     kubectl = kubectl_path()
     seen: dict[str, str] = {}
     ok = False
@@ -162,10 +166,13 @@ def main() -> int:
         time.sleep(12)  # the summary API reports usage over cAdvisor's last interval
         print_cpu(kube, "before")
 
-        say("filing the two Incidents no seed alarm watches (kubectl apply, as a person would)")
-        for name, target in (("checkout-image", "checkout"), ("catalog-zero", "catalog")):
-            body = incident(name, target={"namespace": NS, "kind": "Deployment", "name": target}, severity="medium")
+        say("filing the two Incidents no seed alarm watches (kubectl apply, as a person would); "
+            "catalog-zero asks for a person's approval before it acts (remediation: approve)")
+        for name, target, remediation in (("checkout-image", "checkout", "auto"), ("catalog-zero", "catalog", "approve")):
+            body = incident(name, target={"namespace": NS, "kind": "Deployment", "name": target}, severity="medium",
+                            remediation=remediation)
             kube.custom.create_namespaced_custom_object("netaiops.io", "v1alpha1", NS, "incidents", body)
+        approved = False
 
         say("waiting for the cpu-spike alarm to fire and the bridge to create its Incident; every Incident walks the phases")
         deadline = time.monotonic() + 240
@@ -177,6 +184,17 @@ def main() -> int:
                 if seen.get(name) != phase:
                     seen[name] = phase
                     print(f"  {time.strftime('%H:%M:%S')}  {name:<40} → {phase:<11} {st.get('topCause') or ''}", flush=True)
+            if op.poll() is not None:  # the operator is gone: say so now, not after the deadline
+                print((ROOT / ".local" / "logs" / "operator.log").read_text(errors="replace")[-1500:], flush=True)
+                say(f"incident-operator exited with {op.returncode} (log above)")
+                break
+            waiting = [i for i in items if i["metadata"]["name"] == "catalog-zero"
+                       and (i.get("status") or {}).get("phase") == AWAITING_APPROVAL]
+            if waiting and not approved:  # a person reads the plan and approves it; the API server records who
+                approved = True
+                say(f"incident-operator report catalog-zero -n {NS} | (the proposed plan) ; incident-operator approve catalog-zero -n {NS}")
+                subprocess.run([sys.executable, "-m", "incident_operator.cli", "approve", "catalog-zero", "-n", NS],
+                               check=False, env={**os.environ})
             done = [i for i in items if (i.get("status") or {}).get("phase") in TERMINAL]
             alarmed = [i for i in items if (i["spec"].get("alarm") or {}).get("name") == "netaiops-cpu-spike"]
             # the alarm back to OK and the bridge's recovery recorded on the Incident

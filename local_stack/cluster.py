@@ -61,6 +61,30 @@ def install_crds(api: client.ApiClient) -> None:
                      30, f"CRD {name} established")
 
 
+def apply_cluster_docs(api: client.ApiClient, path: Path, names: set[str]) -> None:
+    """Create or replace the named cluster-scoped documents of a manifest (admission policies, ClusterRoles)."""
+    adm = client.AdmissionregistrationV1Api(api)
+    rbac = client.RbacAuthorizationV1Api(api)
+    ops = {"ValidatingAdmissionPolicy": (adm.read_validating_admission_policy, adm.replace_validating_admission_policy,
+                                         adm.create_validating_admission_policy),
+           "ValidatingAdmissionPolicyBinding": (adm.read_validating_admission_policy_binding,
+                                                adm.replace_validating_admission_policy_binding,
+                                                adm.create_validating_admission_policy_binding),
+           "ClusterRole": (rbac.read_cluster_role, rbac.replace_cluster_role, rbac.create_cluster_role)}
+    for doc in yaml.safe_load_all(path.read_text()):
+        if not doc or doc["metadata"]["name"] not in names:
+            continue
+        read, replace, create = ops[doc["kind"]]
+        try:
+            doc["metadata"]["resourceVersion"] = read(doc["metadata"]["name"]).metadata.resource_version
+            replace(doc["metadata"]["name"], doc)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+            doc["metadata"].pop("resourceVersion", None)
+            create(doc)
+
+
 def wait_for(predicate: Callable[[], T], timeout: float = 30, what: str = "condition", interval: float = 0.2) -> T:
     deadline = time.monotonic() + timeout
     last_exc: Exception | None = None

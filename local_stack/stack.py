@@ -49,13 +49,15 @@ def local_cluster(real_node: bool = True):
 
     from incident_operator.kube.client import Kube
 
-    from .cluster import ensure_cluster, install_crds, wait_for
+    from .cluster import apply_cluster_docs, ensure_cluster, install_crds, wait_for
     from .real_node import NODE_NAME
 
     kubeconfig, _ = ensure_cluster()
     os.environ["KUBECONFIG"] = kubeconfig
     config.load_kube_config(config_file=kubeconfig)
     install_crds(client.ApiClient())
+    # the admission policy that records an approver as the API server's user: without it no approval is trusted
+    apply_cluster_docs(client.ApiClient(), ROOT / "manifests" / "admission.yaml", {"incident-operator-approvals"})
     kube = Kube.connect(client.ApiClient())
     if real_node:
         wait_for(lambda: any(c.type == "Ready" and c.status == "True"

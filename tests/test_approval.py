@@ -15,14 +15,13 @@ import time
 import uuid
 
 import pytest
-import yaml
 from kubernetes import client, config
 
 from incident_operator.constants import GROUP, VERSION
 from incident_operator.kube.approvals import APPROVALS, approval_name
 from incident_operator.scenarios.sim import chaos_scale_to_zero
 from local_stack import faults as F
-from local_stack.cluster import ROOT, install_crds, wait_for
+from local_stack.cluster import ROOT, apply_cluster_docs, install_crds, wait_for
 from local_stack.workloads import incident
 
 from .conftest import OperatorProcess
@@ -33,30 +32,6 @@ APPROVE = ("ok", "deny", "expire", "stale", "regress")
 ENV = {"INCIDENT_REMEDIATION_VERIFY_SECONDS": "8", "INCIDENT_REMEDIATION_VERIFY_INTERVAL_SECONDS": "1",
        "INCIDENT_REMEDIATION_APPROVAL_TIMEOUT_SECONDS": "25", "INCIDENT_REMEDIATION_APPROVAL_POLL_SECONDS": "5",
        "INCIDENT_REMEDIATION_EFFECTIVENESS_SECONDS": "10", "INCIDENT_GROUP_WINDOW_SECONDS": "0"}
-
-
-def apply_docs(kube, path, names: set[str]) -> None:
-    """Create or replace the named cluster-scoped documents of a manifest (admission policies, ClusterRoles)."""
-    adm = client.AdmissionregistrationV1Api(kube.core.api_client)
-    rbac = client.RbacAuthorizationV1Api(kube.core.api_client)
-    ops = {"ValidatingAdmissionPolicy": (adm.read_validating_admission_policy, adm.replace_validating_admission_policy,
-                                         adm.create_validating_admission_policy),
-           "ValidatingAdmissionPolicyBinding": (adm.read_validating_admission_policy_binding,
-                                                adm.replace_validating_admission_policy_binding,
-                                                adm.create_validating_admission_policy_binding),
-           "ClusterRole": (rbac.read_cluster_role, rbac.replace_cluster_role, rbac.create_cluster_role)}
-    for doc in yaml.safe_load_all(path.read_text()):
-        if not doc or doc["metadata"]["name"] not in names:
-            continue
-        read, replace, create = ops[doc["kind"]]
-        try:
-            doc["metadata"]["resourceVersion"] = read(doc["metadata"]["name"]).metadata.resource_version
-            replace(doc["metadata"]["name"], doc)
-        except client.ApiException as exc:
-            if exc.status != 404:
-                raise
-            doc["metadata"].pop("resourceVersion", None)
-            create(doc)
 
 
 def as_user(kubeconfig: str, user: str) -> client.ApiClient:
@@ -79,8 +54,8 @@ def cli(kubeconfig: str, *args: str) -> subprocess.CompletedProcess:
 def policy_in_force(kube, kubeconfig):
     """The approvals admission policy and the approver ClusterRole, as the manifests ship them; active once a forged
     approver is refused."""
-    apply_docs(kube, ROOT / "manifests" / "admission.yaml", {"incident-operator-approvals"})
-    apply_docs(kube, ROOT / "manifests" / "rbac-approver.yaml", {"incident-operator-approver"})
+    apply_cluster_docs(kube.core.api_client, ROOT / "manifests" / "admission.yaml", {"incident-operator-approvals"})
+    apply_cluster_docs(kube.core.api_client, ROOT / "manifests" / "rbac-approver.yaml", {"incident-operator-approver"})
     ns = f"appr-probe-{uuid.uuid4().hex[:6]}"
     kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
     try:

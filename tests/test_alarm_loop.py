@@ -12,6 +12,11 @@ from local_stack.cluster import wait_for
 from local_stack.loop import AlarmLoop, fast_alarms
 from local_stack.real_node import NODE_NAME
 
+from .conftest import local_aws
+
+# the real node's metrics, published every few seconds, in a CloudWatch of this module's own
+aws = pytest.fixture(scope="module")(local_aws)
+
 pytestmark = pytest.mark.cluster
 CLUSTER = "loop-test"
 

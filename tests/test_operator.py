@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from local_stack import scenarios
+from local_stack.cluster import wait_for
 from local_stack.workloads import incident
 
 PHASES = ["Gathering", "Reporting", "Collecting", "Correlating", "Diagnosing", "Responding"]
@@ -176,5 +177,7 @@ def test_memory_finds_past_incidents_with_the_same_cause_and_their_outcome(kube,
     [past] = st["similarIncidents"]
     assert past["name"] == f"{ns}/first" and past["match"] == ["같은 원인"]
     assert past["outcome"] == "remediated" and past["actions"] == ["rollback-image:succeeded"]
-    assert incidents.get("second")["metadata"]["labels"]["netaiops.io/cause"] == "image-pull"
+    # the cause label comes with the final labels, a write after the phase (on a loaded machine, a moment later)
+    wait_for(lambda: (incidents.get("second")["metadata"].get("labels") or {}).get("netaiops.io/cause") == "image-pull",
+             30, "the cause label on the second Incident")
     assert "유사한 과거 인시던트" in st["report"]["markdown"]

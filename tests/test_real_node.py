@@ -25,11 +25,18 @@ from local_stack.real_node import NODE_NAME
 from local_stack.cluster import ROOT, wait_for
 from local_stack.workloads import incident
 
+from .conftest import local_aws
+
 pytestmark = pytest.mark.cluster
 TERMINAL = FR.TERMINAL
 
 
 apply, pods = FR.apply, FR.pods
+
+
+# a CloudWatch of this module's own (conftest.local_aws): the throttled stress pod read as a burner
+# late in the suite, its measurement lost in the session's accumulated datapoints
+aws = pytest.fixture(scope="module")(local_aws)
 
 
 @pytest.fixture(scope="module")

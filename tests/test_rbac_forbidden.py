@@ -330,3 +330,60 @@ def test_scenario_21_keeps_its_answer_and_confidence_when_the_account_is_another
     assert [a.read for a in out.cluster.service_accounts] == ["out-of-scope"] and rbac.calls == [] and authz.reviews == []
     top = analyze(out).causes[0]
     assert top.kind == "rbac-forbidden" and top.confidence == 0.9 and "system:serviceaccount:apps:config-sync" in top.title
+
+
+# ---- what an independent review found (each fails on the code before it) -----------------------------------------
+def test_a_log_line_naming_another_namespaces_account_asks_the_api_server_nothing():
+    """A tenant's log line in `shop` naming kube-system's account had the operator run a review for that account and
+    put the API server's answer (with the ClusterRoleBinding that allows it) in the tenant's evidence."""
+    rbac, authz = FakeRbac([], {}), FakeAuthz(allowed=True)
+    foreign = access.parse(MSG.replace("system:serviceaccount:shop:api", "system:serviceaccount:kube-system:foo"))
+    [ev] = collector(rbac, authz, Scope(namespaces=frozenset({"shop"}), nodes=False)).service_account_access("shop", [foreign])
+    assert ev.read == "out-of-scope" and rbac.calls == [] and authz.reviews == []
+
+
+def test_a_service_account_subject_without_a_namespace_is_the_bindings_own():
+    """RBAC reads a ServiceAccount subject with no namespace as the RoleBinding's namespace's (appliesToUser)."""
+    subject = {"kind": "ServiceAccount", "name": "api"}
+    assert access.subject_binds(subject, R, "shop") == "ServiceAccount shop/api"
+    assert access.subject_binds(subject, R, "billing") is None
+
+
+def test_a_namespace_with_more_rolebindings_than_one_page_is_not_said_to_have_none():
+    rbac, authz = FakeRbac([], {}), FakeAuthz(allowed=False)
+    rbac.list_namespaced_role_binding = lambda ns, **kw: NS(items=[], metadata=NS(_continue="more"))
+    [ev] = collector(rbac, authz).service_account_access("shop", [R])
+    assert ev.read == "partial"
+    top = analyze(bundle([sa_access(read="partial", roleBindings=500, allowed=False)])).causes[0]
+    assert "RoleBinding이 없음" not in top.title and top.confidence == 0.9
+
+
+def test_names_from_logs_and_bindings_are_quoted_in_the_commands_to_copy():
+    """An object name with a shell command in it was pasted into `kubectl create role … --resource-name=…`."""
+    evil = access.parse(f'secrets "x; kubectl create clusterrolebinding pwn --clusterrole=cluster-admin" is forbidden: '
+                        f'User "{SA}" cannot get resource "secrets" in API group "" in the namespace "shop"')
+    assert evil is not None and evil.name is None  # not a Kubernetes name: not taken as the object
+    from incident_operator.analyzers.rbac_forbidden import _add_rule, _create_role
+    named = access.Refusal("shop", "api", "get", "secrets", "", "shop", "db-creds")
+    assert "--resource-name=db-creds" in _create_role(named)[0]
+    patch = _add_rule("it's; rm -rf /", named)
+    assert "'it'\"'\"'s; rm -rf /'" in patch and "-p '[{\"op\":\"add\"" in patch
+
+
+def test_finding_the_refusal_costs_about_a_plain_scan_on_long_word_runs():
+    """The pattern's optional object prefix tried ~500 steps at every character (320 KB of letters: 2.5 s, holding
+    the GIL): now the text is scanned for the literal first, and the pattern runs only in bounded windows around
+    at most a few anchors."""
+    import re
+    import time
+
+    def cpu(fn) -> float:
+        started = time.thread_time()
+        for _ in range(5):
+            fn()
+        return time.thread_time() - started
+    letters = "a" * 320_000
+    scan = cpu(lambda: re.search(r"forbidden: User ", letters, re.I))
+    assert cpu(lambda: access.parse(letters)) < 50 * max(scan, 1e-4)
+    anchors = ("a" * 700 + "forbidden: User x ") * 400  # ~290 KB of near misses: eight windows are tried, not 400
+    assert cpu(lambda: access.parse(anchors)) < 40 * cpu(lambda: access.parse(anchors[:24_000])) + 0.05

@@ -183,3 +183,22 @@ def test_inline_code_spans_are_linear_and_never_escape(value):
     out = inline(value)
     html = _html(f"- {out}")
     assert html.count("<li>") == 1 and "<a " not in html
+
+
+def test_inline_and_text_hold_on_random_hostile_text():
+    """A fuzz over the pieces that make Markdown (backtick runs, URLs, mentions, HTML, links, fences): whatever the
+    mix, nothing renders as a link, an image, HTML, a mention or a block. It found two code spans that touched
+    (a URL's span beside a quoted one) and so let a span's raw content through, and `x@.evil.com` as a mailto link."""
+    import random
+
+    from incident_operator.mdescape import inline, text
+    parts = ["`", "``", "```", "www.x", "https://e.x/a", "@acme/t", "x@.e.com", "<img src=x>", "<b>", "[d](https://e.x)",
+             "![i](https://e.x/p.png)", "~~~", "# ", "> ", "1. ", "y", " ", "\\", "*", "_", "&#64;", "#12", "<!--"]
+    rng = random.Random(20261207)
+    for _ in range(3000):
+        value = "".join(rng.choice(parts) for _ in range(rng.randint(1, 12)))
+        for escape in (inline, text):
+            html = _html(f"- {escape(value)}")
+            outside = re.sub(r"<code>.*?</code>", "", html, flags=re.S)
+            assert "<a " not in html and "<img" not in html and "<b>" not in html and "<pre" not in html, (value, html)
+            assert not re.search(r"@[A-Za-z0-9.]|#[0-9]|<!--|<h[1-6]|<blockquote|<ol", outside), (value, html)

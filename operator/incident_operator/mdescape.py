@@ -40,10 +40,10 @@ _URL = re.compile(r"(?i)(?:(?:https?|ftp)://|(?<![A-Za-z0-9.-])www\.)(?:[^\s<>`]
 # Markdown/HTML punctuation escaped wherever it is: escapes, code spans, emphasis, links/images, HTML.
 _ALWAYS = re.compile(r"([\\`*\[\]<])")
 _ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")  # &#64; would render as "@", &lt; as "<"
-_MENTION = re.compile(r"@(?=[A-Za-z0-9_])")  # @user, @org/team, and so e-mail addresses
+_MENTION = re.compile(r"@")  # @user, @org/team, e-mail addresses (x@.evil.com too): every @
 _REFERENCE = re.compile(r"(?i)(#|\bGH-)(?=[0-9])")  # #123, owner/repo#123, GH-123: cross-references notify
 # What starts a block at the beginning of a line (or right after our own "- "): heading, quote, list, break
-_LEADING = re.compile(r"^(?:([#>+=-])|([0-9]{1,9})([.)]))")
+_LEADING = re.compile(r"^(?:([#>+=~-])|([0-9]{1,9})([.)]))")
 
 
 def _one_line(value: Any) -> str:
@@ -102,7 +102,18 @@ def inline(value: Any, limit: int | None = None) -> str:
         out += [_plain(s[at:runs[i].start()]), code(s[runs[i].end():runs[j].start()].strip() or " ")]
         at, i = runs[j].end(), j + 1
     out.append(_plain(s[at:]))
-    return _no_block("".join(out))
+    return _no_block(_apart(out))
+
+
+def _apart(pieces: list[str]) -> str:
+    """Pieces joined so that no two code spans touch: `` `a` `` then `` ``b`` `` would make one run of three
+    backticks that nothing closes, and every backtick literal — the spans' contents then read as Markdown."""
+    joined = ""
+    for piece in pieces:
+        if joined.endswith("`") and piece.startswith("`"):
+            joined += ZWSP
+        joined += piece
+    return joined
 
 
 def code(value: Any, limit: int | None = None) -> str:

@@ -9,6 +9,9 @@ kubectl auth can-i) and "Authorization" (SubjectAccessReview, LocalSubjectAccess
 
 from __future__ import annotations
 
+import json
+import shlex
+
 from ..kube import access
 from ..kube.access import FORBIDDEN, Refusal
 from ..models.diagnosis import Cause, EvidenceItem, ResourceRef
@@ -36,20 +39,25 @@ def _role_name(r: Refusal) -> str:
 
 
 def _create_role(r: Refusal) -> list[str]:
-    """The smallest grant that allows the refused request, for a person to review and apply."""
-    name = _role_name(r)
-    names = f" --resource-name={r.name}" if r.name and r.verb not in ("list", "watch", "create", "deletecollection") else ""
+    """The smallest grant that allows the refused request, for a person to review and apply. Every value is
+    shell-quoted: names come from a log line or a tenant's RoleBinding, and the command is there to be copied."""
+    q, name = shlex.quote, _role_name(r)
+    names = f" --resource-name={q(r.name)}" if r.name and r.verb not in ("list", "watch", "create", "deletecollection") else ""
+    what = f"--verb={q(r.verb)} --resource={q(access.kubectl_resource(r))}{names}"
+    account = q(f"{r.sa_namespace}:{r.sa}")
     if r.namespace is None:
-        return [f"`kubectl create clusterrole {name} --verb={r.verb} --resource={access.kubectl_resource(r)}{names}`",
-                f"`kubectl create clusterrolebinding {name} --clusterrole={name} --serviceaccount={r.sa_namespace}:{r.sa}`"]
-    return [f"`kubectl create role {name} -n {r.namespace} --verb={r.verb} --resource={access.kubectl_resource(r)}{names}`",
-            f"`kubectl create rolebinding {name} -n {r.namespace} --role={name} --serviceaccount={r.sa_namespace}:{r.sa}`"]
+        return [f"`kubectl create clusterrole {q(name)} {what}`",
+                f"`kubectl create clusterrolebinding {q(name)} --clusterrole={q(name)} --serviceaccount={account}`"]
+    return [f"`kubectl create role {q(name)} -n {q(r.namespace)} {what}`",
+            f"`kubectl create rolebinding {q(name)} -n {q(r.namespace)} --role={q(name)} --serviceaccount={account}`"]
 
 
 def _add_rule(role: str, r: Refusal) -> str:
-    rule = (f'{{"apiGroups":["{r.group}"],"resources":["{r.resource}"],"verbs":["{r.verb}"]'
-            + (f',"resourceNames":["{r.name}"]' if r.name and r.verb not in ("list", "watch", "create") else "") + "}")
-    return f"`kubectl patch role {role} -n {r.namespace} --type=json -p '[{{\"op\":\"add\",\"path\":\"/rules/-\",\"value\":{rule}}}]'`"
+    rule: dict = {"apiGroups": [r.group], "resources": [r.resource], "verbs": [r.verb]}
+    if r.name and r.verb not in ("list", "watch", "create"):
+        rule["resourceNames"] = [r.name]
+    patch = json.dumps([{"op": "add", "path": "/rules/-", "value": rule}], separators=(",", ":"))
+    return f"`kubectl patch role {shlex.quote(role)} -n {shlex.quote(r.namespace or '')} --type=json -p {shlex.quote(patch)}`"
 
 
 def _binding_text(b: RoleBindingEvidence, r: Refusal) -> str:
@@ -68,8 +76,9 @@ def _review_text(a: ServiceAccountAccessEvidence) -> str:
 
 def _explain(a: ServiceAccountAccessEvidence | None, r: Refusal) -> tuple[str, float, list[str], list[EvidenceItem]]:
     """(finding, confidence, immediate actions, evidence) from what RBAC says about the refused account."""
-    sa, check = f"{r.sa_namespace}/{r.sa}", (f"`kubectl auth can-i {r.verb} {access.kubectl_resource(r)} "
-                                             f"--as={r.user}" + (f" -n {r.namespace}`" if r.namespace else "`"))
+    q = shlex.quote
+    sa, check = f"{r.sa_namespace}/{r.sa}", (f"`kubectl auth can-i {q(r.verb)} {q(access.kubectl_resource(r))} "
+                                             f"--as={q(r.user)}" + (f" -n {q(r.namespace)}`" if r.namespace else "`"))
     if r.namespace is None:
         return ("클러스터 범위 리소스라 Role/RoleBinding으로는 부여할 수 없음 (ClusterRole + ClusterRoleBinding 필요)", 0.9,
                 [f"{check}로 확인", *_create_role(r), "클러스터 범위 권한은 관리자 검토 후 부여"], [])
@@ -83,7 +92,7 @@ def _explain(a: ServiceAccountAccessEvidence | None, r: Refusal) -> tuple[str, f
         return ("— 하지만 API 서버는 지금은 허용함 (그 사이 권한이 고쳐졌을 수 있음)", 0.5,
                 [f"{check}로 다시 확인", "워크로드가 재시도 후 정상 동작하는지 로그 확인 (권한 캐시·재시작 필요 여부)"], evidence)
     confirmed = a.allowed is False
-    if a.read == "failed":
+    if a.read == "failed" or (a.read == "partial" and not a.bindings):  # not all read: "none binds it" unknown
         return ("", 0.9, [f"{check}로 확인", *_create_role(r)], evidence)
     if not a.bindings:
         evidence.insert(0, EvidenceItem(source="cluster", ref=ref, text=(
@@ -96,8 +105,8 @@ def _explain(a: ServiceAccountAccessEvidence | None, r: Refusal) -> tuple[str, f
     if missing and not lacking:
         b = missing[0]
         return (f"— RoleBinding `{b.name}`이(가) 참조하는 Role `{b.role_name}`이(가) 없음", 0.95 if confirmed else 0.92,
-                [f"Role `{b.role_name}`을(를) 복구하거나 새로 만들기: `kubectl create role {b.role_name} -n {r.namespace} "
-                 f"--verb={r.verb} --resource={access.kubectl_resource(r)}`", f"적용 후 {check}로 확인"], evidence)
+                [f"Role `{b.role_name}`을(를) 복구하거나 새로 만들기: `kubectl create role {q(b.role_name)} -n {q(r.namespace or '')} "
+                 f"--verb={q(r.verb)} --resource={q(access.kubectl_resource(r))}`", f"적용 후 {check}로 확인"], evidence)
     if lacking:
         b = lacking[0]
         has = f"{', '.join(b.verbs)}만 허용하고" if b.verbs else "아무 동사도 허용하지 않고"

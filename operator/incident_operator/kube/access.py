@@ -20,12 +20,38 @@ MAX_REQUESTS = 3  # distinct refusals looked into per collection
 MAX_RULES = 10  # of one Role, kept in the evidence (only those about the refused group/resource)
 _Q = r'\\?"'  # a quote, escaped in a JSON body or not
 _NAME = r"[\w.-]{1,253}"
-FORBIDDEN = re.compile(
-    rf'(?:(?:{_NAME})(?: {_Q}(?P<object>[^"\\]{{1,253}}){_Q})? is )?forbidden: User {_Q}'
+# the object's name as Kubernetes names go (no space, quote, `;`, `$` or backtick: it goes into suggested commands)
+_OBJECT = r"[A-Za-z0-9][\w.:@-]{0,252}"
+_REFUSED = re.compile(
+    rf'(?:(?:{_NAME})(?: {_Q}(?P<object>{_OBJECT}){_Q})? is )?forbidden: User {_Q}'
     rf"(?P<user>system:serviceaccount:(?P<sa_namespace>{_NAME}):(?P<sa>{_NAME})){_Q} cannot (?P<verb>\w{{1,32}}) "
     rf"resource {_Q}(?P<resource>[\w.*-]{{1,253}}(?:/[\w.*-]{{1,64}})?){_Q}"
     rf"(?: in API group {_Q}(?P<group>[\w.-]{{0,253}}){_Q})?"
     rf"(?: in the namespace {_Q}(?P<namespace>{_NAME}){_Q}| (?P<cluster>at the cluster scope))?", re.I)
+_ANCHOR = re.compile(r"forbidden: User ", re.I)
+_BEFORE, _AFTER = 600, 1200  # around the anchor: the longest `RES "OBJ" is ` before it, the longest rest after
+_ANCHORS = 8  # tried per text: a line of thousands of anchors costs eight windows, not thousands
+
+
+class _Refusals:
+    """`FORBIDDEN.search(text)`: the API server's refusal in `text`. The pattern is matched only around the literal
+    `forbidden: User ` (found by a plain scan), never across the whole text: the optional object prefix made the
+    pattern try ~500 steps at every character (a 320 KB line of letters took 2.5 s, holding the GIL)."""
+
+    def search(self, text: str) -> re.Match[str] | None:
+        if not text or "orbidden" not in text and "ORBIDDEN" not in text:
+            return None
+        for n, anchor in enumerate(_ANCHOR.finditer(text)):
+            if n >= _ANCHORS:
+                break
+            start = max(0, anchor.start() - _BEFORE)
+            m = _REFUSED.search(text[start:anchor.end() + _AFTER])
+            if m:
+                return m
+        return None
+
+
+FORBIDDEN = _Refusals()
 
 
 @dataclass(frozen=True)
@@ -83,11 +109,12 @@ def refusals(texts: Iterable[str], most: int = MAX_REQUESTS) -> list[Refusal]:
     return list(out.values())
 
 
-def subject_binds(subject: dict | object, r: Refusal) -> str | None:
-    """How a RoleBinding subject binds the refused account: `ServiceAccount ns/name`, `Group g`, or None."""
+def subject_binds(subject: dict | object, r: Refusal, binding_namespace: str | None = None) -> str | None:
+    """How a RoleBinding subject binds the refused account: `ServiceAccount ns/name`, `Group g`, or None. A
+    ServiceAccount subject without a namespace is the binding's own namespace's (RBAC's appliesToUser)."""
     get = subject.get if isinstance(subject, dict) else (lambda k: getattr(subject, k, None))
     kind, name = get("kind"), get("name")
-    if kind == "ServiceAccount" and name == r.sa and (get("namespace") or r.sa_namespace) == r.sa_namespace:
+    if kind == "ServiceAccount" and name == r.sa and (get("namespace") or binding_namespace) == r.sa_namespace:
         return f"ServiceAccount {r.sa_namespace}/{r.sa}"
     if kind == "Group" and name in r.groups:
         return f"Group {name}"

@@ -34,6 +34,7 @@ MAX_REPLICAS_ANNOTATION = "deployment.kubernetes.io/max-replicas"
 LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
 PREVIOUS_REPLICAS_ANNOTATION = "netaiops.io/previous-replicas"
 MAINTENANCE_ANNOTATION = "netaiops.io/maintenance"
+ROLE_BINDINGS_READ = 500  # one page of a namespace's RoleBindings; more: the read is partial
 ANNOTATIONS_KEPT = (REVISION_ANNOTATION, PREVIOUS_REPLICAS_ANNOTATION, "kubernetes.io/change-cause", MAINTENANCE_ANNOTATION)
 _EPOCH = datetime.min.replace(tzinfo=timezone.utc)
 
@@ -766,7 +767,7 @@ class ClusterCollector:
         the account, the Roles they name (a ClusterRole only by name: reading ClusterRoles is cluster-wide), and the
         API server's answer now (a LocalSubjectAccessReview, namespaced). A refusal at the cluster scope or in
         another namespace is recorded, not read. Each read bounded and allowed to fail on its own."""
-        out, listed, roles = [], None, {}
+        out, listed, roles, cut = [], None, {}, False
         for r in refused[: access.MAX_REQUESTS]:
             ev = ServiceAccountAccessEvidence(name=r.sa, namespace=r.sa_namespace, verb=r.verb,
                                               resource=r.resource, api_group=r.group, request_namespace=r.namespace,
@@ -775,15 +776,22 @@ class ClusterCollector:
             if r.namespace is None:
                 ev.read = "cluster-scope"
                 continue
-            if r.namespace != namespace or not self._may_read(namespace):
+            # the account too must be the caller's to ask about: a tenant's log line naming another namespace's
+            # account would have the API server say what that account may do (and through which bindings)
+            if r.namespace != namespace or not self._may_read(namespace) or not self._may_read(r.sa_namespace):
                 ev.read = "out-of-scope"
                 continue
             try:
                 if listed is None:  # fresh, not cached: the fix being applied meanwhile is what matters
-                    listed = self.kube.rbac.list_namespaced_role_binding(namespace, limit=500, _request_timeout=5).items
+                    page = self.kube.rbac.list_namespaced_role_binding(namespace, limit=ROLE_BINDINGS_READ, _request_timeout=5)
+                    meta = getattr(page, "metadata", None)
+                    listed, cut = page.items, bool(meta and getattr(meta, "_continue", None))
                 ev.role_bindings = len(listed)
+                if cut:  # not all looked at: "no RoleBinding binds it" cannot be said
+                    ev.read, ev.detail = "partial", f"RoleBinding {len(listed)}개까지만 읽음 (더 있음)"
                 for rb in listed:
-                    how = next((h for h in (access.subject_binds(s, r) for s in rb.subjects or []) if h), None)
+                    how = next((h for h in (access.subject_binds(s, r, rb.metadata.namespace) for s in rb.subjects or [])
+                                if h), None)
                     if how and len(ev.bindings) < 5:
                         ev.bindings.append(self._binding(rb, how, r, roles))
             except client.ApiException as exc:

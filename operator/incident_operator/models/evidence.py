@@ -326,9 +326,10 @@ class ServiceAccountAccessEvidence(_Model):
     api_group: str = ""
     request_namespace: str | None = Field(default=None, description="Where it was refused (None: at the cluster scope)")
     resource_name: str | None = None
-    read: Literal["ok", "cluster-scope", "out-of-scope", "failed"] = Field(
-        default="ok", description="The bindings were read; or not: a cluster-scoped request (no RoleBinding can "
-                                  "grant it), another namespace than the Incident's, or the read failed")
+    read: Literal["ok", "partial", "cluster-scope", "out-of-scope", "failed"] = Field(
+        default="ok", description="The bindings were read (partial: the first page only, more exist); or not: a "
+                                  "cluster-scoped request (no RoleBinding can grant it), another namespace than the "
+                                  "Incident's (the request's or the account's), or the read failed")
     detail: str | None = Field(default=None, description="Why a read failed")
     role_bindings: int = Field(default=0, description="RoleBindings the namespace has (looked through)")
     bindings: list[RoleBindingEvidence] = Field(default=[], description="Those that bind the ServiceAccount")

@@ -151,7 +151,7 @@ def test_pending_approvals_gauge_is_the_leaders_count_from_the_api(flow):
 
 
 def test_pending_plans_counts_what_the_status_says_not_the_label(kube, ns, make_namespace):
-    """The label only finds candidates (one label-selected page per namespace): a label a tenant put on an Incident
+    """The label only finds candidates (label-selected pages per namespace): a label a tenant put on an Incident
     that awaits nothing, or one left behind, counts nothing."""
     from incident_operator.kube.approvals import pending_plans
     other = make_namespace("apprep-b")
@@ -165,4 +165,10 @@ def test_pending_plans_counts_what_the_status_says_not_the_label(kube, ns, make_
             "actions": [{"id": "x", "action": "restore-replicas", "state": state}]}})
     assert pending_plans(kube, [ns]) == 1
     assert pending_plans(kube, [ns, other]) == 2
-    assert pending_plans(kube, [ns, other], scan=1) == 2  # one page of 1 each: bounded per namespace
+    # pages of one: every page is followed (only the first was read: 500 labels a tenant wrote on its own Incidents
+    # could push real plans off it), and at most `pages` of them
+    assert pending_plans(kube, [ns, other], scan=1) == 2
+    forged = incident("0-forged", target={"namespace": other})  # sorts first in its namespace
+    forged["metadata"]["labels"] = {"netaiops.io/awaiting-approval": "true"}
+    kube.custom.create_namespaced_custom_object(GROUP, VERSION, other, "incidents", forged)
+    assert pending_plans(kube, [other], scan=1) == 1 and pending_plans(kube, [other], scan=1, pages=1) == 0

@@ -30,19 +30,35 @@ def read_approval(kube: Kube, namespace: str, name: str) -> dict[str, Any] | Non
         raise
 
 
-PENDING_SCAN = 500  # Incidents looked at per namespace (or cluster-wide) by one count of pending plans
+PENDING_SCAN = 500  # Incidents per page of one count of pending plans
+PENDING_PAGES = 20  # pages followed at most per namespace (or cluster-wide): 10,000 labelled Incidents
+READ_TIMEOUT = 5  # seconds per page: a scrape never waits on a hung list for long
 
 
-def pending_plans(kube: Kube, namespaces: list[str], scan: int = PENDING_SCAN) -> int:
+def pending_plans(kube: Kube, namespaces: list[str], scan: int = PENDING_SCAN, pages: int = PENDING_PAGES) -> int:
     """Plans awaiting a person's approval, as the API server has them: the Incidents labelled awaiting-approval
-    (one label-selected page per watched namespace, or one cluster-wide), counting only what their status says is
-    awaiting — a label left behind, or one a tenant wrote on its own Incident, counts nothing."""
+    (label-selected pages per watched namespace, or cluster-wide, following `continue`: a tenant's 500 labelled
+    Incidents must not push real plans off a first page), counting only what their status says is awaiting — a
+    label left behind, or one a tenant wrote on its own Incident, counts nothing."""
     selector = f"{LABEL_AWAITING_APPROVAL}=true"
-    pages = ([kube.custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, label_selector=selector, limit=scan)
-              for ns in namespaces] if namespaces else
-             [kube.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, label_selector=selector, limit=scan)])
-    return sum(1 for page in pages for inc in page.get("items") or []
-               for a in (inc.get("status") or {}).get("actions") or [] if a.get("state") == "awaiting-approval")
+
+    def listed(ns: str | None, token: str | None) -> dict:
+        kw: dict[str, Any] = {"label_selector": selector, "limit": scan, "_request_timeout": READ_TIMEOUT}
+        if token:
+            kw["_continue"] = token
+        return (kube.custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, **kw) if ns else
+                kube.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, **kw))
+    count = 0
+    for ns in namespaces or [None]:
+        token = None
+        for _ in range(pages):
+            page = listed(ns, token)
+            count += sum(1 for inc in page.get("items") or [] for a in (inc.get("status") or {}).get("actions") or []
+                         if a.get("state") == "awaiting-approval")
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                break
+    return count
 
 
 def namespace_policies(kube: Kube, namespace: str) -> list[dict[str, Any]]:

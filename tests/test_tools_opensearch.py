@@ -118,7 +118,9 @@ def test_a_node_incident_reads_only_its_own_nodes_logs(opensearch):
     on_node["kubernetes"]["host"] = "ip-10-0-1-5.ec2.internal"
     elsewhere = log(3, "ERROR", "lookup payments.other.svc: no such host", namespace="other")
     elsewhere["kubernetes"]["host"] = "ip-10-0-9-9.ec2.internal"
-    opensearch.bulk(name, [on_node, elsewhere])
+    system = log(3, "ERROR", "coredns: plugin/errors: i/o timeout", pod="coredns-1", namespace="kube-system")
+    system["kubernetes"]["host"] = "ip-10-0-1-5.ec2.internal"  # on the node, but protected: not read by default
+    opensearch.bulk(name, [on_node, elsewhere, system])
     source = OpenSearchSource(ToolDeps(Settings(opensearch_url=opensearch.url, opensearch_index=name)))
     got = source.collect(Target(kind="Node", name="ip-10-0-1-5.ec2.internal", node="ip-10-0-1-5.ec2.internal"), None,
                          TimeWindow(start=NOW - timedelta(minutes=30), end=NOW + timedelta(minutes=1), anchor=NOW))

@@ -92,10 +92,13 @@ class SearchLogsOutput(BaseModel):
 
 
 def scoped_filters(args: _Scope, deps: ToolDeps) -> list[dict[str, Any]]:
-    """The caller's filters, and, for a tenant's scope, only its namespaces' logs (ANDed: no query widens it)."""
+    """The caller's filters, and, for a tenant's scope, only its namespaces' logs (ANDed: no query widens it); and
+    never a protected namespace's (kube-system's pods on a Node) unless INCIDENT_READ_PROTECTED_NAMESPACES."""
     scope = deps.effective_scope()
     extra = ([{"terms": {"kubernetes.namespace_name.keyword": sorted(scope.namespaces)}}]
              if scope.namespaces is not None else [])
+    if scope.protected and not scope.read_protected:
+        extra.append({"bool": {"must_not": [{"terms": {"kubernetes.namespace_name.keyword": sorted(scope.protected)}}]}})
     return args.filters() + extra
 
 

@@ -193,8 +193,11 @@ def main() -> int:
             if waiting and not approved:  # a person reads the plan and approves it; the API server records who
                 approved = True
                 say(f"incident-operator report catalog-zero -n {NS} | (the proposed plan) ; incident-operator approve catalog-zero -n {NS}")
-                subprocess.run([sys.executable, "-m", "incident_operator.cli", "approve", "catalog-zero", "-n", NS],
-                               check=False, env={**os.environ})
+                done_approving = subprocess.run([sys.executable, "-m", "incident_operator.cli", "approve", "catalog-zero",
+                                                 "-n", NS], check=False, env={**os.environ})
+                if done_approving.returncode != 0:
+                    say(f"incident-operator approve exited with {done_approving.returncode}")
+                    break
             done = [i for i in items if (i.get("status") or {}).get("phase") in TERMINAL]
             alarmed = [i for i in items if (i["spec"].get("alarm") or {}).get("name") == "netaiops-cpu-spike"]
             # the alarm back to OK and the bridge's recovery recorded on the Incident

@@ -257,7 +257,7 @@ cmd_down() {
     [[ $alive == 0 ]] && break
     sleep 0.1
   done
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true; done
   for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do rm -f "$(pidfile "$name")"; done
   rm -rf "$STATE/etcd" "$STATE/pki" "$STATE/kubeconfig"
   log "down"

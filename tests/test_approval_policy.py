@@ -108,7 +108,7 @@ OK_NOW = dict(healthy=True, seen="준비 2/2", restarts=0)
 
 @pytest.mark.parametrize("obs, want, says", [
     # the alarm decides when it answers ALARM, with its state, reason and time as the evidence
-    (Observation(**OK_NOW, alarm=FIRING), "regressed", "지금 다시 ALARM — Threshold Crossed: 1 datapoint [97.0] > 80.0 (상태 갱신 2026-12-06T12:05:00Z)"),
+    (Observation(**OK_NOW, alarm=FIRING), "regressed", "지금 ALARM — Threshold Crossed: 1 datapoint [97.0] > 80.0 (상태 갱신 2026-12-06T12:05:00Z)"),
     (Observation(**OK_NOW, alarm=CALM), "held", "지금도 OK — Threshold Crossed"),
     # no new Incident would have shown this: the alarm never left ALARM, so the bridge opened none
     (Observation(**OK_NOW, refires=[], alarm=FIRING), "regressed", "알람 cpu"),

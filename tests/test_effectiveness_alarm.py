@@ -72,12 +72,12 @@ def test_the_effectiveness_check_reads_the_alarm_state_from_cloudwatch(kube, mak
     assert eff["state"] == "regressed", eff
     assert eff["alarm"]["state"] == "ALARM" and eff["alarm"]["decided"] is True
     assert eff["alarm"]["reason"] == "Threshold Crossed: 1 datapoint [0.0] < 1.0" and eff["alarm"]["updatedAt"]
-    assert any(f"알람 {name}이(가) 지금 다시 ALARM — Threshold Crossed: 1 datapoint [0.0] < 1.0" in e for e in eff["evidence"])
+    assert any(f"알람 {name}이(가) 지금 ALARM — Threshold Crossed: 1 datapoint [0.0] < 1.0" in e for e in eff["evidence"])
     assert any("새 재시작 없음" in e for e in eff["evidence"])  # the other evidence is still there
     labels = kube.custom.get_namespaced_custom_object("netaiops.io", "v1alpha1", ns, "incidents", "eff")["metadata"]["labels"]
     assert labels["netaiops.io/fix-result"] == "regressed"
     assert calls == [[name]]  # one DescribeAlarms per check, for this alarm only
-    assert "지금 다시 ALARM" in ctx.status["report"]["markdown"]
+    assert "지금 ALARM" in ctx.status["report"]["markdown"]
 
     cw.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="Threshold Crossed: 1 datapoint [2.0] >= 1.0")
     eff = _check(ctx)

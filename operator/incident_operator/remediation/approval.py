@@ -159,7 +159,7 @@ def alarm_says(alarm: "AlarmNow", per_contributor: bool = False) -> tuple[bool |
         return None, (f"알람 {alarm.name}: 지금 {seen} — 여러 시계열(기여자)의 알람이라 이 대상 때문인지 "
                       f"확인할 수 없음{unsure}")
     if alarm.state == "ALARM":
-        return False, f"알람 {alarm.name}이(가) 지금 다시 {seen}"
+        return False, f"알람 {alarm.name}이(가) 지금 {seen}"  # again, or never back to OK: the state says which
     if alarm.state == "OK":
         return True, f"알람 {alarm.name}이(가) 지금도 {seen}"
     if alarm.state == "INSUFFICIENT_DATA":

@@ -275,7 +275,11 @@ def stage(path: Path, kube: Kube, settings: Settings, *, remediation: str | None
         raise
     writer = IncidentWriter(api, BridgeConfig(namespace=ns, remediation=sc.remediation))
     sent = time.time()
-    result = handle({"Records": [alarm_record(sc, ns, settings.cluster_name or "local")]}, None, writer)["results"][0]
+    try:
+        result = handle({"Records": [alarm_record(sc, ns, settings.cluster_name or "local")]}, None, writer)["results"][0]
+    except BaseException:
+        delete_cluster_objects(kube, ns)
+        raise
     return sc, ns, result["incident"], sent, time.time()
 
 

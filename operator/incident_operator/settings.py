@@ -147,6 +147,9 @@ class Settings(BaseSettings):
                                                      description="Longest a TLS handshake may take")
     webhook_body_timeout_seconds: float = Field(default=30.0, gt=0, le=600,
                                                 description="Longest a request body may take to arrive (then 408)")
+    webhook_graceful_timeout_seconds: float = Field(default=5.0, gt=0, le=60, description="On SIGTERM, how long "
+                                                    "requests under way may finish; a second later every connection "
+                                                    "is closed and the process ends")
     report_timeout_seconds: float = Field(default=10.0, gt=0, description="Longest a phase waits for the report sink")
     report_retry_seconds: float = Field(default=5.0, gt=0, description="First retry of an undelivered report operation")
     report_retry_max_seconds: float = Field(default=300.0, gt=0, description="Longest wait between report retries")

@@ -67,10 +67,8 @@ class LocalOpenSearch:
         assert not r.json()["errors"], r.text[:500]
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        # its data is thrown away below: nothing for a graceful JVM shutdown (which may take its time) to keep
+        self.proc.kill()
+        self.proc.wait(30)
         self.log.close()
         shutil.rmtree(self.home, ignore_errors=True)

@@ -213,11 +213,13 @@ cmd_up() {
     --event-ttl 2h --kubelet-preferred-address-types InternalIP,Hostname,ExternalIP
   wait_for kube-apiserver 90 kc get --raw /readyz
   write_kubeconfig
+  # HPAs synced every 2 s, not 15: a new HPA's first conditions come 15 s late otherwise (one sync period)
   start kube-controller-manager "$BIN/kube-controller-manager" \
     --kubeconfig "$STATE/kubeconfig" --leader-elect=false --bind-address 127.0.0.1 --secure-port "$KCM_PORT" \
     --service-account-private-key-file "$STATE/pki/sa.key" --root-ca-file "$STATE/pki/apiserver.crt" \
     --controllers '*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle' --concurrent-deployment-syncs 10 \
-    --concurrent-replicaset-syncs 10 --node-monitor-grace-period 2m
+    --concurrent-replicaset-syncs 10 --node-monitor-grace-period 2m \
+    --horizontal-pod-autoscaler-sync-period 2s
   start kube-scheduler "$BIN/kube-scheduler" \
     --kubeconfig "$STATE/kubeconfig" --leader-elect=false --bind-address 127.0.0.1 --secure-port "$SCHED_PORT"
   start kwok "$BIN/kwok" --kubeconfig "$STATE/kubeconfig" --config "$ROOT/hack/kwok/stages.yaml" \

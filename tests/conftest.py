@@ -202,6 +202,7 @@ def real_node(kube):
 @pytest.fixture(scope="session")
 def lambda_zip() -> Path:
     """build/bridge-lambda.zip as `make lambda-zip` builds it (hack/build-lambda.sh), once per session."""
+    cache = {k: os.environ[k] for k in ("HOME", "INCIDENT_OPERATOR_CACHE") if k in os.environ}  # its dependency cache
     subprocess.run(["bash", str(ROOT / "hack" / "build-lambda.sh")], check=True, capture_output=True,
-                   env={"PY": sys.executable, "PATH": "/usr/bin:/bin"})
+                   env={"PY": sys.executable, "PATH": "/usr/bin:/bin", **cache})
     return ROOT / "build" / "bridge-lambda.zip"

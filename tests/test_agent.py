@@ -19,6 +19,7 @@ from local_stack.bedrock_server import BedrockServer, answer, call_tool, invalid
 from local_stack.workloads import incident
 
 MODEL = "global.anthropic.claude-opus-4-6-v1"
+VERIFY = {"INCIDENT_REMEDIATION_VERIFY_INTERVAL_SECONDS": "1"}  # a fix's rollout looked at every 1 s, not 3
 
 
 def diagnosis(kind: str, name: str, ns: str, action: str = "none", target: str | None = None) -> dict:
@@ -83,7 +84,7 @@ def test_malformed_answer_is_retried_then_the_rules_decide(kube, ns, bedrock, in
     bad = diagnosis("scaled-to-zero", "web", ns)
     bad["causes"][0]["probability"] = 7  # not a probability
     bedrock.play(answer(bad), invalid(), answer(bad), invalid())
-    start_operator({"INCIDENT_LLM_ENABLED": "true", "INCIDENT_LLM_ENDPOINT_URL": bedrock.url, "INCIDENT_LLM_REGION": "us-east-1",
+    start_operator({**VERIFY, "INCIDENT_LLM_ENABLED": "true", "INCIDENT_LLM_ENDPOINT_URL": bedrock.url, "INCIDENT_LLM_REGION": "us-east-1",
                     "INCIDENT_LLM_RETRY_INITIAL_DELAY_SECONDS": "1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
     incidents.create(incident("fallback", target={"namespace": ns, "kind": "Deployment", "name": "web"}))
     st = incidents.wait_phase("fallback", "Resolved", 90)["status"]
@@ -104,7 +105,7 @@ def test_prompt_injection_in_logs_cannot_touch_an_unrelated_deployment(kube, ns,
         involved_object=client.V1ObjectReference(kind="Deployment", name="web", namespace=ns)))
     # a model that fell for it
     bedrock.play(answer(diagnosis("cpu-burner", "payments", ns, "delete-cpu-burner", target="payments")))
-    start_operator({"INCIDENT_LLM_ENABLED": "true", "INCIDENT_LLM_ENDPOINT_URL": bedrock.url, "INCIDENT_LLM_REGION": "us-east-1",
+    start_operator({**VERIFY, "INCIDENT_LLM_ENABLED": "true", "INCIDENT_LLM_ENDPOINT_URL": bedrock.url, "INCIDENT_LLM_REGION": "us-east-1",
                     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
     incidents.create(incident("injected", target={"namespace": ns, "kind": "Deployment", "name": "web"}))
     st = incidents.wait_phase("injected", ("Resolved", "NeedsAction", "Failed"), 90)["status"]
@@ -165,7 +166,7 @@ def test_agentcore_remote_mode_with_cognito_token_and_ssm(kube, ns, bedrock, aws
         ssm.put_parameter(Name=f"/app/incident/agentcore/{name}", Value=value, Overwrite=True,
                           Type="SecureString" if name == "client_secret" else "String")
     try:
-        start_operator({"INCIDENT_LLM_ENABLED": "true", "INCIDENT_LLM_MODE": "agentcore",
+        start_operator({**VERIFY, "INCIDENT_LLM_ENABLED": "true", "INCIDENT_LLM_MODE": "agentcore",
                         "INCIDENT_AWS_ENDPOINT_URL": aws.endpoint, "INCIDENT_AWS_REGION": "ap-northeast-2",
                         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
         incidents.create(incident("remote", target={"namespace": ns, "kind": "Deployment", "name": "web"}))
@@ -195,7 +196,7 @@ def test_injected_instructions_cannot_widen_what_the_model_reads(kube, ns, bedro
             involved_object=client.V1ObjectReference(kind="Deployment", name="web", namespace=ns)))
         bedrock.play(call_tool("kubernetes-get-evidence", {"namespace": other, "kind": "Deployment", "name": "vault-sidecar"}),
                      answer(diagnosis("scaled-to-zero", "web", ns, "restore-replicas")))
-        start_operator({"INCIDENT_LLM_ENABLED": "true", "INCIDENT_LLM_ENDPOINT_URL": bedrock.url, "INCIDENT_LLM_REGION": "us-east-1",
+        start_operator({**VERIFY, "INCIDENT_LLM_ENABLED": "true", "INCIDENT_LLM_ENDPOINT_URL": bedrock.url, "INCIDENT_LLM_REGION": "us-east-1",
                         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
         incidents.create(incident("widen", target={"namespace": ns, "kind": "Deployment", "name": "web"}))
         st = incidents.wait_phase("widen", ("Resolved", "NeedsAction", "Failed"), 90)["status"]

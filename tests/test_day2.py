@@ -19,7 +19,8 @@ def annotate(kube, ns, name, annotations):
 
 def test_rerun_annotation_analyses_again_and_keeps_the_previous_run(kube, ns, incidents, start_operator):
     scenarios.scaled_to_zero(kube, ns, replicas=2)
-    start_operator({"INCIDENT_REMEDIATION_EFFECTIVENESS_SECONDS": "0"})  # archived at once (no effectiveness check to wait for)
+    start_operator({"INCIDENT_REMEDIATION_EFFECTIVENESS_SECONDS": "0",  # archived at once (no effectiveness check to wait for)
+                    "INCIDENT_REMEDIATION_VERIFY_INTERVAL_SECONDS": "1"})
     incidents.create(incident("again", target={"namespace": ns, "kind": "Deployment", "name": "web"}))
     incidents.wait_phase("again", "Resolved")
     scenarios.chaos_scale_to_zero(kube, ns, "web")  # it happens again

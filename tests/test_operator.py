@@ -7,11 +7,12 @@ from local_stack.cluster import wait_for
 from local_stack.workloads import incident
 
 PHASES = ["Gathering", "Reporting", "Collecting", "Correlating", "Diagnosing", "Responding"]
+VERIFY = {"INCIDENT_REMEDIATION_VERIFY_INTERVAL_SECONDS": "1"}  # a fix's rollout looked at every 1 s, not 3
 
 
 def test_incident_walks_every_phase_to_resolved(kube, ns, incidents, start_operator):
     scenarios.bad_rollout(kube, ns)
-    start_operator()
+    start_operator(VERIFY)
     incidents.create(incident("api-image", target={"namespace": ns, "kind": "Deployment", "name": "api"}))
     inc = incidents.wait_phase("api-image", ("Resolved", "Failed"), 60)
     st = inc["status"]
@@ -40,7 +41,7 @@ def test_killed_mid_remediation_resumes_without_repeating_anything(kube, ns, inc
     mid = incidents.get("web-zero")["status"]
     assert mid["phase"] == "Responding" and mid["actions"][0]["state"] == "in-progress"
 
-    start_operator(name="second")
+    start_operator(VERIFY, name="second")
     st = incidents.wait_phase("web-zero", ("Resolved", "Failed"), 60)["status"]
     assert st["phase"] == "Resolved" and st["actions"][0]["state"] == "succeeded"
     assert st["actions"][0]["before"] == {"replicas": 0} and st["actions"][0]["after"] == {"replicas": 3}
@@ -152,7 +153,7 @@ def test_metrics_and_json_logs_name_the_incident(kube, ns, incidents, start_oper
 
     scenarios.scaled_to_zero(kube, ns, replicas=1)
     port = free_port()
-    op = start_operator({"INCIDENT_METRICS_PORT": str(port)})
+    op = start_operator({"INCIDENT_METRICS_PORT": str(port), **VERIFY})
     incidents.create(incident("metered", target={"namespace": ns, "kind": "Deployment", "name": "web"}))
     incidents.wait_phase("metered", "Resolved", 60)
     text = wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text, 20, "metrics")
@@ -168,7 +169,7 @@ def test_metrics_and_json_logs_name_the_incident(kube, ns, incidents, start_oper
 
 def test_memory_finds_past_incidents_with_the_same_cause_and_their_outcome(kube, ns, incidents, start_operator):
     scenarios.bad_rollout(kube, ns, "api")
-    start_operator()
+    start_operator(VERIFY)
     incidents.create(incident("first", target={"namespace": ns, "kind": "Deployment", "name": "api"}))
     incidents.wait_phase("first", "Resolved")
     scenarios.bad_rollout(kube, ns, "orders")  # another workload, the same failure

@@ -87,7 +87,7 @@ class BedrockView:
 
 
 def _make(name: str) -> Llm:
-    common = dict(llm_enabled=True, llm_provider=name, llm_deadline_seconds=60, llm_retry_initial_delay_seconds=1)
+    common = dict(llm_enabled=True, llm_provider=name, llm_deadline_seconds=60, llm_retry_initial_delay_seconds=0.2)
     if name == "bedrock":
         srv = BedrockView()
         return Llm(name, srv, lambda **kw: Settings(**{**common, "llm_endpoint_url": srv.url, "llm_region": "us-east-1", **kw}),
@@ -195,7 +195,8 @@ def test_operator_falls_back_on_a_rejected_key_and_records_why(kube, ns, inciden
     llm = _make("anthropic")
     try:
         scenarios.scaled_to_zero(kube, ns, replicas=2)
-        start_operator({"INCIDENT_LLM_ENABLED": "true", **llm.env, "INCIDENT_LLM_API_KEY": "sk-ant-revoked-key"})
+        start_operator({"INCIDENT_LLM_ENABLED": "true", **llm.env, "INCIDENT_LLM_API_KEY": "sk-ant-revoked-key",
+                        "INCIDENT_REMEDIATION_VERIFY_INTERVAL_SECONDS": "1"})
         incidents.create(incident("refused", target={"namespace": ns, "kind": "Deployment", "name": "web"}))
         st = incidents.wait_phase("refused", "Resolved", 90)["status"]
         assert st["engine"] == "rules" and st["topCause"] == "scaled-to-zero: web" and st["outcome"] == "remediated"

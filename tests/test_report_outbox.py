@@ -13,7 +13,8 @@ from local_stack.workloads import incident
 def env(server: GitHubServer, **extra: str) -> dict[str, str]:
     return {"GITHUB_TOKEN": TOKEN, "GITHUB_REPO": "acme/shop", "GITHUB_API_URL": server.url,
             "INCIDENT_GITHUB_WRITE_INTERVAL_SECONDS": "0", "INCIDENT_REPORT_TIMEOUT_SECONDS": "3",
-            "INCIDENT_REPORT_RETRY_SECONDS": "1", "INCIDENT_REPORT_RETRY_MAX_SECONDS": "2", **extra}
+            "INCIDENT_REPORT_RETRY_SECONDS": "0.5", "INCIDENT_REPORT_RETRY_MAX_SECONDS": "1",
+            "INCIDENT_REMEDIATION_VERIFY_INTERVAL_SECONDS": "1", **extra}
 
 
 def down(server: GitHubServer, status: int = 500, delay: float = 0.0) -> None:
@@ -46,14 +47,14 @@ def test_github_down_for_the_whole_analysis_then_back(kube, ns, incidents, start
     assert issue["state"] == "closed" and st["report"]["closed"] is True and st["report"]["ref"] == "acme/shop#1"
     bodies = [c["body"] for c in github.comments[1]]
     assert len(bodies) == 2 and bodies[0].startswith("# 원인 분석 결과") and bodies[1].startswith("# 복구 완료")
-    time.sleep(6)  # another timer round would show a duplicate
+    time.sleep(3)  # another timer round would show a duplicate (rounds are 1 s apart here: three of them)
     assert len(github.issues) == 1 and len(github.comments[1]) == 2
 
 
 def test_a_hanging_github_does_not_hold_the_incident(kube, ns, incidents, start_operator, github):
     scenarios.scaled_to_zero(kube, ns, replicas=1)
     down(github, status=0, delay=30)  # every call hangs far past the report timeout
-    start_operator(env(github))
+    start_operator(env(github, INCIDENT_REPORT_TIMEOUT_SECONDS="1"))
     started = time.monotonic()
     incidents.create(incident("gh-slow", target={"namespace": ns, "kind": "Deployment", "name": "web"}))
     st = incidents.wait_phase("gh-slow", ("Resolved", "NeedsAction", "Failed"), 60)["status"]

@@ -32,8 +32,8 @@ def slack() -> Iterator[SlackServer]:
 
 def env(slack: SlackServer, channel: str = "C0INCIDENTS", **extra: str) -> dict[str, str]:
     return {"INCIDENT_SLACK_TOKEN": TOKEN, "INCIDENT_SLACK_CHANNEL": channel, "INCIDENT_SLACK_API_URL": slack.api,
-            "INCIDENT_REPORT_TIMEOUT_SECONDS": "3", "INCIDENT_REPORT_RETRY_SECONDS": "1",
-            "INCIDENT_REPORT_RETRY_MAX_SECONDS": "2", **extra}
+            "INCIDENT_REPORT_TIMEOUT_SECONDS": "3", "INCIDENT_REPORT_RETRY_SECONDS": "0.5",
+            "INCIDENT_REPORT_RETRY_MAX_SECONDS": "1", "INCIDENT_REMEDIATION_VERIFY_INTERVAL_SECONDS": "1", **extra}
 
 
 def github_env(github) -> dict[str, str]:
@@ -73,7 +73,7 @@ def test_slack_only_one_message_replies_in_its_thread_and_the_parent_updated(kub
     assert replies[0]["text"].startswith("*원인 분석 결과*") and replies[1]["text"].startswith("*복구 완료*")
     assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in slack.requests)
     assert [e.message for e in incidents.events("api-slack", "ReportOpened")][0].startswith("Slack C0INCIDENTS")
-    time.sleep(6)  # another timer round would show a duplicate
+    time.sleep(3)  # another timer round would show a duplicate (rounds are 1 s apart here: three of them)
     assert len(slack.parents()) == 1 and len(slack.replies(parent["ts"])) == 2
 
 
@@ -110,15 +110,15 @@ def test_rate_limit_waited_out_within_the_deadline_or_left_to_the_outbox(kube, n
     assert len(slack.calls("chat.postMessage")) == 1 + 1 + 2  # the 429, the parent, two replies
 
     # a long one goes back to the outbox, tried again no sooner than Slack asked
-    slack.fault("POST", "/api/chat.postMessage", status=429, headers={"Retry-After": "8"},
+    slack.fault("POST", "/api/chat.postMessage", status=429, headers={"Retry-After": "6"},
                 body={"ok": False, "error": "ratelimited"}, times=10**6)
     incidents.create(incident("long-429", target={"namespace": ns}))
     st = incidents.wait_phase("long-429", FINISHED, 60)["status"]
     report = st["report"]
     assert report["pending"] is True and [o["op"] for o in report["outbox"]] == ["open", "comment", "comment"]
-    assert "Retry-After 8" in report["lastError"]
+    assert "Retry-After 6" in report["lastError"]
     wait = (datetime.fromisoformat(report["nextAttemptAt"]) - datetime.now(timezone.utc)).total_seconds()
-    assert wait > 5  # the outbox' own backoff is at most 2 s here (and the report timeout 3 s): this is Slack's Retry-After
+    assert wait > 4  # the outbox' own backoff is at most 1 s here (and the report timeout 3 s): this is Slack's Retry-After
     assert incidents.events("long-429", "ReportDeferred")
     with slack.lock:
         slack.faults.clear()
@@ -155,7 +155,7 @@ def test_permanent_slack_error_is_not_retried_and_github_goes_on(kube, ns, incid
     assert "not_in_channel" in failed.message and "(slack)" in failed.message
     tried = len(slack.calls("conversations.history"))
     assert tried <= 3  # once per phase that reports, never in a loop
-    time.sleep(6)  # the outbox timer has nothing to retry
+    time.sleep(3)  # the outbox timer has nothing to retry (it would, three times, in 3 s here)
     assert len(slack.calls("conversations.history")) == tried and not slack.parents("C0OTHER")
 
 

@@ -128,7 +128,7 @@ def test_planted_secrets_reach_no_output(kube, ns, incidents, start_operator, op
                          "INCIDENT_OPENSEARCH_URL": opensearch.url, "INCIDENT_OPENSEARCH_INDEX": index,
                          "INCIDENT_LLM_ENABLED": "true", "INCIDENT_LLM_ENDPOINT_URL": bedrock.url,
                          "INCIDENT_LLM_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-                         "AWS_SECRET_ACCESS_KEY": "testing"})
+                         "AWS_SECRET_ACCESS_KEY": "testing", "INCIDENT_REMEDIATION_VERIFY_INTERVAL_SECONDS": "1"})
     alarm = {"name": "netaiops-pod-restarts", "threshold": 3, "metric": {"name": "pod_number_of_container_restarts"},
              "reason": f"Threshold Crossed (debug token={S['alarm_token']})",
              "dimensions": {"ClusterName": "demo", "Namespace": ns, "PodName": "api"}}

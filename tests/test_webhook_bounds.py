@@ -135,7 +135,7 @@ def closed_by_server(sock: socket.socket) -> bool:
 def test_healthz_answers_with_100_idle_tls_connections_and_20_that_never_handshake(start_receiver, kube, ns):
     """Old code: the listening socket was wrapped in TLS, so accept() did the handshake in the only serving
     thread — one silent connection blocked every request, /healthz included."""
-    r = start_receiver(tls=True)
+    r = start_receiver({"INCIDENT_WEBHOOK_GRACEFUL_TIMEOUT_SECONDS": "1"}, tls=True)
     silent = [socket.create_connection(("127.0.0.1", r.port), timeout=30) for _ in range(20)]  # no ClientHello
     ctx = ssl.create_default_context(cafile=str(r.pki("ca.crt")))
     ctx.load_cert_chain(str(r.pki("client.crt")), str(r.pki("client.key")))
@@ -158,10 +158,11 @@ def test_healthz_answers_with_100_idle_tls_connections_and_20_that_never_handsha
         for s in silent + idle:
             s.close()
     assert len(incidents(kube, ns)) == 1
-    # and SIGTERM (a pod stopping) ends it within the graceful timeout: old code hung after a refused handshake
+    # and SIGTERM (a pod stopping) ends it within the graceful timeout (1 s here, then 1 s more at most): old code
+    # hung after a refused handshake
     t0 = time.monotonic()
     r.proc.terminate()
-    assert r.proc.wait(15) == 0 and time.monotonic() - t0 < 8, r.log.read_text()[-2000:]
+    assert r.proc.wait(15) == 0 and time.monotonic() - t0 < 5, r.log.read_text()[-2000:]
 
 
 def test_idle_plain_connections_are_closed_and_do_not_hold_the_receiver(start_receiver):
@@ -176,7 +177,7 @@ def test_idle_plain_connections_are_closed_and_do_not_hold_the_receiver(start_re
         assert r.request("GET", "healthz", timeout=10).status_code == 200
         assert all(closed_by_server(c) for c in conns), "an idle connection is kept"
         assert closed_by_server(slow), "a connection that never finishes its request head is kept"
-        answer = stalled.recv(65536)
+        answer = b"".join(iter(lambda: stalled.recv(65536), b""))  # to the close: head and body may come apart
         assert status_line(answer).startswith("HTTP/1.1 408") and b"body not received within 2 s" in answer
     finally:
         for c in conns + [slow, stalled]:

@@ -100,7 +100,8 @@ class Served:
     (`serve_forever`, blocking; `start` in a daemon thread); `shutdown` from any thread."""
 
     def __init__(self, app: Any, sock: socket.socket, tls: ssl.SSLContext | None = None, *,
-                 idle_timeout: float = 15.0, handshake_timeout: float = 10.0, name: str = "server"):
+                 idle_timeout: float = 15.0, handshake_timeout: float = 10.0, graceful_timeout: float = 5.0,
+                 name: str = "server"):
         from hypercorn.config import Config
 
         self.app, self.name = app, name
@@ -112,7 +113,7 @@ class Served:
         cfg.ssl_handshake_timeout = handshake_timeout
         cfg.read_timeout = None  # a notification being applied must not cut its own connection; bodies: the app's timeout
         cfg.backlog = BACKLOG
-        cfg.graceful_timeout = 5
+        cfg.graceful_timeout = graceful_timeout
         cfg.include_server_header = False
         cfg.accesslog = None
         cfg.errorlog = logging.getLogger(f"incident_operator.{name}.server")

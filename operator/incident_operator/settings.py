@@ -147,6 +147,9 @@ class Settings(BaseSettings):
                                                      description="Longest a TLS handshake may take")
     webhook_body_timeout_seconds: float = Field(default=30.0, gt=0, le=600,
                                                 description="Longest a request body may take to arrive (then 408)")
+    webhook_graceful_timeout_seconds: float = Field(default=5.0, gt=0, le=60, description="On SIGTERM, how long "
+                                                    "requests under way may finish; a second later every connection "
+                                                    "is closed and the process ends")
     report_timeout_seconds: float = Field(default=10.0, gt=0, description="Longest a phase waits for the report sink")
     report_retry_seconds: float = Field(default=5.0, gt=0, description="First retry of an undelivered report operation")
     report_retry_max_seconds: float = Field(default=300.0, gt=0, description="Longest wait between report retries")
@@ -174,7 +177,7 @@ class Settings(BaseSettings):
     llm_region: str | None = Field(default=None, description="Bedrock region (default: the AWS region)")
     llm_endpoint_url: str | None = Field(default=None, description="A Bedrock Runtime endpoint other than AWS's")
     llm_max_retries: int = Field(default=3, ge=0, le=10, description="Retries on throttling / transient errors")
-    llm_retry_initial_delay_seconds: int = Field(default=2, ge=1, le=60, description="First backoff; doubles")
+    llm_retry_initial_delay_seconds: float = Field(default=2.0, gt=0, le=60, description="First backoff; doubles")
     llm_answer_attempts: int = Field(default=2, ge=1, le=5, description="Tries for an answer that parses")
     llm_deadline_seconds: float = Field(default=180.0, gt=0, description="Total time for the agent per Incident")
     llm_max_tokens: int = Field(default=4096, ge=256)

@@ -253,7 +253,8 @@ class WebhookServer:
                               settings.webhook_body_timeout_seconds)
         sock = bind(host, settings.webhook_port if port is None else port)
         self.served = Served(self.app, sock, ctx, idle_timeout=settings.webhook_idle_timeout_seconds,
-                             handshake_timeout=settings.webhook_handshake_timeout_seconds, name="webhook")
+                             handshake_timeout=settings.webhook_handshake_timeout_seconds,
+                             graceful_timeout=settings.webhook_graceful_timeout_seconds, name="webhook")
         self.tls = ctx is not None
 
     @property

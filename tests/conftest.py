@@ -163,18 +163,12 @@ def bedrock() -> Iterator["BedrockServer"]:
     server.stop()
 
 
-def local_aws() -> Iterator["LocalAws"]:
+@pytest.fixture(scope="session")
+def aws() -> Iterator["LocalAws"]:
     from local_stack.aws import LocalAws
     server = LocalAws()
     yield server
     server.stop()
-
-
-aws = pytest.fixture(scope="session", name="aws")(local_aws)
-# A module whose agents publish the real node's metrics every few seconds takes a CloudWatch of its own
-# (`aws = pytest.fixture(scope="module")(local_aws)` in it): moto keeps every datapoint and its GetMetricData scans
-# them all (81,000 points: 3.7 s for ten queries on an idle machine), so late in the suite the operator's metric
-# reads outgrew the tool timeout.
 
 
 @pytest.fixture(scope="session")

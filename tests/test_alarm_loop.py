@@ -12,13 +12,16 @@ from local_stack.cluster import wait_for
 from local_stack.loop import AlarmLoop, fast_alarms
 from local_stack.real_node import NODE_NAME
 
-from .conftest import local_aws
-
-# the real node's metrics, published every few seconds, in a CloudWatch of this module's own
-aws = pytest.fixture(scope="module")(local_aws)
-
 pytestmark = pytest.mark.cluster
 CLUSTER = "loop-test"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def forget_the_modules_metrics(aws):
+    """The real node's metrics, published every few seconds while this module runs, are of no use after it: the
+    session's CloudWatch drops them (moto scans every datapoint it holds on each read)."""
+    yield
+    aws.forget_metrics(CLUSTER)
 
 
 def bridge(kube, ns):

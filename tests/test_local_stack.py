@@ -175,3 +175,17 @@ def test_a_container_without_a_cpu_rate_yet_gets_no_cpu_datapoint():
     data = node_metrics("prod", NODE, fresh, [POD], [], Rates(), 0.0)
     assert by(data, "pod_cpu_utilization") == {} and by(data, "pod_cpu_utilization_over_pod_limit") == {}
     assert by(data, "pod_memory_utilization_over_pod_limit")[("ClusterName", "Namespace", "PodName")] == 50.0
+
+
+def test_forgetting_a_finished_runs_metrics_keeps_every_other_cluster(aws):
+    """Modules whose agents publish the real node's metrics drop them when they end (moto scans all it holds on
+    each read: late in a session the operator's metric reads timed out)."""
+    from datetime import datetime, timezone
+    cw, now = aws.client("cloudwatch"), datetime.now(timezone.utc)
+    for cluster in ("forget-keep", "forget-drop"):
+        cw.put_metric_data(Namespace="ContainerInsights", MetricData=[
+            {"MetricName": "pod_cpu_utilization", "Dimensions": [{"Name": "ClusterName", "Value": cluster}],
+             "Timestamp": now, "Value": 1.0}] * 3)
+    assert aws.forget_metrics("forget-drop") == 3
+    names = {d["Value"] for m in cw.list_metrics(Namespace="ContainerInsights")["Metrics"] for d in m["Dimensions"]}
+    assert "forget-keep" in names and "forget-drop" not in names

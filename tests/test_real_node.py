@@ -25,18 +25,11 @@ from local_stack.real_node import NODE_NAME
 from local_stack.cluster import ROOT, wait_for
 from local_stack.workloads import incident
 
-from .conftest import local_aws
-
 pytestmark = pytest.mark.cluster
 TERMINAL = FR.TERMINAL
 
 
 apply, pods = FR.apply, FR.pods
-
-
-# a CloudWatch of this module's own (conftest.local_aws): the throttled stress pod read as a burner
-# late in the suite, its measurement lost in the session's accumulated datapoints
-aws = pytest.fixture(scope="module")(local_aws)
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +38,7 @@ def insights(kube, aws, real_node):
     pub = Publisher(kube.core.api_client, aws.client("cloudwatch"), cluster="local", interval=5).start()
     yield pub
     pub.stop()
+    aws.forget_metrics("local")  # the session's CloudWatch keeps nothing of this module's agent for the next ones
 
 
 def aws_env(aws) -> dict[str, str]:

@@ -296,6 +296,20 @@ def test_a_refusal_only_the_log_index_holds_is_looked_into_after_the_sources():
     assert _refusals_in_logs(_ctx_with(rbac2, authz2), out, 5) == out and rbac2.calls == [] and authz2.reviews == []
 
 
+def test_refusals_the_cluster_source_read_do_not_hide_a_new_one_in_the_log_index():
+    """The log index's distinct refusals were capped at three before the known ones were left out: three the
+    cluster source had read already hid a fourth (review finding)."""
+    from incident_operator.phases.collect import _refusals_in_logs
+    verbs = ("get", "watch", "update", "list")
+    lines = [MSG.replace("cannot list", f"cannot {v}") for v in verbs]
+    b = EvidenceBundle.model_validate({**bundle(log="all good").model_dump(by_alias=True),
+                                       "logs": [{"message": line} for line in lines]})
+    known = _refusals_in_logs(_ctx_with(FakeRbac([], {}), FakeAuthz(allowed=False)), b, 5)
+    assert [a.verb for a in known.cluster.service_accounts] == ["get", "watch", "update"]
+    out = _refusals_in_logs(_ctx_with(FakeRbac([], {}), FakeAuthz(allowed=False)), known, 5)
+    assert [a.verb for a in out.cluster.service_accounts] == ["get", "watch", "update", "list"]
+
+
 def test_a_late_rbac_read_does_not_hold_the_collect_phase():
     import threading
     import time

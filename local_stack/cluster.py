@@ -41,6 +41,19 @@ def stop_cluster() -> None:
     subprocess.run(["bash", str(SCRIPT), "down"], check=False)
 
 
+def create_or_replace(doc: dict, read: Callable, replace: Callable, create: Callable) -> None:
+    """A cluster-scoped object as `doc` says: replaced at its current resourceVersion, or created when absent."""
+    name = doc["metadata"]["name"]
+    try:
+        doc["metadata"]["resourceVersion"] = read(name).metadata.resource_version
+        replace(name, doc)
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise
+        doc["metadata"].pop("resourceVersion", None)
+        create(doc)
+
+
 def install_crds(api: client.ApiClient) -> None:
     ext = client.ApiextensionsV1Api(api)
     for path in sorted((ROOT / "crds").glob("*.yaml")):
@@ -48,14 +61,8 @@ def install_crds(api: client.ApiClient) -> None:
             if not doc:
                 continue
             name = doc["metadata"]["name"]
-            try:
-                existing = ext.read_custom_resource_definition(name)
-                doc["metadata"]["resourceVersion"] = existing.metadata.resource_version
-                ext.replace_custom_resource_definition(name, doc)
-            except client.ApiException as exc:
-                if exc.status != 404:
-                    raise
-                ext.create_custom_resource_definition(doc)
+            create_or_replace(doc, ext.read_custom_resource_definition, ext.replace_custom_resource_definition,
+                              ext.create_custom_resource_definition)
             wait_for(lambda: any(c.type == "Established" and c.status == "True"
                                  for c in (ext.read_custom_resource_definition(name).status.conditions or [])),
                      30, f"CRD {name} established")
@@ -74,15 +81,7 @@ def apply_cluster_docs(api: client.ApiClient, path: Path, names: set[str]) -> No
     for doc in yaml.safe_load_all(path.read_text()):
         if not doc or doc["metadata"]["name"] not in names:
             continue
-        read, replace, create = ops[doc["kind"]]
-        try:
-            doc["metadata"]["resourceVersion"] = read(doc["metadata"]["name"]).metadata.resource_version
-            replace(doc["metadata"]["name"], doc)
-        except client.ApiException as exc:
-            if exc.status != 404:
-                raise
-            doc["metadata"].pop("resourceVersion", None)
-            create(doc)
+        create_or_replace(doc, *ops[doc["kind"]])
 
 
 def wait_for(predicate: Callable[[], T], timeout: float = 30, what: str = "condition", interval: float = 0.2) -> T:

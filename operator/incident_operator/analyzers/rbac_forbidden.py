@@ -23,9 +23,7 @@ __all__ = ["FORBIDDEN", "RbacForbiddenAnalyzer"]
 
 
 def _access_for(bundle: EvidenceBundle, r: Refusal) -> ServiceAccountAccessEvidence | None:
-    return next((a for a in bundle.cluster.service_accounts
-                 if (a.namespace, a.name, a.verb, a.resource, a.api_group, a.request_namespace)
-                 == (r.sa_namespace, r.sa, r.verb, r.resource, r.group, r.namespace)), None)
+    return next((a for a in bundle.cluster.service_accounts if access.evidence_key(a) == r.key), None)
 
 
 def _what(r: Refusal) -> str:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from ..models.evidence import PolicyRuleEvidence
+from ..models.evidence import PolicyRuleEvidence, ServiceAccountAccessEvidence
 
 MAX_REQUESTS = 3  # distinct refusals looked into per collection
 MAX_RULES = 10  # of one Role, kept in the evidence (only those about the refused group/resource)
@@ -65,6 +65,11 @@ class Refusal:
     name: str | None = None  # the object, when the request named one
 
     @property
+    def key(self) -> tuple:
+        """What makes another refusal (the object's name does not): as `evidence_key` reads it back."""
+        return (self.sa_namespace, self.sa, self.verb, self.resource, self.group, self.namespace)
+
+    @property
     def user(self) -> str:
         return f"system:serviceaccount:{self.sa_namespace}:{self.sa}"
 
@@ -101,12 +106,16 @@ def refusals(texts: Iterable[str], most: int = MAX_REQUESTS) -> list[Refusal]:
         r = parse(text)
         if r is None:
             continue
-        key = (r.sa_namespace, r.sa, r.verb, r.resource, r.group, r.namespace)
-        if key not in out:
-            out[key] = r
+        if r.key not in out:
+            out[r.key] = r
             if len(out) >= most:
                 break
     return list(out.values())
+
+
+def evidence_key(a: ServiceAccountAccessEvidence) -> tuple:
+    """The Refusal.key of what the collector read about a refusal."""
+    return (a.namespace, a.name, a.verb, a.resource, a.api_group, a.request_namespace)
 
 
 def subject_binds(subject: dict | object, r: Refusal, binding_namespace: str | None = None) -> str | None:

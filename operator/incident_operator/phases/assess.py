@@ -12,7 +12,6 @@ confirmed, and the other evidence decides — the check never waits on CloudWatc
 
 from __future__ import annotations
 
-from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,11 +22,10 @@ from ..clock import now_iso
 from ..constants import LABEL_ALARM, LABEL_CAUSE, LABEL_FIX, LABEL_FIX_RESULT, LABEL_WORKLOAD
 from ..remediation.actions import action_for
 from ..models.spec import Alarm
-from ..redact import redact
 from ..remediation.approval import Observation, alarm_says, assess
 from ..report import outbox, render
 from ..tenancy import alert_origin, is_incident_namespace, memory_namespace
-from ..tools.base import NotConfigured
+from ..tools.base import run_bounded
 from ..tools.cloudwatch import AlarmNow
 from .context import PhaseContext
 from .correlate import SIMILAR_SCAN
@@ -77,23 +75,16 @@ DESCRIBE_ALARMS = "cloudwatch-describe-alarms"  # its outcomes in incident_opera
 
 
 def read_alarm(ctx: PhaseContext, alarm: Alarm) -> AlarmNow:
-    """The alarm now, from one DescribeAlarms through the operator's CloudWatch client, within the tool timeout;
-    whatever goes wrong is an answer that could not confirm (never raised)."""
+    """The alarm now, from one DescribeAlarms through the operator's CloudWatch client, within the tool timeout
+    (tools.base.run_bounded, as every tool call); whatever goes wrong is an answer that could not confirm."""
     from ..tools import cloudwatch as cw
     timeout = ctx.settings.tool_timeout_seconds
-    outcome, problem = "failed", ""
-    try:
-        future = ctx.deps.pool.submit(cw.describe_alarm, ctx.deps, alarm.name, alarm.arn, alarm.region)
-        now = future.result(timeout=timeout)
-        metrics.TOOL_CALLS.labels(DESCRIBE_ALARMS, "ok").inc()
-        return now
-    except FutureTimeout:
-        outcome, problem = "timed-out", f"CloudWatch가 {timeout:g}초 안에 답하지 않음"
-    except NotConfigured as exc:
-        outcome, problem = "not-configured", f"CloudWatch를 쓸 수 없음: {exc}"
-    except Exception as exc:  # noqa: BLE001 - unreachable, denied, throttled: the alarm cannot confirm
-        problem = redact(f"CloudWatch에 물을 수 없음: {type(exc).__name__}: {exc}")[:300]
+    outcome, now, error = run_bounded(ctx.deps, timeout, cw.describe_alarm, ctx.deps, alarm.name, alarm.arn, alarm.region)
     metrics.TOOL_CALLS.labels(DESCRIBE_ALARMS, outcome).inc()
+    if outcome == "ok":
+        return now
+    problem = {"timed-out": f"CloudWatch가 {timeout:g}초 안에 답하지 않음",
+               "not-configured": f"CloudWatch를 쓸 수 없음: {error}"}.get(outcome, f"CloudWatch에 물을 수 없음: {error}"[:300])
     ctx.logger.info("effectiveness: alarm %s not read: %s", alarm.name, problem)
     return AlarmNow(name=alarm.name, problem=problem)
 

@@ -97,10 +97,10 @@ def _refusals_in_logs(ctx: PhaseContext, bundle: EvidenceBundle, timeout: float)
     ns = bundle.target.namespace
     if cluster is None or not ns or not bundle.logs:
         return bundle
-    known = {(a.namespace, a.name, a.verb, a.resource, a.api_group, a.request_namespace) for a in bundle.cluster.service_accounts}
+    known = {access.evidence_key(a) for a in bundle.cluster.service_accounts}
     # the known ones are filtered out before the cap: three the cluster source read must not hide a fourth
     refused = [r for r in access.refusals((l.message for l in bundle.logs), most=access.MAX_REQUESTS + len(known))
-               if (r.sa_namespace, r.sa, r.verb, r.resource, r.group, r.namespace) not in known][:access.MAX_REQUESTS]
+               if r.key not in known][:access.MAX_REQUESTS]
     if not refused:
         return bundle
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collect-rbac")

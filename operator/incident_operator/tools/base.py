@@ -138,6 +138,21 @@ def bound(data: dict[str, Any], max_chars: int) -> tuple[dict[str, Any], bool]:
     return {"summary": text[: max_chars - 100]}, True
 
 
+def run_bounded(deps: "ToolDeps", timeout: float, func: Callable[..., Any], *args: Any) -> tuple[str, Any, str]:
+    """`func(*args)` on the tools' pool within `timeout`: (outcome, value, error), outcome ok, timed-out,
+    not-configured or failed (the error redacted and bounded). Never raises: a failing call is an outcome."""
+    future = deps.pool.submit(func, *args)
+    try:
+        return "ok", future.result(timeout=timeout), ""
+    except FutureTimeout:
+        future.cancel()
+        return "timed-out", None, f"no answer within {timeout:g}s"
+    except NotConfigured as exc:
+        return "not-configured", None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a failing call is an outcome
+        return "failed", None, redact(f"{type(exc).__name__}: {exc}")[:1000]
+
+
 class ToolRegistry:
     def __init__(self) -> None:
         self._tools: dict[str, Tool] = {}
@@ -174,18 +189,9 @@ class ToolRegistry:
                 args.model_dump() if isinstance(args, BaseModel) else args)
         except ValidationError as exc:
             return ToolResult(tool=name, outcome="failed", error=redact(f"invalid input: {exc}")[:1000])
-        timeout = tool.timeout or deps.settings.tool_timeout_seconds
-        future = deps.pool.submit(tool.func, params, deps)
-        try:
-            out = future.result(timeout=timeout)
-        except FutureTimeout:
-            future.cancel()
-            return ToolResult(tool=name, outcome="timed-out", error=f"no answer within {timeout:g}s", duration_ms=elapsed())
-        except NotConfigured as exc:
-            return ToolResult(tool=name, outcome="not-configured", error=str(exc), duration_ms=elapsed())
-        except Exception as exc:  # noqa: BLE001 - a failing tool is an outcome
-            return ToolResult(tool=name, outcome="failed", error=redact(f"{type(exc).__name__}: {exc}")[:1000],
-                              duration_ms=elapsed())
+        outcome, out, error = run_bounded(deps, tool.timeout or deps.settings.tool_timeout_seconds, tool.func, params, deps)
+        if outcome != "ok":
+            return ToolResult(tool=name, outcome=outcome, error=error, duration_ms=elapsed())
         data = redact_data(out.model_dump(mode="json", by_alias=True, exclude_none=True))
         data, cut = bound(data, deps.settings.tool_output_max_chars)
         return ToolResult(tool=name, outcome="ok", data=data, truncated=cut, duration_ms=elapsed(),

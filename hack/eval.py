@@ -48,7 +48,7 @@ def main() -> int:
     install_crds(client.ApiClient())
     wanted = os.environ.get("EVAL_SCENARIOS", "").split()
     from incident_operator.scenarios.replay import node_scoped
-    # Node alarms first, as make scenarios: their Incidents read the window's logs of every namespace
+    # Node alarms first, as make scenarios: their Incidents read every pod on their node (replay.node_scoped)
     dirs = [str(p) for p in sorted((p for p in (ROOT / "scenarios").iterdir()
                                     if (p / "scenario.yaml").exists() and (not wanted or p.name in wanted)),
                                    key=lambda p: (not node_scoped(p), p.name))]

@@ -85,7 +85,7 @@ def main() -> int:
     env = stack_env(kubeconfig, aws.endpoint, search.url, "scenario-logs")
     only = set(sys.argv[1:])  # `hack/scenarios.py NAME...`: just those folders (the recorded ones are always scored)
     from incident_operator.scenarios.replay import node_scoped
-    # Node alarms first: their Incidents read the window's logs of every namespace (replay.node_scoped)
+    # Node alarms first, alone: their Incidents read every pod on their node (replay.node_scoped)
     dirs = [str(p) for p in sorted((p for p in (ROOT / "scenarios").iterdir() if (p / "scenario.yaml").exists()
                                     and (not only or p.name in only)), key=lambda p: (not node_scoped(p), p.name))]
     results, returncode, stderr = [], None, ""

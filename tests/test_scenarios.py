@@ -177,8 +177,8 @@ def test_make_scenarios_fails_when_the_replay_crashes_or_answers_for_fewer_scena
     assert hack.incomplete([*ok[:2], {**ok[2], "pass": False}], dirs, 1) == []  # an honest failure: judged on its results
 
 
-# node-scoped (a Node alarm): its Incident reads every pod on its node and the window's logs across namespaces, so no
-# other scenario may run meanwhile, nor before it (its logs would be in the window): these replay first, one at a time
+# node-scoped (a Node alarm): its Incident reads every pod on its node, so no other scenario may run meanwhile:
+# these replay first, one at a time
 ALONE = {p.name for p in SCENARIOS if node_scoped(p)}
 
 

@@ -83,9 +83,8 @@ class Scenario(BaseModel):
 
 
 def node_scoped(path: Path) -> bool:
-    """A scenario whose alarm is a Node's (NodeName, no pod or Service): its Incident reads every pod on the node and
-    the window's logs of every namespace (a Node target names none), so another scenario's logs indexed in the same
-    window would be its evidence too. Replays run these first, and not beside others."""
+    """A scenario whose alarm is a Node's (NodeName, no pod or Service): its Incident reads every pod on the node, so
+    another scenario's pods there would be its evidence too. Replays run these first, and not beside others."""
     dims = Scenario.load(path).alarm.dimensions
     return "NodeName" in dims and not {"PodName", "Service"} & set(dims)
 
@@ -270,14 +269,10 @@ def stage(path: Path, kube: Kube, settings: Settings, *, remediation: str | None
         _wait(lambda: _settled(kube, ns), 60, "pods settled")
         load_metrics(sc, ns, settings)
         load_logs(sc, ns, settings)
-    except BaseException:  # nothing cluster-scoped outlives a run that did not get to its Incident
-        delete_cluster_objects(kube, ns)
-        raise
-    writer = IncidentWriter(api, BridgeConfig(namespace=ns, remediation=sc.remediation))
-    sent = time.time()
-    try:
+        writer = IncidentWriter(api, BridgeConfig(namespace=ns, remediation=sc.remediation))
+        sent = time.time()
         result = handle({"Records": [alarm_record(sc, ns, settings.cluster_name or "local")]}, None, writer)["results"][0]
-    except BaseException:
+    except BaseException:  # nothing cluster-scoped outlives a run that did not get to its Incident
         delete_cluster_objects(kube, ns)
         raise
     return sc, ns, result["incident"], sent, time.time()
